@@ -1,0 +1,234 @@
+"""``lookalike``: build a celebrity gallery, match photos against it, measure accuracy and speed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from lookalike.cli.output import console, friendly_errors, print_json, progress_bar, settings_from
+from lookalike.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lookalike")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Which celebrities do the faces in a photo look like?
+
+    Settings come from LOOKALIKE_* environment variables (see the README); flags override them.
+    """
+    ctx.obj = Settings.from_env()
+
+
+gallery_option = click.option(
+    "--gallery",
+    "gallery",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Gallery directory [default: $LOOKALIKE_GALLERY or <home>/gallery].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+# -- gallery ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def gallery() -> None:
+    """Build and inspect the gallery of known faces."""
+
+
+@gallery.command("build")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to create or update.")
+@click.option("--pick", type=click.Choice(["centre", "largest"]), default="centre", show_default=True,
+              help="Which face of a photo with several faces: nearest the centre (LFW's rule) or the largest.")
+@click.option("--workers", type=int, default=None, help="Processes [default: all cores].")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
+              help="Where to write why photos were skipped [default: GALLERY/build-log.tsv].")
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_build(ctx: click.Context, sources: tuple[Path, ...], out: Path | None, pick: str,
+                  workers: int | None, log_path: Path | None, as_json: bool) -> None:
+    """Build (or update) a gallery from SOURCES folders laid out as <Person_Name>/<photos>.
+
+    Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
+    """
+    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=out)
+    photos, problems = scan_sources(sources)
+    start = time.perf_counter()
+    with Gallery.create(settings.gallery_path()) as g:
+        with progress_bar("embedding", enabled=not as_json) as update:
+            report = build_gallery(g, photos, settings, pick=pick, workers=workers, progress=update)
+        counts = g.counts()
+        skipped_all = [(path, reason or status) for path, status, reason in g.skipped()]
+    elapsed = time.perf_counter() - start
+    for path, why in problems:
+        report.skipped[why] += 1
+    log_file = log_path or settings.gallery_path() / "build-log.tsv"
+    log_file.write_text("".join(f"{p}\t{why}\n" for p, why in sorted(skipped_all + problems)))
+    summary = {**report.as_dict(), "gallery": str(settings.gallery_path()), "faces": counts["faces"],
+               "people": counts["people"], "seconds": round(elapsed, 1), "pick": pick, "log": str(log_file)}
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"gallery {settings.gallery_path()}", show_header=False)
+    for key in ("added", "unchanged", "removed", "multi_face_photos"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    for reason, n in sorted(report.skipped.items()):
+        table.add_row(f"skipped: {reason}", str(n))
+    table.add_row("faces / people", f"{counts['faces']} / {counts['people']}")
+    table.add_row("time", f"{elapsed:.1f} s")
+    console.print(table)
+    console.print(f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
+                  f" Skipped photos and why: {log_file}")
+
+
+@gallery.command("info")
+@gallery_option
+@click.option("--skipped", is_flag=True, help="List the photos that gave no face, and why.")
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_info(ctx: click.Context, gallery: Path | None, skipped: bool, as_json: bool) -> None:
+    """Show what a gallery holds."""
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    with Gallery.open(settings.gallery_path()) as g:
+        info = {"gallery": str(g.path), **g.meta(), **g.counts()}
+        rows = g.skipped() if skipped else []
+    if as_json:
+        print_json({**info, **({"skipped": [list(r) for r in rows]} if skipped else {})})
+        return
+    table = Table(show_header=False, title="gallery")
+    for key, value in info.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    for path, status, reason in rows:
+        console.print(f"{status}\t{reason}\t{path}", highlight=False)
+
+
+@gallery.command("add")
+@click.argument("name")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@gallery_option
+@click.option("--pick", type=click.Choice(["centre", "largest"]), default="largest", show_default=True)
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_add(ctx: click.Context, name: str, photos: tuple[Path, ...], gallery: Path | None, pick: str,
+                as_json: bool) -> None:
+    """Add PHOTOS of the person NAME (e.g. Ada_Lovelace) to the gallery."""
+    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    found, _ = scan_sources(photos, person=name)
+    with Gallery.create(settings.gallery_path()) as g:
+        report = build_gallery(g, found, settings, pick=pick, workers=1, prune=False)
+    if as_json:
+        print_json({"name": name, **report.as_dict(), "log": report.log})
+        return
+    console.print(f"{name}: {report.added} photo(s) added, {report.unchanged} already there.")
+    for path, why in report.log:
+        console.print(f"  skipped {path}: {why}", highlight=False)
+
+
+@gallery.command("remove")
+@click.argument("name")
+@gallery_option
+@click.pass_context
+@friendly_errors
+def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
+    """Remove every face of the person NAME."""
+    from lookalike.errors import GalleryError
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    with Gallery.open(settings.gallery_path()) as g:
+        if not g.has_person(name) and not any(p.person == name for p in g.photos().values()):
+            raise GalleryError(f"{name!r} is not in the gallery.", code="unknown_person")
+        n = g.remove_person(name)
+    console.print(f"Removed {name} ({n} face(s)).")
+
+
+# -- match -----------------------------------------------------------------------------------
+
+
+@cli.command("match")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@gallery_option
+@click.option("--top", "top", type=click.IntRange(1, 100), default=None, help="Lookalikes per face [default: 5].")
+@click.option("--watch", default="", help="Comma-separated people to look for, e.g. Joseph_Biden,Donald_Trump.")
+@click.option("--threshold", type=float, default=None, help="Verification distance [default: 0.6].")
+@click.option("--detector", type=click.Choice(["auto", "hog", "cnn"]), default=None)
+@json_option
+@click.pass_context
+@friendly_errors
+def match(ctx: click.Context, photos: tuple[Path, ...], gallery: Path | None, top: int | None, watch: str,
+          threshold: float | None, detector: str | None, as_json: bool) -> None:
+    """Who do the faces in PHOTOS look like?"""
+    from lookalike.service.matching import MatchService
+
+    settings = settings_from(ctx, gallery=gallery, top_k=top, threshold=threshold, detector=detector)
+    watch_list = [w.strip() for w in watch.split(",") if w.strip()]
+    service = MatchService(settings)
+    service.matcher.check_watch(watch_list)
+    results = []
+    for photo in photos:
+        try:
+            data = photo.read_bytes()
+        except OSError as exc:
+            results.append(service.error_result(str(photo), "unreadable", f"Cannot read {photo}: {exc.strerror}."))
+            continue
+        results.append(service.match_bytes(data, name=str(photo), watch=watch_list))
+    failed = any(r["error"] for r in results)
+    if as_json:
+        print_json({"gallery": str(settings.gallery_path()), "threshold": settings.threshold, "photos": results})
+    else:
+        for result in results:
+            _print_match(result, watch_list)
+    if failed:
+        raise SystemExit(1)
+
+
+def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-arg]
+    console.print(f"[bold]{result['photo']}[/]", highlight=False)
+    if result["error"]:
+        console.print(f"  [red]error:[/] {result['error']['message']}", highlight=False)
+        return
+    if not result["faces"]:
+        console.print("  no face found")
+    else:
+        table = Table(show_lines=False)
+        for col in ("face", "box (l,t,r,b)", "quality", "is", "looks like (similarity, distance)"):
+            table.add_column(col)
+        for i, face in enumerate(result["faces"], 1):
+            b = face["box"]
+            looks = ", ".join(f"{m['display_name']} ({m['similarity']:.0%}, {m['distance']:.2f})" for m in face["matches"])
+            table.add_row(str(i), f"{b['left']},{b['top']},{b['right']},{b['bottom']}", face["quality"],
+                          (face["identity"] or "-").replace("_", " "), looks)
+        console.print(table)
+    if result["faces_found"] > len(result["faces"]):
+        console.print(f"  {result['faces_found']} faces found; the {len(result['faces'])} largest were matched.")
+    if watch:
+        flags = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in result["watch"].items())
+        console.print(f"  watch: {flags}", highlight=False)
+
+
+def main() -> None:
+    from lookalike.cli import bench, evaluate  # noqa: F401  (register their commands)
+
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Face engine: decode photos, detect faces, landmarks and 128-d embeddings (dlib)."""

@@ -1,0 +1,1 @@
+"""The celebrity gallery: storage of named face embeddings, building it, and searching it."""

@@ -1,0 +1,233 @@
+"""Build a gallery from ``<Person_Name>/<photos>`` folders, on every core, resumably.
+
+One gallery face per source photo: when a photo holds several faces we keep the
+one nearest the image centre (LFW's labelling rule) or, with ``pick="largest"``,
+the largest.  Photos already embedded (same path, size and mtime) are skipped;
+changed photos are embedded again; photos that disappeared are dropped.  Every
+photo that gives no face is recorded with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lookalike.engine.decode import load_image
+from lookalike.engine.engine import Box, Detection, FaceEngine
+from lookalike.errors import LookalikeError
+from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
+from lookalike.settings import Settings
+
+THUMBNAIL_SIZE = 112
+PICKS = ("centre", "largest")
+#: Failures worth another try on the next run (the file may be readable now, or the bug fixed).
+RETRY_REASONS = ("internal", "unreadable")
+
+
+@dataclass(frozen=True)
+class SourcePhoto:
+    path: str
+    person: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class BuildReport:
+    added: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason code -> photos
+    multi_face: int = 0  # photos with several faces (one was picked)
+    log: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of skipped photos
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": dict(self.skipped),
+            "multi_face_photos": self.multi_face,
+        }
+
+
+def scan_sources(roots: Iterable[Path], person: str | None = None) -> tuple[list[SourcePhoto], list[tuple[str, str]]]:
+    """List photos under person folders of each root (or, with ``person``, the given files).
+
+    Returns (photos, problems); hidden files are ignored, loose files beside the person folders
+    are reported.
+    """
+    photos: list[SourcePhoto] = []
+    problems: list[tuple[str, str]] = []
+    for root in roots:
+        root = Path(root)
+        if person is not None:
+            candidates = [(root, person)]
+        elif not root.is_dir():
+            problems.append((str(root), "not a folder"))
+            continue
+        else:
+            candidates = []
+            for entry in sorted(root.iterdir()):
+                if entry.name.startswith((".", "_")):
+                    continue  # hidden folders and LFW's _meta
+                if entry.is_dir():
+                    candidates.extend((f, entry.name) for f in sorted(entry.iterdir()) if not f.name.startswith("."))
+                else:
+                    problems.append((str(entry), "not inside a person folder"))
+        for path, name in candidates:
+            if not path.is_file():
+                problems.append((str(path), "not a file"))
+                continue
+            stat = path.stat()
+            photos.append(SourcePhoto(str(path.resolve()), name, stat.st_size, stat.st_mtime_ns))
+    return photos, problems
+
+
+# -- work done in the worker processes ---------------------------------------------------------
+
+_engine: FaceEngine | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _engine
+    _engine = FaceEngine(settings)
+
+
+def embed_photo(photo: SourcePhoto, pick: str = "centre", engine: FaceEngine | None = None) -> tuple[PhotoRecord, list[FaceRecord]]:
+    """Read one photo and return its record and (at most one) gallery face."""
+    engine = engine or _engine
+    assert engine is not None
+    record = dict(path=photo.path, person=photo.person, size=photo.size, mtime_ns=photo.mtime_ns)
+    try:
+        data = Path(photo.path).read_bytes()
+        image = load_image(data, engine.settings)
+        detections = engine.detect(image)
+    except LookalikeError as exc:
+        return PhotoRecord(**record, status="error", reason=f"{exc.code}: {exc.message}"), []
+    except OSError as exc:
+        return PhotoRecord(**record, status="error", reason=f"unreadable: {exc.strerror or exc}"), []
+    except Exception as exc:  # one odd photo must not stop a build of thousands; it is logged
+        return PhotoRecord(**record, status="error", reason=f"internal: {type(exc).__name__}: {exc}"), []
+    if not detections:
+        return PhotoRecord(**record, status="no_face", reason="no face found"), []
+    chosen = choose_face(detections, image.shape[1], image.shape[0], pick)
+    face = engine.describe(image, [chosen])[0]
+    thumb = thumbnail(image, face.box)
+    b = face.box
+    return (
+        PhotoRecord(**record, status="ok", faces_found=len(detections)),
+        [FaceRecord(photo.person, (b.left, b.top, b.right, b.bottom), face.score, face.detector, face.embedding, thumb)],
+    )
+
+
+def choose_face(detections: list[Detection], width: int, height: int, pick: str) -> Detection:
+    if pick == "largest":
+        return max(detections, key=lambda d: d.box.width * d.box.height)
+    cx, cy = width / 2, height / 2
+    return min(detections, key=lambda d: (d.box.center[0] - cx) ** 2 + (d.box.center[1] - cy) ** 2)
+
+
+def thumbnail(image: np.ndarray, box: Box, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small square JPEG of the face with some margin, for result cards."""
+    height, width = image.shape[:2]
+    side = max(box.width, box.height) * 1.5
+    cx, cy = box.center
+    left, top = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    right, bottom = min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
+    crop = Image.fromarray(image[top:bottom, left:right])
+    crop.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    crop.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _work(args: tuple[SourcePhoto, str]) -> tuple[PhotoRecord, list[FaceRecord]]:
+    return embed_photo(args[0], args[1])
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+def build_gallery(
+    gallery: Gallery,
+    photos: list[SourcePhoto],
+    settings: Settings,
+    *,
+    pick: str = "centre",
+    workers: int | None = None,
+    prune: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    commit_every: int = 200,
+) -> BuildReport:
+    """Embed new and changed ``photos`` into ``gallery``; drop vanished ones when ``prune``."""
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {PICKS}")
+    report = BuildReport()
+    known = gallery.photos()
+    todo = []
+    for photo in photos:
+        old = known.get(photo.path)
+        same = old and old.size == photo.size and old.mtime_ns == photo.mtime_ns and old.person == photo.person
+        if same and not (old.reason or "").startswith(RETRY_REASONS):
+            report.unchanged += 1
+        else:
+            todo.append(photo)
+    if prune:
+        gone = [path for path in known if not os.path.exists(path)]
+        if gone:
+            with gallery.writing() as w:
+                for path in gone:
+                    w.remove_photo(path)
+            report.removed = len(gone)
+    total = len(todo)
+    if progress:
+        progress(0, total)
+    pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
+
+    def flush() -> None:
+        if pending:
+            with gallery.writing() as w:
+                for rec, faces in pending:
+                    w.put_photo(rec, faces)
+            pending.clear()
+
+    done = 0
+    for rec, faces in _run(todo, settings, pick, workers):
+        pending.append((rec, faces))
+        done += 1
+        if rec.status == "ok":
+            report.added += 1
+            report.multi_face += rec.faces_found > 1
+        else:
+            code = (rec.reason or rec.status).split(":")[0]
+            report.skipped[code] += 1
+            report.log.append((rec.path, rec.reason or rec.status))
+        if len(pending) >= commit_every:
+            flush()
+        if progress:
+            progress(done, total)
+    flush()
+    return report
+
+
+def _run(todo: list[SourcePhoto], settings: Settings, pick: str, workers: int | None) -> Iterator[tuple[PhotoRecord, list[FaceRecord]]]:
+    workers = workers or os.cpu_count() or 1
+    if not todo:
+        return
+    if workers == 1 or len(todo) < 4:
+        engine = FaceEngine(settings)
+        for photo in todo:
+            yield embed_photo(photo, pick, engine)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        yield from pool.imap_unordered(_work, [(p, pick) for p in todo], chunksize=4)

@@ -1,0 +1,174 @@
+"""Matching: for a face embedding, the top-k *distinct* people of the gallery, and who it is.
+
+Distances are Euclidean between dlib embeddings: two photos of one person are
+usually < 0.6 apart (the verification threshold).  For people we also show a
+*similarity*, a logistic mapping of the distance:
+
+    similarity = 1 / (1 + exp(10 * (distance - threshold)))
+
+so it is 50% exactly at the threshold, ~88% at 0.4 (a clear match of the same
+person), ~27% at 0.7 and ~12% at 0.8 (strangers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lookalike.errors import GalleryError
+from lookalike.gallery.index import ExactIndex, HnswIndex, VectorIndex
+from lookalike.gallery.store import Gallery, display_name
+from lookalike.settings import Settings
+
+SIMILARITY_SLOPE = 10.0
+
+
+def similarity(distance: float, threshold: float = 0.6) -> float:
+    """Distance -> 0..1 (see module docstring)."""
+    return 1.0 / (1.0 + math.exp(SIMILARITY_SLOPE * (distance - threshold)))
+
+
+@dataclass(frozen=True)
+class Match:
+    person: str
+    distance: float
+    similarity: float
+    face_id: int  # the person's nearest gallery face (its photo and thumbnail)
+    photo: str
+
+    @property
+    def name(self) -> str:
+        return display_name(self.person)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.person,
+            "display_name": self.name,
+            "distance": round(self.distance, 4),
+            "similarity": round(self.similarity, 4),
+            "face_id": self.face_id,
+            "photo": self.photo,
+        }
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    matches: list[Match]
+    identity: str | None  # the best match's person when within the verification threshold
+    watch: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Match | None:
+        return self.matches[0] if self.matches else None
+
+
+class Matcher:
+    """Searches one gallery.  Builds its index once; cheap to query many times."""
+
+    def __init__(self, gallery: Gallery, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.gallery = gallery
+        vectors, ids, persons = gallery.vectors()
+        if len(vectors) == 0:
+            raise GalleryError(f"The gallery at {gallery.path} has no faces yet.", code="empty_gallery")
+        self.ids = ids
+        self.persons = np.asarray(persons, dtype=object)
+        # People as integer labels, and the rows of each person, for per-person minima.
+        self.people, self.labels = np.unique(self.persons, return_inverse=True)
+        self._order = np.argsort(self.labels, kind="stable")
+        self._starts = np.searchsorted(self.labels[self._order], np.arange(len(self.people)))
+        self.exact = ExactIndex(vectors)
+        self.index: VectorIndex = self.exact
+        if len(vectors) >= self.settings.ann_min_faces:
+            self.index = HnswIndex.load_or_build(vectors, gallery.cache_dir() / f"hnsw-{gallery.generation}.faiss")
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def match_many(self, embeddings: np.ndarray, k: int | None = None, watch: list[str] | None = None) -> list[MatchResult]:
+        k = self.settings.top_k if k is None else k
+        queries = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if len(queries) == 0:
+            return []
+        if self.index is self.exact:
+            people = self._exact_people(queries, k)
+        else:
+            people = self._approx_people(queries, k)
+        watch_rows = self._watch_rows(watch or [])
+        results = []
+        for qi, top in enumerate(people):
+            matches = [self._match(row, dist) for row, dist in top]
+            best = matches[0] if matches else None
+            identity = best.person if best and best.distance <= self.settings.threshold else None
+            flags = {}
+            for person, rows in watch_rows.items():
+                d = self.exact.distances(queries[qi])[0, rows] if len(rows) else np.array([np.inf])
+                flags[person] = bool(d.min() <= self.settings.threshold)
+            results.append(MatchResult(matches, identity, flags))
+        return results
+
+    def match(self, embedding: np.ndarray, k: int | None = None, watch: list[str] | None = None) -> MatchResult:
+        return self.match_many(np.asarray(embedding)[None, :], k, watch)[0]
+
+    def check_watch(self, watch: list[str]) -> None:
+        """Refuse watch names the gallery does not have (a typo would silently answer 'no')."""
+        known = set(self.people.tolist())
+        missing = [w for w in watch if w not in known]
+        if missing:
+            import difflib
+
+            hints = [difflib.get_close_matches(m, known, n=1) for m in missing]
+            text = ", ".join(f"{m!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for m, h in zip(missing, hints))
+            raise GalleryError(f"Not in the gallery: {text}.", code="unknown_person")
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _exact_people(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        dist = self.exact.distances(queries)  # [m, N]
+        out = []
+        for row in dist:
+            by_person = np.minimum.reduceat(row[self._order], self._starts)
+            n = min(k, len(by_person))
+            top = np.argpartition(by_person, n - 1)[:n]
+            top = top[np.argsort(by_person[top], kind="stable")]
+            picks = []
+            for p in top:
+                start = self._starts[p]
+                end = self._starts[p + 1] if p + 1 < len(self._starts) else len(self._order)
+                rows = self._order[start:end]
+                best_row = int(rows[np.argmin(row[rows])])
+                picks.append((best_row, float(by_person[p])))
+            out.append(picks)
+        return out
+
+    def _approx_people(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        n = max(10 * k, 50)
+        while True:
+            dist, rows = self.index.search(queries, min(n, self.size))
+            out, short = [], False
+            for drow, rrow in zip(dist, rows):
+                seen: dict[int, tuple[int, float]] = {}
+                for d, r in zip(drow.tolist(), rrow.tolist()):
+                    if r < 0:
+                        continue
+                    label = int(self.labels[r])
+                    if label not in seen:
+                        seen[label] = (r, d)
+                        if len(seen) == k:
+                            break
+                short = short or (len(seen) < min(k, len(self.people)))
+                out.append(list(seen.values()))
+            if not short or n >= self.size:
+                return out
+            n *= 4
+
+    def _watch_rows(self, watch: list[str]) -> dict[str, np.ndarray]:
+        return {person: np.flatnonzero(self.persons == person) for person in watch}
+
+    def _match(self, row: int, dist: float) -> Match:
+        face_id = int(self.ids[row])
+        info = self.gallery.face_info(face_id)
+        return Match(info.person, dist, similarity(dist, self.settings.threshold), face_id, info.photo)

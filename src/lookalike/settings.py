@@ -1,0 +1,84 @@
+"""One settings object for the whole system.
+
+Every field can be set by an environment variable named ``LOOKALIKE_<FIELD>``
+(upper case); CLI flags override it.  Defaults are chosen so that a person who
+sets nothing gets a working, safe system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+def _default_home() -> Path:
+    """Where the system keeps its data (gallery, uploads, queue) by default."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "lookalike"
+
+
+def _default_data_dir() -> Path:
+    """The folder of real face photos used by tests, benchmarks and the demo gallery."""
+    return Path("..") / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where things live.
+    home: Path = field(default_factory=_default_home)
+    gallery: Path | None = None  # default: <home>/gallery
+    data_dir: Path = field(default_factory=_default_data_dir)
+
+    # Decoding limits: protection against decompression bombs and huge uploads.
+    max_pixels: int = 50_000_000
+    max_upload_bytes: int = 25 * 1024 * 1024
+
+    # Detection policy (see docs/engine.md).
+    detector: str = "auto"  # "hog", "cnn" or "auto" (HOG, then CNN when HOG finds nothing)
+    detect_min_pixels: int = 500_000
+    detect_max_pixels: int = 2_500_000
+    upsample_limit_pixels: int = 1_000_000
+    cnn_max_pixels: int = 400_000
+    max_faces: int = 20
+
+    # Matching.
+    threshold: float = 0.6
+    top_k: int = 5
+    ann_min_faces: int = 200_000  # use the approximate index at and above this gallery size
+
+    def gallery_path(self) -> Path:
+        return self.gallery if self.gallery is not None else self.home / "gallery"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"LOOKALIKE_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, hints[f.name], raw)
+        return cls(**values)
+
+
+def _parse(name: str, hint: Any, raw: str) -> Any:
+    text = str(hint)
+    try:
+        if "Path" in text:
+            return Path(raw).expanduser()
+        if hint is int:
+            return int(raw.replace("_", ""))
+        if hint is float:
+            return float(raw)
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"LOOKALIKE_{name.upper()}={raw!r} is not a valid {hint.__name__}") from exc
