@@ -43,17 +43,36 @@ def gallery() -> None:
 
 @gallery.command("build")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to create or update.")
-@click.option("--pick", type=click.Choice(["centre", "largest"]), default="centre", show_default=True,
-              help="Which face of a photo with several faces: nearest the centre (LFW's rule) or the largest.")
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to create or update."
+)
+@click.option(
+    "--pick",
+    type=click.Choice(["centre", "largest"]),
+    default="centre",
+    show_default=True,
+    help="Which face of a photo with several faces: nearest the centre (LFW's rule) or the largest.",
+)
 @click.option("--workers", type=int, default=None, help="Processes [default: all cores].")
-@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
-              help="Where to write why photos were skipped [default: GALLERY/build-log.tsv].")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write why photos were skipped [default: GALLERY/build-log.tsv].",
+)
 @json_option
 @click.pass_context
 @friendly_errors
-def gallery_build(ctx: click.Context, sources: tuple[Path, ...], out: Path | None, pick: str,
-                  workers: int | None, log_path: Path | None, as_json: bool) -> None:
+def gallery_build(
+    ctx: click.Context,
+    sources: tuple[Path, ...],
+    out: Path | None,
+    pick: str,
+    workers: int | None,
+    log_path: Path | None,
+    as_json: bool,
+) -> None:
     """Build (or update) a gallery from SOURCES folders laid out as <Person_Name>/<photos>.
 
     Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
@@ -70,12 +89,19 @@ def gallery_build(ctx: click.Context, sources: tuple[Path, ...], out: Path | Non
         counts = g.counts()
         skipped_all = [(path, reason or status) for path, status, reason in g.skipped()]
     elapsed = time.perf_counter() - start
-    for path, why in problems:
+    for _path, why in problems:
         report.skipped[why] += 1
     log_file = log_path or settings.gallery_path() / "build-log.tsv"
     log_file.write_text("".join(f"{p}\t{why}\n" for p, why in sorted(skipped_all + problems)))
-    summary = {**report.as_dict(), "gallery": str(settings.gallery_path()), "faces": counts["faces"],
-               "people": counts["people"], "seconds": round(elapsed, 1), "pick": pick, "log": str(log_file)}
+    summary = {
+        **report.as_dict(),
+        "gallery": str(settings.gallery_path()),
+        "faces": counts["faces"],
+        "people": counts["people"],
+        "seconds": round(elapsed, 1),
+        "pick": pick,
+        "log": str(log_file),
+    }
     if as_json:
         print_json(summary)
         return
@@ -87,8 +113,10 @@ def gallery_build(ctx: click.Context, sources: tuple[Path, ...], out: Path | Non
     table.add_row("faces / people", f"{counts['faces']} / {counts['people']}")
     table.add_row("time", f"{elapsed:.1f} s")
     console.print(table)
-    console.print(f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
-                  f" Skipped photos and why: {log_file}")
+    console.print(
+        f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
+        f" Skipped photos and why: {log_file}"
+    )
 
 
 @gallery.command("info")
@@ -124,8 +152,9 @@ def gallery_info(ctx: click.Context, gallery: Path | None, skipped: bool, as_jso
 @json_option
 @click.pass_context
 @friendly_errors
-def gallery_add(ctx: click.Context, name: str, photos: tuple[Path, ...], gallery: Path | None, pick: str,
-                as_json: bool) -> None:
+def gallery_add(
+    ctx: click.Context, name: str, photos: tuple[Path, ...], gallery: Path | None, pick: str, as_json: bool
+) -> None:
     """Add PHOTOS of the person NAME (e.g. Ada_Lovelace) to the gallery."""
     from lookalike.gallery.build import build_gallery, scan_sources
     from lookalike.gallery.store import Gallery
@@ -173,8 +202,16 @@ def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
 @json_option
 @click.pass_context
 @friendly_errors
-def match(ctx: click.Context, photos: tuple[Path, ...], gallery: Path | None, top: int | None, watch: str,
-          threshold: float | None, detector: str | None, as_json: bool) -> None:
+def match(
+    ctx: click.Context,
+    photos: tuple[Path, ...],
+    gallery: Path | None,
+    top: int | None,
+    watch: str,
+    threshold: float | None,
+    detector: str | None,
+    as_json: bool,
+) -> None:
     """Who do the faces in PHOTOS look like?"""
     from lookalike.service.matching import MatchService
 
@@ -213,9 +250,16 @@ def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-a
             table.add_column(col)
         for i, face in enumerate(result["faces"], 1):
             b = face["box"]
-            looks = ", ".join(f"{m['display_name']} ({m['similarity']:.0%}, {m['distance']:.2f})" for m in face["matches"])
-            table.add_row(str(i), f"{b['left']},{b['top']},{b['right']},{b['bottom']}", face["quality"],
-                          (face["identity"] or "-").replace("_", " "), looks)
+            looks = ", ".join(
+                f"{m['display_name']} ({m['similarity']:.0%}, {m['distance']:.2f})" for m in face["matches"]
+            )
+            table.add_row(
+                str(i),
+                f"{b['left']},{b['top']},{b['right']},{b['bottom']}",
+                face["quality"],
+                (face["identity"] or "-").replace("_", " "),
+                looks,
+            )
         console.print(table)
     if result["faces_found"] > len(result["faces"]):
         console.print(f"  {result['faces_found']} faces found; the {len(result['faces'])} largest were matched.")

@@ -9,6 +9,7 @@ that would need too much memory to decode, is refused before decoding.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -62,15 +63,17 @@ def probe(data: bytes, settings: Settings) -> Image.Image:
         raise ImageError("The file is empty (0 bytes).", code="empty")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns past ~89 MP; our own limit (below) is the one that counts.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            raise ImageError(
-                "This file is not an image we can read (supported: JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP, TIFF).",
-                code="not_an_image",
-            ) from None
-        raise _too_large(None, settings) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            "This file is not an image we can read (supported: JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP, TIFF).",
+            code="not_an_image",
+        ) from None
+    except Image.DecompressionBombError as exc:  # Pillow refuses past twice its own limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(None, settings, int(found.group(1)) if found else None) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"This image file is damaged: {exc}.", code="corrupt") from None
     width, height = image.size
@@ -90,10 +93,7 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, I
     settings = settings or Settings()
     image = probe(data, settings)
     fmt = image.format or "?"
-    # Pillow's own bomb check uses a global; ours (above) is per call, so silence the global one.
-    previous = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = None
         image.seek(0)  # first frame of a GIF / WebP animation / multi-page TIFF
         image.load()
         orientation = image.getexif().get(0x0112, 1)
@@ -111,8 +111,6 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, I
         raise ImageError(f"This image file is damaged and cannot be decoded ({reason}).", code="corrupt") from None
     except MemoryError:
         raise _too_large(image.size, settings) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     height, width = array.shape[:2]
     return array, ImageInfo(fmt, width, height, rotated=orientation not in (1, None))
 
@@ -137,10 +135,11 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
-def _too_large(size: tuple[int, int] | None, settings: Settings) -> ImageError:
+def _too_large(size: tuple[int, int] | None, settings: Settings, pixels: int | None = None) -> ImageError:
     limit = settings.max_pixels / 1e6
     if size is None:
-        text = f"The image is too large to decode safely (the limit is {limit:.0f} megapixels)."
+        about = f" ({pixels / 1e6:.0f} megapixels)" if pixels else ""
+        text = f"The image is too large to decode safely{about}; the limit is {limit:.0f} megapixels."
     else:
         mp = size[0] * size[1] / 1e6
         text = (

@@ -174,9 +174,7 @@ class FaceEngine:
 
     # -- landmarks and embeddings -----------------------------------------------------------
 
-    def analyze(
-        self, image: np.ndarray, max_faces: int | None = None, timings: Timings | None = None
-    ) -> list[Face]:
+    def analyze(self, image: np.ndarray, max_faces: int | None = None, timings: Timings | None = None) -> list[Face]:
         """Detect, then compute landmarks and embeddings of the ``max_faces`` largest faces."""
         timings = timings or Timings()
         detections = self.detect(image, timings)

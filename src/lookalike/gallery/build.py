@@ -10,7 +10,6 @@ photo that gives no face is recorded with the reason.
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +21,7 @@ from PIL import Image
 
 from lookalike.engine.decode import load_image
 from lookalike.engine.engine import Box, Detection, FaceEngine
+from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError
 from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
 from lookalike.settings import Settings
@@ -94,18 +94,12 @@ def scan_sources(roots: Iterable[Path], person: str | None = None) -> tuple[list
 
 # -- work done in the worker processes ---------------------------------------------------------
 
-_engine: FaceEngine | None = None
 
-
-def _init_worker(settings: Settings) -> None:
-    global _engine
-    _engine = FaceEngine(settings)
-
-
-def embed_photo(photo: SourcePhoto, pick: str = "centre", engine: FaceEngine | None = None) -> tuple[PhotoRecord, list[FaceRecord]]:
+def embed_photo(
+    photo: SourcePhoto, pick: str = "centre", engine: FaceEngine | None = None
+) -> tuple[PhotoRecord, list[FaceRecord]]:
     """Read one photo and return its record and (at most one) gallery face."""
-    engine = engine or _engine
-    assert engine is not None
+    engine = engine or worker_engine()
     record = dict(path=photo.path, person=photo.person, size=photo.size, mtime_ns=photo.mtime_ns)
     try:
         data = Path(photo.path).read_bytes()
@@ -125,7 +119,11 @@ def embed_photo(photo: SourcePhoto, pick: str = "centre", engine: FaceEngine | N
     b = face.box
     return (
         PhotoRecord(**record, status="ok", faces_found=len(detections)),
-        [FaceRecord(photo.person, (b.left, b.top, b.right, b.bottom), face.score, face.detector, face.embedding, thumb)],
+        [
+            FaceRecord(
+                photo.person, (b.left, b.top, b.right, b.bottom), face.score, face.detector, face.embedding, thumb
+            )
+        ],
     )
 
 
@@ -219,15 +217,7 @@ def build_gallery(
     return report
 
 
-def _run(todo: list[SourcePhoto], settings: Settings, pick: str, workers: int | None) -> Iterator[tuple[PhotoRecord, list[FaceRecord]]]:
-    workers = workers or os.cpu_count() or 1
-    if not todo:
-        return
-    if workers == 1 or len(todo) < 4:
-        engine = FaceEngine(settings)
-        for photo in todo:
-            yield embed_photo(photo, pick, engine)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
-        yield from pool.imap_unordered(_work, [(p, pick) for p in todo], chunksize=4)
+def _run(
+    todo: list[SourcePhoto], settings: Settings, pick: str, workers: int | None
+) -> Iterator[tuple[PhotoRecord, list[FaceRecord]]]:
+    return map_with_engine(_work, [(p, pick) for p in todo], settings, workers)

@@ -88,7 +88,9 @@ class Matcher:
     def size(self) -> int:
         return len(self.ids)
 
-    def match_many(self, embeddings: np.ndarray, k: int | None = None, watch: list[str] | None = None) -> list[MatchResult]:
+    def match_many(
+        self, embeddings: np.ndarray, k: int | None = None, watch: list[str] | None = None
+    ) -> list[MatchResult]:
         k = self.settings.top_k if k is None else k
         queries = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if len(queries) == 0:

@@ -21,8 +21,9 @@ class MatchService:
         self.engine = engine or FaceEngine(settings)
         self.matcher = matcher or Matcher(Gallery.open(settings.gallery_path()), settings)
 
-    def match_bytes(self, data: bytes, name: str = "photo", watch: list[str] | None = None,
-                    on_faces: Any = None) -> dict[str, Any]:
+    def match_bytes(
+        self, data: bytes, name: str = "photo", watch: list[str] | None = None, on_faces: Any = None
+    ) -> dict[str, Any]:
         """Match every face in ``data``.  ``on_faces(faces_doc)`` is called once faces are found.
 
         Bad input never raises: the result carries ``error`` with a ``code`` and a message instead.
@@ -50,12 +51,14 @@ class MatchService:
             return self.error_result(name, exc.code, exc.message)
         face_docs = []
         for face, result in zip(faces, results):
-            face_docs.append({
-                **face.as_dict(),
-                "identity": result.identity,
-                "matches": [m.as_dict() for m in result.matches],
-                "watch": result.watch,
-            })
+            face_docs.append(
+                {
+                    **face.as_dict(),
+                    "identity": result.identity,
+                    "matches": [m.as_dict() for m in result.matches],
+                    "watch": result.watch,
+                }
+            )
         watch_doc: dict[str, bool] = {"faces": bool(face_docs)}
         for person in watch or []:
             watch_doc[person] = any(r.watch.get(person, False) for r in results)
@@ -74,5 +77,10 @@ class MatchService:
 
     @staticmethod
     def error_result(name: str, code: str, message: str) -> dict[str, Any]:
-        return {"photo": name, "error": {"code": code, "message": message}, "faces_found": 0, "faces": [],
-                "watch": {"faces": False}}
+        return {
+            "photo": name,
+            "error": {"code": code, "message": message},
+            "faces_found": 0,
+            "faces": [],
+            "watch": {"faces": False},
+        }

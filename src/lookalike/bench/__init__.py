@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers: engine latency (vs face_recognition), search at scale."""

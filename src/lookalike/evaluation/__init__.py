@@ -1,0 +1,1 @@
+"""Accuracy measurements anyone can rerun: LFW verification and gallery identification."""

@@ -1,0 +1,49 @@
+"""Embed many photos on all cores: one face per photo (nearest the centre, LFW's rule) or none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.engine.decode import load_image
+from lookalike.engine.parallel import map_with_engine, worker_engine
+from lookalike.errors import LookalikeError
+from lookalike.gallery.build import choose_face
+from lookalike.settings import Settings
+
+
+def _embed_one(path: str) -> tuple[str, np.ndarray | None, str | None]:
+    engine = worker_engine()
+    try:
+        image = load_image(Path(path).read_bytes(), engine.settings)
+    except (LookalikeError, OSError) as exc:
+        return path, None, getattr(exc, "code", "unreadable")
+    detections = engine.detect(image)
+    if not detections:
+        return path, None, "no_face"
+    chosen = choose_face(detections, image.shape[1], image.shape[0], "centre")
+    return path, engine.describe(image, [chosen])[0].embedding, None
+
+
+def embed_photos(
+    paths: Iterable[str],
+    settings: Settings,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """({path: embedding}, {path: why no embedding})."""
+    todo = sorted(set(paths))
+    found: dict[str, np.ndarray] = {}
+    missed: dict[str, str] = {}
+    if progress:
+        progress(0, len(todo))
+    for done, (path, vector, why) in enumerate(map_with_engine(_embed_one, todo, settings, workers), 1):
+        if vector is None:
+            missed[path] = why or "no_face"
+        else:
+            found[path] = vector
+        if progress:
+            progress(done, len(todo))
+    return found, missed

@@ -1,0 +1,153 @@
+"""Decoding: every format people upload becomes upright RGB; everything else is a clear ImageError."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.engine.decode import decode, load_image
+from lookalike.engine.engine import FaceEngine
+from lookalike.errors import ImageError
+from lookalike.settings import Settings
+
+from .conftest import jpeg_bytes, read_rgb
+
+S = Settings()
+
+
+def _error(data: bytes, settings: Settings = S) -> ImageError:
+    with pytest.raises(ImageError) as info:
+        decode(data, settings)
+    return info.value
+
+
+def _png_header_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge picture: the classic decompression bomb."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_empty_file() -> None:
+    err = _error(b"")
+    assert err.code == "empty" and "empty" in err.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"hello, this is text", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+     b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", b"8BPS\x00\x01" + b"\0" * 40],
+    ids=["text", "pdf", "svg", "eps", "psd"],
+)
+def test_not_an_image_or_wrong_type(data: bytes) -> None:
+    err = _error(data)
+    assert err.code == "not_an_image"
+    assert "not an image" in err.message
+
+
+def test_truncated_jpeg() -> None:
+    rng = np.random.default_rng(1)
+    data = jpeg_bytes(rng.integers(0, 255, (400, 400, 3), dtype=np.uint8))
+    err = _error(data[: len(data) // 2])
+    assert err.code == "truncated"
+    assert "truncated" in err.message
+
+
+def test_hundred_megapixel_bomb_is_refused_before_decoding() -> None:
+    err = _error(_png_header_bomb(10_000, 10_000))
+    assert err.code == "too_large"
+    assert "100 megapixels" in err.message and "limit is 50" in err.message
+
+
+def test_real_large_image_over_a_lower_limit() -> None:
+    data = jpeg_bytes(np.zeros((1000, 1200, 3), np.uint8))
+    err = _error(data, Settings(max_pixels=1_000_000))
+    assert err.code == "too_large"
+    assert decode(data, Settings(max_pixels=1_200_000))[0].shape == (1000, 1200, 3)
+
+
+def _picture() -> Image.Image:
+    rng = np.random.default_rng(2)
+    return Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"])
+def test_formats_people_upload(fmt: str) -> None:
+    out = io.BytesIO()
+    _picture().save(out, fmt)
+    array, info = decode(out.getvalue(), S)
+    assert array.shape == (60, 80, 3) and array.dtype == np.uint8
+    assert info.format == fmt
+
+
+def test_rgba_is_composited_on_white() -> None:
+    image = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    assert load_image(out.getvalue()).reshape(-1, 3).min(axis=0).tolist() == [255, 255, 255]
+
+
+def test_16_bit_greyscale_keeps_its_picture() -> None:
+    ramp = (np.linspace(0, 65535, 256, dtype=np.uint32)[None, :].repeat(8, 0)).astype(np.uint16)
+    out = io.BytesIO()
+    Image.fromarray(ramp).save(out, "PNG")
+    array = load_image(out.getvalue())
+    assert array[0, 0, 0] == 0 and array[0, -1, 0] == 255 and 120 < array[0, 128, 0] < 135
+
+
+def test_greyscale_and_cmyk() -> None:
+    grey = io.BytesIO()
+    Image.new("L", (20, 10), 77).save(grey, "JPEG")
+    assert load_image(grey.getvalue()).shape == (10, 20, 3)
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (20, 10), (0, 255, 255, 0)).save(cmyk, "JPEG")
+    r, g, b = load_image(cmyk.getvalue())[5, 5].tolist()
+    assert r > 200 and g < 60 and b < 60  # red survives the CMYK round trip
+
+
+def test_animated_gif_gives_first_frame() -> None:
+    frames = [Image.new("RGB", (10, 10), c) for c in ((255, 0, 0), (0, 0, 255))]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
+    r, _, b = load_image(out.getvalue())[0, 0].tolist()
+    assert r > 200 and b < 50
+
+
+@pytest.mark.parametrize("orientation,turn", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270),
+                                              (3, Image.Transpose.ROTATE_180)])
+def test_exif_orientation_is_applied(orientation: int, turn: Image.Transpose) -> None:
+    upright = np.zeros((40, 80, 3), np.uint8)
+    upright[:, :10] = 255  # a white band on the left edge
+    stored = Image.fromarray(upright).transpose(turn)  # how a phone stores a turned photo
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    stored.save(out, "JPEG", exif=exif.tobytes(), quality=95)
+    array, info = decode(out.getvalue(), S)
+    assert info.rotated
+    assert array.shape == (40, 80, 3)
+    assert array[:, :8].mean() > 200 and array[:, 20:].mean() < 30
+
+
+def test_rotated_phone_photo_still_finds_the_face(data: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    upright = read_rgb(data / "small" / "face_recognition" / "Barack_Obama" / "Barack_Obama_0001.jpg")
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))  # sensor orientation; EXIF says turn it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data_bytes = jpeg_bytes(stored, exif=exif.tobytes())
+    hog_only = FaceEngine(Settings(detector="hog"))
+    assert hog_only.detect(stored) == [], "a sideways face is invisible to HOG (else this test proves nothing)"
+    faces = hog_only.analyze(load_image(data_bytes))
+    assert len(faces) == 1
+    reference = engine.analyze(upright)[0]
+    assert faces[0].box == reference.box
+    assert np.linalg.norm(faces[0].embedding - reference.embedding) < 0.05
