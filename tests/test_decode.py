@@ -44,8 +44,13 @@ def test_empty_file() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"hello, this is text", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", b"<svg xmlns='http://www.w3.org/2000/svg'/>",
-     b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", b"8BPS\x00\x01" + b"\0" * 40],
+    [
+        b"hello, this is text",
+        b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",
+        b"8BPS\x00\x01" + b"\0" * 40,
+    ],
     ids=["text", "pdf", "svg", "eps", "psd"],
 )
 def test_not_an_image_or_wrong_type(data: bytes) -> None:
@@ -122,8 +127,10 @@ def test_animated_gif_gives_first_frame() -> None:
     assert r > 200 and b < 50
 
 
-@pytest.mark.parametrize("orientation,turn", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270),
-                                              (3, Image.Transpose.ROTATE_180)])
+@pytest.mark.parametrize(
+    "orientation,turn",
+    [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270), (3, Image.Transpose.ROTATE_180)],
+)
 def test_exif_orientation_is_applied(orientation: int, turn: Image.Transpose) -> None:
     upright = np.zeros((40, 80, 3), np.uint8)
     upright[:, :10] = 255  # a white band on the left edge

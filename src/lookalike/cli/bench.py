@@ -7,11 +7,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lookalike.cli.main import cli, gallery_option, json_option
-from lookalike.cli.output import console, friendly_errors, print_json, settings_from
+from lookalike.cli.output import console, friendly_errors, gallery_option, json_option, print_json, settings_from
 
 
-@cli.group("bench")
+@click.group("bench")
 def bench_group() -> None:
     """Measure speed."""
 

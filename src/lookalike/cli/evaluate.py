@@ -8,11 +8,17 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lookalike.cli.main import cli, json_option
-from lookalike.cli.output import console, friendly_errors, print_json, progress_bar, settings_from
+from lookalike.cli.output import (
+    console,
+    friendly_errors,
+    json_option,
+    print_json,
+    progress_bar,
+    settings_from,
+)
 
 
-@cli.group("eval")
+@click.group("eval")
 def eval_group() -> None:
     """Measure accuracy."""
 

@@ -8,7 +8,17 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lookalike.cli.output import console, friendly_errors, print_json, progress_bar, settings_from
+from lookalike.cli.bench import bench_group
+from lookalike.cli.evaluate import eval_group
+from lookalike.cli.output import (
+    console,
+    friendly_errors,
+    gallery_option,
+    json_option,
+    print_json,
+    progress_bar,
+    settings_from,
+)
 from lookalike.settings import Settings
 
 
@@ -21,16 +31,6 @@ def cli(ctx: click.Context) -> None:
     Settings come from LOOKALIKE_* environment variables (see the README); flags override them.
     """
     ctx.obj = Settings.from_env()
-
-
-gallery_option = click.option(
-    "--gallery",
-    "gallery",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Gallery directory [default: $LOOKALIKE_GALLERY or <home>/gallery].",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
 
 # -- gallery ---------------------------------------------------------------------------------
@@ -268,11 +268,9 @@ def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-a
         console.print(f"  watch: {flags}", highlight=False)
 
 
+cli.add_command(eval_group)
+cli.add_command(bench_group)
+
+
 def main() -> None:
-    from lookalike.cli import bench, evaluate  # noqa: F401  (register their commands)
-
     cli()
-
-
-if __name__ == "__main__":
-    main()

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -69,3 +70,13 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+gallery_option = click.option(
+    "--gallery",
+    "gallery",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Gallery directory [default: $LOOKALIKE_GALLERY or <home>/gallery].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")

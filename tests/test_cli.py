@@ -1,0 +1,119 @@
+"""The ``lookalike`` command as a person runs it: real processes, real photos, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "160", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lookalike", *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def test_match_json_names_obama_and_biden(data: Path, small_gallery: Path) -> None:
+    photo = data / "group" / "face_recognition__two_people.jpg"
+    out = run("match", str(photo), "--gallery", str(small_gallery), "--watch", "Joseph_Biden,Madonna", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    result = doc["photos"][0]
+    assert result["error"] is None
+    faces = sorted(result["faces"], key=lambda f: f["box"]["left"])
+    assert [f["identity"] for f in faces] == ["Barack_Obama", "Joseph_Biden"]
+    for face in faces:
+        assert set(face["box"]) == {"left", "top", "right", "bottom"}
+        match = face["matches"][0]
+        assert {"name", "distance", "similarity"} <= set(match)
+        assert match["distance"] < 0.6 and match["similarity"] > 0.5
+        assert len({m["name"] for m in face["matches"]}) == len(face["matches"]) == 5
+    assert result["watch"] == {"faces": True, "Joseph_Biden": True, "Madonna": False}
+
+
+def test_match_table_and_gallery_from_environment(data: Path, small_gallery: Path) -> None:
+    photo = data / "group" / "face_recognition__kit_with_rose.jpg"
+    out = run("match", str(photo), "--top", "2", env={"LOOKALIKE_GALLERY": str(small_gallery)})
+    assert out.returncode == 0, out.stderr
+    assert "Kit Harington" in out.stdout and "Rose Leslie" in out.stdout
+
+
+def test_bad_inputs_give_clear_messages_not_tracebacks(data: Path, small_gallery: Path, tmp_path: Path) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("just text")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = (data / "small" / "face_recognition" / "Joseph_Biden" / "Joseph_Biden_0001.jpg").read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good[: len(good) // 2])
+    missing = tmp_path / "missing.jpg"
+    out = run("match", str(text), str(empty), str(cut), str(missing), "--gallery", str(small_gallery), "--json")
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    codes = [p["error"]["code"] for p in json.loads(out.stdout)["photos"]]
+    assert codes == ["not_an_image", "empty", "truncated", "unreadable"]
+    table = run("match", str(text), "--gallery", str(small_gallery))
+    assert "not an image" in table.stdout and "Traceback" not in table.stderr
+
+
+def test_unknown_watch_name_and_missing_gallery(data: Path, small_gallery: Path, tmp_path: Path) -> None:
+    photo = str(data / "group" / "face_recognition__two_people.jpg")
+    out = run("match", photo, "--gallery", str(small_gallery), "--watch", "Joe_Biden")
+    assert out.returncode == 2 and "did you mean 'Joseph_Biden'" in out.stderr and "Traceback" not in out.stderr
+    out = run("match", photo, "--gallery", str(tmp_path / "none"))
+    assert out.returncode == 2 and "gallery build" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_gallery_build_info_add_remove(data: Path, tmp_path: Path) -> None:
+    src = data / "small" / "facenet_pytorch"
+    g = tmp_path / "g"
+    out = run("gallery", "build", str(src), "--out", str(g), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["added"] == 5 and report["people"] == 5 and report["pick"] == "centre"
+    out = run("gallery", "build", str(src), "--out", str(g), "--json")
+    assert json.loads(out.stdout)["unchanged"] == 5
+    photo = str(
+        data / "small" / "five_celeb" / "Madonna" / sorted(os.listdir(data / "small" / "five_celeb" / "Madonna"))[0]
+    )
+    assert run("gallery", "add", "Madonna", photo, "--gallery", str(g)).returncode == 0
+    info = json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)
+    assert info["people"] == 6 and info["format_version"] == "1"
+    assert run("gallery", "remove", "Madonna", "--gallery", str(g)).returncode == 0
+    assert json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)["people"] == 5
+    out = run("gallery", "remove", "Nobody_Here", "--gallery", str(g))
+    assert out.returncode == 2 and "not in the gallery" in out.stderr
+
+
+@pytest.mark.slow
+def test_eval_lfw_and_identify_commands(data: Path) -> None:
+    out = run("eval", "lfw", "--lfw", str(data / "lfw"), "--folds", "1,2", "--limit", "15", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["pairs"] == 60 and len(report["per_fold"]) == 2
+    assert report["accuracy"] >= 0.9 and report["per_fold"][0]["threshold_from"] == "other folds"
+    out = run(
+        "eval",
+        "identify",
+        "--gallery-src",
+        str(data / "small" / "face_recognition"),
+        "--queries",
+        str(data / "small" / "face_recognition"),
+        "--json",
+    )
+    report = json.loads(out.stdout)
+    assert report["rank1"] == 1.0 and report["queries_in_gallery"] == 15
+
+
+def test_bench_engine_prints_stage_medians(data: Path) -> None:
+    photo = data / "group" / "face_recognition__two_people.jpg"
+    out = run("bench", "engine", str(photo), "--sizes", "0,1", "--repeat", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert [p["faces"] for p in doc["photos"]] == [2, 2]
+    assert all(p["ours_ms"]["embed"] > 0 and p["ours_ms"]["total"] > 0 for p in doc["photos"])
