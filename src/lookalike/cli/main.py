@@ -189,6 +189,40 @@ def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
     console.print(f"Removed {name} ({n} face(s)).")
 
 
+@gallery.command("download")
+@click.argument("dataset", type=click.Choice(["lfw", "lfw-funneled"]))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to build.")
+@click.option("--url", default=None, help="Download from this address instead (a mirror).")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the archive (with --url).")
+@click.option("--workers", type=int, default=None, help="Processes for the gallery build [default: all cores].")
+@click.pass_context
+@friendly_errors
+def gallery_download(
+    ctx: click.Context, dataset: str, out: Path | None, url: str | None, sha256: str | None, workers: int | None
+) -> None:
+    """Download DATASET (checksummed, resumable) and build the gallery from it."""
+    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.download import DATASETS, download, unpack
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=out)
+    spec = DATASETS[dataset]
+    downloads = settings.home / "downloads"
+    archive = downloads / f"{spec.name}.tgz"
+    with progress_bar(f"downloading {spec.name}") as update:
+        download(url or spec.url, archive, sha256 or spec.sha256, update)
+    console.print(f"checked SHA-256 of {archive.name}; unpacking")
+    photos_dir = unpack(archive, downloads, spec.folder)
+    photos, _ = scan_sources([photos_dir])
+    with Gallery.create(settings.gallery_path()) as g, progress_bar("embedding") as update:
+        report = build_gallery(g, photos, settings, workers=workers, progress=update)
+        counts = g.counts()
+    console.print(
+        f"gallery {settings.gallery_path()}: {counts['faces']} faces of {counts['people']} people "
+        f"({report.added} added, {sum(report.skipped.values())} skipped)."
+    )
+
+
 # -- match -----------------------------------------------------------------------------------
 
 

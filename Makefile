@@ -1,0 +1,59 @@
+# lookalike — every task a person needs, from a fresh clone.
+#   make run    set up, make sure a gallery exists, start the web app
+#   make test   set up (system packages too, where we are allowed to), lint, run the tests
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(or $(LOOKALIKE_DATA_DIR),../shared/data)
+GALLERY ?= $(or $(LOOKALIKE_GALLERY),$(HOME)/.local/share/lookalike/gallery)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+export LOOKALIKE_DATA_DIR := $(DATA_DIR)
+
+.PHONY: setup run gallery test lint system-deps bench-env bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "lookalike needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The gallery: built from the shared LFW photos when they are there, else downloaded (LFW's public mirror).
+gallery: setup
+	@if [ -f "$(GALLERY)/gallery.sqlite" ] && [ ! -f "$(GALLERY)/.building" ]; then \
+		echo "gallery: $(GALLERY)"; \
+	elif [ -d "$(DATA_DIR)/lfw" ]; then \
+		mkdir -p "$(GALLERY)" && touch "$(GALLERY)/.building" && \
+		$(BIN)/lookalike gallery build "$(DATA_DIR)/lfw" --out "$(GALLERY)" && rm -f "$(GALLERY)/.building"; \
+	else \
+		$(BIN)/lookalike gallery download lfw --out "$(GALLERY)"; \
+	fi
+
+run: gallery
+	$(BIN)/lookalike serve --gallery "$(GALLERY)" --host $(HOST) --port $(PORT)
+
+system-deps:
+	@sh scripts/system-deps.sh
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+test: setup system-deps lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# face_recognition is only a peer to compare with: installed on the dlib we already have, never used by the product.
+bench-env: setup
+	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition>=1.3'
+
+bench: bench-env
+	$(BIN)/lookalike bench engine $(wildcard $(DATA_DIR)/group/*.jpg) --sizes 1,12 --vs face_recognition
+	$(BIN)/lookalike bench search --sizes 10000,100000
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
