@@ -1,0 +1,1 @@
+"""Benchmarks that need more than the engine (the web app under load)."""

@@ -1,0 +1,7 @@
+"""placeholder"""
+import click
+
+
+@click.command("load")
+def load() -> None:
+    """Load benchmark."""
