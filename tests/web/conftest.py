@@ -146,7 +146,7 @@ class WS:
     def __init__(self, url: str, timeout: float = 60) -> None:
         from websockets.sync.client import connect
 
-        self.conn = connect(url, open_timeout=10, max_size=2**24)
+        self.conn = connect(url, open_timeout=10, max_size=2**24).__enter__()
         self.timeout = timeout
         self.hello = self.recv()
         assert self.hello["event"] == "hello"
