@@ -112,7 +112,7 @@ class Metrics:
         dead.set_function(env.queue.dead_letter_count)
         workers = Gauge("lookalike_workers_ready", "Worker processes ready.", registry=self.registry)
         workers.set_function(lambda: pool.ready_count() if pool else 0)
-        self.latency = Histogram("lookalike_job_seconds", "Time from job submitted to result pushed.",
+        self.latency = Histogram("lookalike_job_seconds", "Seconds from a photo submitted to its result.",
                                  buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60), registry=self.registry)
         self.jobs = Counter("lookalike_jobs_total", "Jobs finished, by outcome.", ["outcome"], registry=self.registry)
         self.failures = Counter("lookalike_job_failures_total", "Failed jobs and matches, by reason.", ["code"],
