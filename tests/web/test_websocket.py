@@ -87,15 +87,19 @@ def test_errors_keep_the_connection_usable(server: Server, message: object, code
         assert ws.recv()["error"]["code"] == "unknown_job"  # the connection still answers
 
 
-def test_same_upload_twice_is_refused(server: Server, two_people: bytes) -> None:
+def test_same_key_again_attaches_to_the_same_job(server: Server, two_people: bytes) -> None:
+    """A page that lost the "queued" answer sends the key again: one job, one result, on the new connection."""
     key = server.uploaded_key(two_people)
+    first = WS(server.ws_url)
+    first.send({"action": "match", "key": key})
+    job = first.recv()["job"]
+    first.close()
     with WS(server.ws_url) as ws:
         ws.send({"action": "match", "key": key})
-        assert ws.recv()["event"] == "queued"
-        ws.send({"action": "match", "key": key})
-        events = ws.until("error")
-        assert events[-1]["error"]["code"] == "duplicate"
-        ws.until("matched")
+        events = ws.until("matched")
+        assert events[0]["event"] == "resumed" and events[0]["job"] == job
+        assert [e["event"] for e in events].count("matched") == 1 and events[-1]["job"] == job
+    assert server.app.state.env.jobs.by_key(key).id == job
 
 
 def test_resume_on_a_new_connection(server: Server, two_people: bytes) -> None:
@@ -113,7 +117,7 @@ def test_resume_on_a_new_connection(server: Server, two_people: bytes) -> None:
     with WS(server.ws_url) as third:
         third.send({"action": "resume", "job": job})
         events = third.until("matched")
-        assert events[0] == {"event": "resumed", "job": job, "state": "done"}
+        assert events[0] == {"event": "resumed", "job": job, "key": key, "state": "done"}
 
 
 def test_a_second_result_for_a_job_is_dropped(server: Server, two_people: bytes) -> None:

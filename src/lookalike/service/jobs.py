@@ -59,19 +59,22 @@ class JobService:
     def __init__(self, storage: ObjectStorage, queue: JobQueue, jobs: JobStore) -> None:
         self.storage, self.queue, self.jobs = storage, queue, jobs
 
-    def submit(self, key: object, connection_id: str) -> Job:
+    def submit(self, key: object, connection_id: str) -> tuple[Job, bool]:
+        """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
+        sends the same key again and is attached to the job already made (only the uploader knows the key)."""
         if not key:
             raise JobError("missing_key", "Say which upload to match: {\"action\": \"match\", \"key\": ...}.")
         if not valid_key(key):
             raise JobError("bad_key", "That is not an upload key this server made.")
         assert isinstance(key, str)
-        if self.jobs.by_key(key) is not None:
-            raise JobError("duplicate", "This upload has already been submitted.")
+        existing = self.jobs.by_key(key)
+        if existing is not None:
+            return self.jobs.attach(existing.id, connection_id) or existing, False
         if not self.storage.exists(key):
             raise JobError("not_uploaded", "Nothing has been uploaded under that key (or it was already matched).")
         job = self.jobs.create(str(uuid.uuid4()), key, connection_id)
         self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id})
-        return job
+        return job, True
 
     def resume(self, job_id: object, connection_id: str) -> Job:
         if not isinstance(job_id, str) or not job_id:

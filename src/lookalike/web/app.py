@@ -33,6 +33,7 @@ from lookalike.adapters.local_storage import UploadRefused
 from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.gallery.store import Gallery
 from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result, terminal_event
+from lookalike.service.ports import Job
 from lookalike.settings import Settings
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 
@@ -343,6 +344,13 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
             async with conn.lock:
                 await ws.send_json({"event": "error", "error": {"code": code, "message": message}})
 
+        async def resumed(job: Job) -> None:
+            hub.follow[job.id] = connection_id
+            async with conn.lock:
+                await ws.send_json({"event": "resumed", "job": job.id, "key": job.key, "state": job.state})
+            if job.finished:
+                await hub.deliver(connection_id, terminal_event(job))
+
         try:
             await ws.send_json({"event": "hello", "connection": connection_id,
                                 "max_message_bytes": settings.ws_max_message_bytes})
@@ -371,16 +379,14 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 try:
                     if action == "match":
                         async with conn.lock:  # "queued" goes out before any worker event of this job
-                            job = await run_in_threadpool(jobs.submit, message.get("key"), connection_id)
-                            submitted[job.id] = time.monotonic()
-                            await ws.send_json({"event": "queued", "job": job.id, "key": job.key})
+                            job, created = await run_in_threadpool(jobs.submit, message.get("key"), connection_id)
+                            if created:
+                                submitted[job.id] = time.monotonic()
+                                await ws.send_json({"event": "queued", "job": job.id, "key": job.key})
+                        if not created:  # the same key again: a page that lost the "queued" answer
+                            await resumed(job)
                     elif action == "resume":
-                        job = await run_in_threadpool(jobs.resume, message.get("job"), connection_id)
-                        hub.follow[job.id] = connection_id
-                        async with conn.lock:
-                            await ws.send_json({"event": "resumed", "job": job.id, "state": job.state})
-                        if job.finished:
-                            await hub.deliver(connection_id, terminal_event(job))
+                        await resumed(await run_in_threadpool(jobs.resume, message.get("job"), connection_id))
                     else:
                         await send_error("unknown_action", f"Unknown action {action!r}; use 'match' or 'resume'.")
                 except JobError as exc:

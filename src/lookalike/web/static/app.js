@@ -60,11 +60,14 @@ function connect() {
       if (job && !finished) {
         ws.send(JSON.stringify({ action: "resume", job }));
         setStatus("Reconnected; picking up where we left off…");
+      } else if (pendingKey) {  // the answer to "match" was lost: asking again with the key is safe
+        ws.send(JSON.stringify({ action: "match", key: pendingKey }));
+        setStatus("Reconnected; picking up where we left off…");
       }
     };
     ws.onmessage = (e) => handle(JSON.parse(e.data));
     ws.onclose = () => {
-      if (job && !finished) showMessage("The connection was lost. Reconnecting…", "info");
+      if ((job || pendingKey) && !finished) showMessage("The connection was lost. Reconnecting…", "info");
       setTimeout(connect, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, 8000);
     };
@@ -85,6 +88,9 @@ function handle(event) {
       setStatus("Waiting for a free matcher…");
       break;
     case "resumed":
+      job = event.job;
+      pendingKey = null;
+      sessionStorage.setItem("lookalike.job", job);
       showMessage("");
       if (event.state === "processing") step("processing");
       else if (event.state === "queued") step("queued");
@@ -190,6 +196,7 @@ function drawBoxes(faces) {
     el.style.height = `${(100 * (b.bottom - b.top)) / imageSize.height}%`;
     const label = document.createElement("span");
     label.textContent = face.identity ? `${i + 1}: ${face.identity.replaceAll("_", " ")}` : `${i + 1}`;
+    if ((b.left + b.right) / 2 > imageSize.width * 0.6) label.classList.add("end");  // keep it inside the photo
     el.append(label);
     el.setAttribute("aria-hidden", "true");
     $("stage").append(el);
