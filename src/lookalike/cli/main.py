@@ -226,7 +226,9 @@ def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-a
 
 def main() -> None:
     from lookalike.cli import bench, evaluate  # noqa: F401  (register their commands)
+    from lookalike.web.cli import register as register_web
 
+    register_web(cli)  # serve, bench load
     cli()
 
 
