@@ -1,0 +1,60 @@
+"""The embedded queue's SQS semantics and the job store's once-only result, without a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lookalike.adapters.sqlite_jobs import SqliteJobStore
+from lookalike.adapters.sqlite_queue import SqliteQueue
+
+
+def test_receive_hides_then_redelivers(tmp_path: Path) -> None:
+    q = SqliteQueue(tmp_path / "q.sqlite", visibility_timeout=0.3, max_receives=5, poll_interval=0.01)
+    q.send({"job_id": "a"})
+    first = q.receive(wait_seconds=0)
+    assert first is not None and first.body == {"job_id": "a"} and first.receive_count == 1
+    assert q.receive(wait_seconds=0) is None  # hidden while in flight
+    again = q.receive(wait_seconds=5)  # long poll returns as soon as it is visible again
+    assert again is not None and again.receive_count == 2 and again.id == first.id
+    q.delete(first.receipt)  # a stale receipt (the first worker, presumed dead) deletes nothing
+    assert q.depth() == 1
+    q.delete(again.receipt)
+    assert q.depth() == 0 and q.receive(wait_seconds=0) is None
+
+
+def test_fifo_order_and_many_processes_share_the_file(tmp_path: Path) -> None:
+    a = SqliteQueue(tmp_path / "q.sqlite")
+    b = SqliteQueue(tmp_path / "q.sqlite")
+    for i in range(3):
+        a.send({"n": i})
+    got = [b.receive(0), a.receive(0), b.receive(0)]
+    assert [m.body["n"] for m in got if m] == [0, 1, 2]
+    assert a.receive(0) is None
+
+
+def test_dead_letter_after_max_receives(tmp_path: Path) -> None:
+    q = SqliteQueue(tmp_path / "q.sqlite", visibility_timeout=0.05, max_receives=2, poll_interval=0.01)
+    q.send({"job_id": "doomed"})
+    assert q.receive(5).receive_count == 1
+    assert q.receive(5).receive_count == 2
+    assert q.receive(0.3) is None  # a third receive moves it to dead letters instead
+    assert q.dead_letter_count() == 1
+    assert q.take_dead_letters() == [{"job_id": "doomed"}]
+    assert q.dead_letter_count() == 0 and q.depth() == 0
+
+
+def test_job_result_is_stored_once(tmp_path: Path) -> None:
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite", ttl_seconds=60)
+    jobs.create("j", "uploads/k", "c1")
+    assert jobs.start("j", 111).state == "processing"
+    assert jobs.finish("j", "done", {"faces": [1]}) is True
+    assert jobs.finish("j", "failed", {"error": {"code": "late"}}) is False  # a second attempt changes nothing
+    job = jobs.get("j")
+    assert job.state == "done" and job.result == {"faces": [1]} and job.attempts == 1
+    assert jobs.start("j", 222).state == "done"  # a redelivery does not reopen it
+
+
+def test_jobs_expire(tmp_path: Path) -> None:
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite", ttl_seconds=-1)  # already past its TTL when made
+    jobs.create("j", "uploads/k", "c1")
+    assert jobs.get("j") is None and jobs.by_key("uploads/k") is None
