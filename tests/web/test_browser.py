@@ -128,3 +128,13 @@ def test_network_loss_reconnects_and_resumes(page, server: Server, data: Path) -
     page.wait_for_selector(".face .identity")
     sync_api.expect(page.locator(".face")).to_have_count(2)
     assert any(s.is_closed() for s in sockets) and not sockets[-1].is_closed()  # cut, then a new one
+
+
+def test_webcam_capture(page) -> None:
+    """Chromium's fake camera (a test pattern, no face) goes through the same flow as a file."""
+    page.get_by_role("button", name="Use the camera").click()
+    sync_api.expect(page.locator("#webcam")).to_be_visible()
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    page.get_by_role("button", name="Take the photo").click()
+    sync_api.expect(page.locator("#message")).to_contain_text("No face found")
+    sync_api.expect(page.locator("#webcam")).to_be_hidden()

@@ -58,3 +58,19 @@ def test_jobs_expire(tmp_path: Path) -> None:
     jobs = SqliteJobStore(tmp_path / "jobs.sqlite", ttl_seconds=-1)  # already past its TTL when made
     jobs.create("j", "uploads/k", "c1")
     assert jobs.get("j") is None and jobs.by_key("uploads/k") is None
+
+
+def test_uploads_never_submitted_are_swept(tmp_path: Path) -> None:
+    import os
+    import uuid
+
+    from lookalike.adapters.local_storage import LocalStorage
+
+    storage = LocalStorage(tmp_path, b"k")
+    old, new = f"uploads/{uuid.uuid4()}", f"uploads/{uuid.uuid4()}"
+    for key in (old, new):
+        p = storage.presign_upload(key, "image/jpeg")
+        storage.accept_upload(p.fields, b"photo bytes")
+    os.utime(tmp_path / old, (1, 1))  # long ago
+    assert storage.sweep(3600) == 1
+    assert not storage.exists(old) and storage.exists(new)

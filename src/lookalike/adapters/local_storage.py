@@ -103,6 +103,17 @@ class LocalStorage:
         with contextlib.suppress(ValueError):
             self._path(key).unlink(missing_ok=True)
 
+    def sweep(self, older_than_seconds: float) -> int:
+        """Delete uploads older than that (photos whose job never came); returns how many."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in (self.root / "uploads").glob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
     # -- the upload endpoint's half ----------------------------------------------------------
 
     def accept_upload(self, form: dict[str, str], data: bytes) -> str:

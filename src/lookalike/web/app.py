@@ -122,7 +122,7 @@ class Metrics:
                                registry=self.registry)
 
 
-class MatchRequest(BaseModel):
+class UploadRequest(BaseModel):
     content_type: str | None = None
 
 
@@ -163,9 +163,17 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                     pool.check()
 
             supervisor = asyncio.create_task(supervise())
+
+        async def sweep() -> None:  # uploads never submitted are not kept either
+            while True:
+                await run_in_threadpool(env.storage.sweep, settings.job_ttl_seconds)
+                await asyncio.sleep(60)
+
+        sweeper = asyncio.create_task(sweep())
         try:
             yield
         finally:
+            sweeper.cancel()
             if supervisor is not None:
                 supervisor.cancel()
             if pool is not None:
@@ -191,7 +199,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     # -- uploads --------------------------------------------------------------------------------
 
     @app.post("/api/uploads", status_code=201, tags=["upload"])
-    async def create_upload(request: Request, body: MatchRequest | None = None) -> Any:
+    async def create_upload(request: Request, body: UploadRequest | None = None) -> Any:
         """A presigned POST (S3's shape) for uploading one photo straight to storage."""
         if (refused := limited(request)) is not None:
             return refused

@@ -99,6 +99,7 @@ class WorkerPool:
                                        name="lookalike-worker", daemon=True)
         process.start()
         process.ready = ready
+        process.started_at = time.monotonic()
         return process
 
     def start(self) -> None:
@@ -112,9 +113,11 @@ class WorkerPool:
         return sum(1 for p in self.processes if p.is_alive() and p.ready.is_set())
 
     def check(self) -> None:
-        """Replace dead workers."""
+        """Replace dead workers (at most one start per slot every 2 s, so a worker that cannot start
+        does not spin)."""
+        now = time.monotonic()
         for i, process in enumerate(self.processes):
-            if not process.is_alive():
+            if not process.is_alive() and now - process.started_at >= 2.0:
                 log.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
                 self.restarts += 1
                 self.processes[i] = self._start_one()
