@@ -399,6 +399,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                         await send_error("unknown_action", f"Unknown action {action!r}; use 'match' or 'resume'.")
                 except JobError as exc:
                     await send_error(exc.code, exc.message)
+                except Exception:  # a bug or a race (the same key twice at once) must not drop the socket
+                    log.exception("websocket message failed")
+                    await send_error("internal", "Something went wrong on our side; please try again.")
         except WebSocketDisconnect:
             pass
         finally:
