@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lookalike.adapters.sqlite_util import Connections
 from lookalike.service.ports import Job
 
 _SCHEMA = """
@@ -35,18 +36,13 @@ class SqliteJobStore:
         self.path = Path(path)
         self.ttl = ttl_seconds
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = Connections(self.path)
         with self._db() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            yield db
-        finally:
-            db.close()
+        yield self._connections.get()
 
     @staticmethod
     def _job(row: tuple[Any, ...] | None) -> Job | None:

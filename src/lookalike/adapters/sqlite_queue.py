@@ -3,8 +3,8 @@
 ``receive`` hides a message for a visibility timeout and gives it a fresh receipt; ``delete`` with
 that receipt removes it; a worker that dies without deleting lets it reappear for another worker.
 A message received ``max_receives`` times without being deleted moves to the ``dead_letters`` table.
-Every call opens its own connection, so one object is safe to share between threads, and many
-processes can use the same file.
+Each thread and process gets its own connection, so one object is safe to share between threads,
+and many processes can use the same file.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lookalike.adapters.sqlite_util import Connections
 from lookalike.service.ports import Message
 
 _SCHEMA = """
@@ -41,24 +42,19 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 class SqliteQueue:
     def __init__(self, path: Path, visibility_timeout: float = 60.0, max_receives: int = 3,
-                 poll_interval: float = 0.05) -> None:
+                 poll_interval: float = 0.02) -> None:
         self.path = Path(path)
         self.visibility_timeout = visibility_timeout
         self.max_receives = max_receives
         self.poll_interval = poll_interval
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = Connections(self.path)
         with self._db() as db:
             db.executescript(_SCHEMA)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            yield db
-        finally:
-            db.close()
+        yield self._connections.get()
 
     def send(self, body: dict[str, Any]) -> str:
         message_id = str(uuid.uuid4())
@@ -79,6 +75,9 @@ class SqliteQueue:
 
     def _receive_one(self) -> Message | None:
         with self._db() as db:
+            # A read first: idle workers polling must not queue up for the write lock.
+            if db.execute("SELECT 1 FROM messages WHERE visible_at <= ? LIMIT 1", (time.time(),)).fetchone() is None:
+                return None
             db.execute("BEGIN IMMEDIATE")
             try:
                 while True:
@@ -118,8 +117,14 @@ class SqliteQueue:
 
     def take_dead_letters(self, limit: int = 10) -> list[dict[str, Any]]:
         with self._db() as db:
+            if db.execute("SELECT 1 FROM dead_letters LIMIT 1").fetchone() is None:
+                return []
             db.execute("BEGIN IMMEDIATE")
-            rows = db.execute("SELECT id, body FROM dead_letters ORDER BY dead_at LIMIT ?", (limit,)).fetchall()
-            db.executemany("DELETE FROM dead_letters WHERE id = ?", [(r[0],) for r in rows])
-            db.execute("COMMIT")
+            try:
+                rows = db.execute("SELECT id, body FROM dead_letters ORDER BY dead_at LIMIT ?", (limit,)).fetchall()
+                db.executemany("DELETE FROM dead_letters WHERE id = ?", [(r[0],) for r in rows])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return [json.loads(r[1]) for r in rows]

@@ -80,11 +80,19 @@ async def one_client(url: str, photos: list[tuple[bytes, str]], start_index: int
                                     files={"file": ("photo", data, content_type)})
                 if r.status_code not in (200, 201, 204):
                     raise RuntimeError(f"upload {r.status_code}")
+                sent = time.perf_counter()
+                picked = None
                 await ws.send(json.dumps({"action": "match", "key": presigned["key"]}))
                 while True:
                     event = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+                    if event["event"] == "processing" and picked is None:
+                        picked = time.perf_counter()
                     if event["event"] == "matched":
-                        record = {"ok": True, "engine_ms": event["result"].get("timings_ms", {}).get("total")}
+                        done = time.perf_counter()
+                        engine = event["result"].get("timings_ms", {}).get("total")
+                        record = {"ok": True, "engine_ms": engine, "upload_ms": (sent - start) * 1000,
+                                  "queue_ms": ((picked or done) - sent) * 1000,
+                                  "worker_ms": (done - (picked or sent)) * 1000}
                         break
                     if event["event"] in ("failed", "error"):
                         record = {"ok": False, "error": f"{event['event']}:{event['error']['code']}"}
@@ -124,6 +132,18 @@ async def run_load(url: str, photos: list[tuple[bytes, str]], clients: int, per_
     latencies = [r["seconds"] * 1000 for r in ok]
     overheads = [r["seconds"] * 1000 - r["engine_ms"] for r in ok if r.get("engine_ms") is not None]
     ms = lambda v: None if v is None else round(v, 1)  # noqa: E731
+
+    def spread(values: list[float]) -> dict[str, float | None]:
+        return {f"p{q}": ms(percentile(values, q)) for q in (50, 95, 99)}
+
+    # Where the overhead goes: upload (presign + POST), waiting for a free worker, and the worker's
+    # time beyond the engine (reading the photo, events, storing the result, the loopback hops).
+    breakdown = {
+        "upload_ms": spread([r["upload_ms"] for r in ok]),
+        "queue_wait_ms": spread([r["queue_ms"] for r in ok]),
+        "worker_beyond_engine_ms": spread([r["worker_ms"] - r["engine_ms"] for r in ok if r.get("engine_ms")]),
+        "engine_ms": spread([r["engine_ms"] for r in ok if r.get("engine_ms") is not None]),
+    }
     return {
         "url": url,
         "clients": clients,
@@ -136,6 +156,7 @@ async def run_load(url: str, photos: list[tuple[bytes, str]], clients: int, per_
                        "p99": ms(percentile(latencies, 99))},
         "overhead_ms": {"p50": ms(percentile(overheads, 50)), "p95": ms(percentile(overheads, 95)),
                         "p99": ms(percentile(overheads, 99))},
+        "breakdown": breakdown,
         "server_memory_mb": round(peak[0] / 2**20, 1) if server_pid else None,
     }
 
@@ -216,6 +237,8 @@ def load(clients: int, photo_dir: Path, per_client: int, max_photos: int, url: s
                f"{report['throughput_per_s']} photos/s")
     click.echo(f"end-to-end ms  p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}")
     click.echo(f"overhead ms    p50 {over['p50']}  p95 {over['p95']}  p99 {over['p99']}  (beyond engine time)")
+    b = report["breakdown"]
+    click.echo("p50 ms: " + ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v['p50']}" for k, v in b.items()))
     if report["errors"]:
         click.echo("errors: " + ", ".join(f"{k} x{v}" for k, v in report["errors"].items()))
     if report["server_memory_mb"] is not None:
