@@ -138,3 +138,15 @@ def test_webcam_capture(page) -> None:
     page.get_by_role("button", name="Take the photo").click()
     sync_api.expect(page.locator("#message")).to_contain_text("No face found")
     sync_api.expect(page.locator("#webcam")).to_be_hidden()
+
+
+def test_too_large_shows_a_clear_message(browser, start_server, data: Path) -> None:
+    small = start_server(workers=0, max_upload_bytes=100_000)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(small.url + "/")
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    sync_api.expect(page.locator("#message")).to_contain_text("too large")
+    sync_api.expect(page.locator("#message")).to_contain_text("98 KB")
+    assert not any((small.settings.home / "storage").rglob("*-*"))  # nothing was uploaded
+    context.close()

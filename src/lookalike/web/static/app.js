@@ -43,6 +43,10 @@ function step(name, state) {
   }
 }
 
+function size(bytes) {
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
 function explain(error) {
   if (!error) return "Something went wrong.";
   return FRIENDLY[error.code] || error.message || "Something went wrong.";
@@ -151,8 +155,8 @@ async function matchFile(file) {
     const upload = await presign.json();
     if (!presign.ok) return fail(upload.error);
     if (file.size > upload.max_bytes) {
-      return fail({ code: "too_large", message: `The photo is ${(file.size / 2 ** 20).toFixed(1)} MB; ` +
-        `the limit is ${Math.round(upload.max_bytes / 2 ** 20)} MB.` });
+      return fail({ code: "too_large", message: `This photo is too large (${size(file.size)}); ` +
+        `the limit is ${size(upload.max_bytes)}. Please choose a smaller copy.` });
     }
     const form = new FormData();
     for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
@@ -195,7 +199,13 @@ function drawBoxes(faces) {
     el.style.width = `${(100 * (b.right - b.left)) / imageSize.width}%`;
     el.style.height = `${(100 * (b.bottom - b.top)) / imageSize.height}%`;
     const label = document.createElement("span");
-    label.textContent = face.identity ? `${i + 1}: ${face.identity.replaceAll("_", " ")}` : `${i + 1}`;
+    label.textContent = `${i + 1}`;
+    if (face.identity) {  // the name is hidden on narrow screens, where labels would overlap
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = `: ${face.identity.replaceAll("_", " ")}`;
+      label.append(who);
+    }
     if ((b.left + b.right) / 2 > imageSize.width * 0.6) label.classList.add("end");  // keep it inside the photo
     el.append(label);
     el.setAttribute("aria-hidden", "true");
