@@ -26,6 +26,15 @@ def data_dir() -> Path:
     return path if path.is_absolute() else (ROOT / path).resolve()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything that needs the face photos (directly or through the gallery) is marked ``data``."""
+    here = Path(__file__).parent
+    needs = {"data", "gallery_dir", "start_server", "two_people"}
+    for item in items:
+        if here in Path(item.path).parents and needs & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def data() -> Path:
     path = data_dir()
