@@ -119,3 +119,15 @@ def test_missing_signature(server: Server) -> None:
     p = server.presign()
     fields = {k: v for k, v in p["fields"].items() if k != "x-amz-signature"}
     refused(server.upload(b"x" * 10, presigned=p, fields=fields), 403, "unsigned")
+
+
+def test_upload_without_length_is_refused(server: Server) -> None:
+    """A chunked upload (no Content-Length) could be of any size: refused before reading it."""
+    p = server.presign()
+
+    def body():
+        yield b"--x\r\n"
+
+    with server.client() as c:
+        r = c.post(p["url"], content=body(), headers={"content-type": "multipart/form-data; boundary=x"})
+    refused(r, 411, "length_required")

@@ -61,6 +61,9 @@ class RateLimiter:
         with self.lock:
             tokens, last = self.buckets.get(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if len(self.buckets) > 10_000:  # forget clients whose bucket has refilled: bounded memory
+                full = self.capacity / self.rate if self.rate else 60.0
+                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full}
             if tokens >= 1:
                 self.buckets[client] = (tokens - 1, now)
                 return True, 0.0
@@ -213,8 +216,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
         """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
-        length = request.headers.get("content-length")
-        if length is None:
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
             return error(411, "length_required", "The upload must say its length.")
         if int(length) > env.storage.max_bytes + FORM_OVERHEAD:
             metrics.refused.labels("too_large").inc()
@@ -260,8 +263,10 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event."""
         if (refused := limited(request)) is not None:
             return refused
-        length = request.headers.get("content-length")
-        if length is not None and int(length) > settings.max_upload_bytes + FORM_OVERHEAD:
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return error(411, "length_required", "The upload must say its length.")
+        if int(length) > settings.max_upload_bytes + FORM_OVERHEAD:
             return error(413, "too_large", f"The file is over the {settings.max_upload_bytes / 2**20:.0f} MB limit.")
         try:
             form = await request.form(max_files=1, max_fields=5)
