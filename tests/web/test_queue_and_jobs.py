@@ -74,3 +74,79 @@ def test_uploads_never_submitted_are_swept(tmp_path: Path) -> None:
     os.utime(tmp_path / old, (1, 1))  # long ago
     assert storage.sweep(3600) == 1
     assert not storage.exists(old) and storage.exists(new)
+
+
+class FakeStorage:
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+
+class FakeNotifier:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+
+    def send(self, connection_id: str, event: dict) -> bool:
+        self.sent.append((connection_id, event))
+        return True
+
+
+def test_redelivered_finished_job_resends_the_stored_result_without_matching(tmp_path: Path) -> None:
+    """A worker died after storing the result but before telling anyone: the next one only re-sends it."""
+    from lookalike.service.jobs import JobProcessor
+
+    key = "uploads/00000000-0000-0000-0000-000000000001"
+    storage = FakeStorage({key: b"photo"})
+    queue = SqliteQueue(tmp_path / "q.sqlite", visibility_timeout=0)
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
+    notifier = FakeNotifier()
+    calls = []
+
+    def match(data: bytes, name: str, on_faces) -> dict:
+        calls.append(data)
+        on_faces({"faces_found": 0, "boxes": [], "width": 1, "height": 1})
+        return {"error": None, "faces": [], "faces_found": 0}
+
+    processor = JobProcessor(storage, queue, jobs, notifier, match)
+    jobs.create("j", key, "conn")
+    queue.send({"job_id": "j", "key": key, "connection_id": "conn"})
+    first = queue.receive(0)
+    processor.jobs.start("j", 1)
+    processor.jobs.finish("j", "done", {"error": None, "faces": [], "faces_found": 0})  # ...and the worker dies
+    second = queue.receive(1)
+    assert second is not None and second.id == first.id
+    processor.process(second)
+    assert calls == []  # not matched again
+    assert [e["event"] for _, e in notifier.sent] == ["matched"]
+    assert notifier.sent[0][0] == "conn" and notifier.sent[0][1]["job"] == "j"
+    assert not storage.exists(key) and queue.depth() == 0
+
+
+def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) -> None:
+    from lookalike.service.jobs import JobProcessor
+
+    key = "uploads/00000000-0000-0000-0000-000000000002"
+    storage = FakeStorage({key: b"photo"})
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
+    notifier = FakeNotifier()
+
+    def match(data: bytes, name: str, on_faces) -> dict:
+        on_faces({"faces_found": 1, "boxes": [{}], "width": 1, "height": 1})
+        return {"error": None, "faces": [{"matches": [{"face_id": 7, "photo": "/srv/gallery/A/a.jpg"}]}]}
+
+    jobs.create("j", key, "conn")
+    queue.send({"job_id": "j", "key": key, "connection_id": "conn"})
+    JobProcessor(storage, queue, jobs, notifier, match).process(queue.receive(0))
+    assert [e["event"] for _, e in notifier.sent] == ["processing", "faces_found", "matched"]
+    match_doc = notifier.sent[-1][1]["result"]["faces"][0]["matches"][0]
+    assert match_doc == {"face_id": 7, "photo": "a.jpg", "thumbnail": "/api/faces/7/thumbnail"}
+    assert not storage.exists(key) and queue.depth() == 0 and jobs.get("j").state == "done"
