@@ -50,6 +50,19 @@ class Settings:
     top_k: int = 5
     ann_min_faces: int = 200_000  # use the approximate index at and above this gallery size
 
+    # Web app (``lookalike serve``): where it listens, how many matching processes, its limits.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 0  # 0: one per CPU core
+    upload_secret: str = ""  # signs upload policies; empty: generated once and kept in <home>/secret
+    upload_expires_seconds: int = 300
+    rate_limit_per_minute: int = 60  # per client address, for uploads, matches and WebSocket messages
+    ws_max_message_bytes: int = 4096
+    job_ttl_seconds: int = 3600  # how long a job's result can be fetched or resumed
+    visibility_timeout_seconds: float = 60.0  # a job not finished by then is given to another worker
+    max_receives: int = 3  # after this many deliveries a job goes to the dead-letter table
+    worker_pause_seconds: float = 0.0  # tests only: a worker waits this long after "processing", first try
+
     def gallery_path(self) -> Path:
         return self.gallery if self.gallery is not None else self.home / "gallery"
 

@@ -1,1 +1,1 @@
-"""Benchmarks that print numbers: engine latency (vs face_recognition), search at scale."""
+"""Benchmarks that print numbers: engine latency (vs face_recognition), search at scale, the web app under load."""

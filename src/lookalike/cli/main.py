@@ -307,4 +307,7 @@ cli.add_command(bench_group)
 
 
 def main() -> None:
+    from lookalike.web.cli import register as register_web
+
+    register_web(cli)  # serve, bench load
     cli()

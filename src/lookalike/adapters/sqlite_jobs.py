@@ -1,0 +1,95 @@
+"""Job state and results in SQLite, expiring after a TTL (a DynamoDB table with TTL would do the same)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lookalike.adapters.sqlite_util import Connections
+from lookalike.service.ports import Job
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    connection_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    worker INTEGER,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
+"""
+_COLUMNS = "id, key, connection_id, state, created_at, updated_at, attempts, worker, result"
+
+
+class SqliteJobStore:
+    def __init__(self, path: Path, ttl_seconds: float = 3600) -> None:
+        self.path = Path(path)
+        self.ttl = ttl_seconds
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = Connections(self.path)
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        yield self._connections.get()
+
+    @staticmethod
+    def _job(row: tuple[Any, ...] | None) -> Job | None:
+        if row is None:
+            return None
+        *head, result = row
+        return Job(*head, result=json.loads(result) if result else None)
+
+    def create(self, job_id: str, key: str, connection_id: str) -> Job:
+        now = time.time()
+        with self._db() as db:
+            db.execute("DELETE FROM jobs WHERE expires_at < ?", (now,))
+            db.execute("INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at) "
+                       "VALUES (?, ?, ?, 'queued', ?, ?, ?)", (job_id, key, connection_id, now, now, now + self.ttl))
+        return Job(job_id, key, connection_id, "queued", now, now)
+
+    def get(self, job_id: str) -> Job | None:
+        with self._db() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND expires_at >= ?",
+                             (job_id, time.time())).fetchone()
+        return self._job(row)
+
+    def by_key(self, key: str) -> Job | None:
+        with self._db() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE key = ? AND expires_at >= ?",
+                             (key, time.time())).fetchone()
+        return self._job(row)
+
+    def start(self, job_id: str, worker: int) -> Job | None:
+        with self._db() as db:
+            db.execute("UPDATE jobs SET state = 'processing', attempts = attempts + 1, worker = ?, updated_at = ? "
+                       "WHERE id = ? AND state NOT IN ('done', 'failed')", (worker, time.time(), job_id))
+        return self.get(job_id)
+
+    def finish(self, job_id: str, state: str, result: dict[str, Any]) -> bool:
+        now = time.time()
+        with self._db() as db:
+            cursor = db.execute("UPDATE jobs SET state = ?, result = ?, updated_at = ?, expires_at = ? "
+                                "WHERE id = ? AND state NOT IN ('done', 'failed')",
+                                (state, json.dumps(result), now, now + self.ttl, job_id))
+            return cursor.rowcount == 1
+
+    def attach(self, job_id: str, connection_id: str) -> Job | None:
+        with self._db() as db:
+            db.execute("UPDATE jobs SET connection_id = ? WHERE id = ?", (connection_id, job_id))
+        return self.get(job_id)
+
+    def counts(self) -> dict[str, int]:
+        with self._db() as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())

@@ -1,0 +1,27 @@
+"""One SQLite connection per thread and process, kept open.
+
+Opening and closing a connection per call makes SQLite checkpoint the WAL (with an fsync) whenever
+the last connection closes: about 20 ms per write instead of well under one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+
+class Connections:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():  # never reuse a connection across fork
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            self._local.db, self._local.pid = db, os.getpid()
+        return db

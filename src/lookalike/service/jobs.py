@@ -1,0 +1,145 @@
+"""Use cases of asynchronous matching: submit an uploaded photo as a job, and process one job.
+
+Delivery is at least once (the queue redelivers after a crash), so processing is made idempotent:
+the first finished attempt stores the result; a later attempt of a finished job only re-sends that
+stored result, and the connection side drops a second terminal event for the same job.  The user's
+photo is deleted as soon as the job has finished, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import Any
+
+from lookalike.service.ports import ConnectionNotifier, Job, JobQueue, JobStore, Message, ObjectStorage, valid_key
+
+TERMINAL_EVENTS = ("matched", "failed")
+
+
+class JobError(Exception):
+    """A request about a job that cannot be honoured; ``code`` is sent to the client."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def thumbnail_url(face_id: int) -> str:
+    return f"/api/faces/{int(face_id)}/thumbnail"
+
+
+def public_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The result as shown to a client: thumbnail URLs added, server paths reduced to file names."""
+    out = dict(result)
+    faces = []
+    for face in result.get("faces", []):
+        matches = [{**m, "photo": PurePath(str(m.get("photo", ""))).name, "thumbnail": thumbnail_url(m["face_id"])}
+                   for m in face.get("matches", [])]
+        faces.append({**face, "matches": matches})
+    out["faces"] = faces
+    return out
+
+
+def terminal_event(job: Job) -> dict[str, Any]:
+    """The ``matched`` / ``failed`` event of a finished job, rebuilt from its stored result."""
+    result = job.result or {}
+    if job.state == "done":
+        return {"event": "matched", "job": job.id, "result": result}
+    return {"event": "failed", "job": job.id, "error": result.get("error") or {"code": "failed", "message": "Failed."},
+            "result": result}
+
+
+class JobService:
+    """What the API does with a job: submit it, or look it up again."""
+
+    def __init__(self, storage: ObjectStorage, queue: JobQueue, jobs: JobStore) -> None:
+        self.storage, self.queue, self.jobs = storage, queue, jobs
+
+    def submit(self, key: object, connection_id: str) -> tuple[Job, bool]:
+        """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
+        sends the same key again and is attached to the job already made (only the uploader knows the key)."""
+        if not key:
+            raise JobError("missing_key", "Say which upload to match: {\"action\": \"match\", \"key\": ...}.")
+        if not valid_key(key):
+            raise JobError("bad_key", "That is not an upload key this server made.")
+        assert isinstance(key, str)
+        existing = self.jobs.by_key(key)
+        if existing is not None:
+            return self.jobs.attach(existing.id, connection_id) or existing, False
+        if not self.storage.exists(key):
+            raise JobError("not_uploaded", "Nothing has been uploaded under that key (or it was already matched).")
+        job = self.jobs.create(str(uuid.uuid4()), key, connection_id)
+        self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id})
+        return job, True
+
+    def resume(self, job_id: object, connection_id: str) -> Job:
+        if not isinstance(job_id, str) or not job_id:
+            raise JobError("missing_job", "Say which job to resume: {\"action\": \"resume\", \"job\": ...}.")
+        job = self.jobs.attach(job_id, connection_id)
+        if job is None:
+            raise JobError("unknown_job", "No such job (results are kept for a limited time).")
+        return job
+
+
+class JobProcessor:
+    """What a worker does with one queue message."""
+
+    def __init__(self, storage: ObjectStorage, queue: JobQueue, jobs: JobStore, notifier: ConnectionNotifier,
+                 match: Callable[..., dict[str, Any]], pause_seconds: float = 0.0) -> None:
+        self.storage, self.queue, self.jobs, self.notifier = storage, queue, jobs, notifier
+        self.match = match
+        self.pause_seconds = pause_seconds
+
+    def _notify(self, job: Job, event: dict[str, Any]) -> None:
+        # The job's connection may have changed since the message was sent (a page that resumed).
+        self.notifier.send(job.connection_id, {"job": job.id, **event})
+
+    def process(self, message: Message) -> None:
+        job_id = message.body.get("job_id", "")
+        job = self.jobs.get(job_id)
+        if job is None:  # expired or never recorded: nothing to tell anyone
+            self.storage.delete(message.body.get("key", ""))
+            self.queue.delete(message.receipt)
+            return
+        if job.finished:  # a redelivery after the result was stored: re-send it, the client side dedupes
+            self._notify(job, terminal_event(job))
+            self.storage.delete(job.key)
+            self.queue.delete(message.receipt)
+            return
+        job = self.jobs.start(job.id, os.getpid()) or job
+        self._notify(job, {"event": "processing", "attempt": message.receive_count})
+        if self.pause_seconds and message.receive_count == 1:
+            time.sleep(self.pause_seconds)  # tests only: a window in which to kill this worker
+        data = self.storage.get(job.key)
+        if data is None:
+            result: dict[str, Any] = {"error": {"code": "upload_missing",
+                                                "message": "The uploaded photo is gone; please upload it again."}}
+        else:
+            def on_faces(doc: dict[str, Any]) -> None:
+                self._notify(job, {"event": "faces_found", **doc})
+
+            result = public_result(self.match(data, name="photo", on_faces=on_faces))
+        self.finish(job, result)
+        self.queue.delete(message.receipt)
+
+    def finish(self, job: Job, result: dict[str, Any]) -> None:
+        state = "failed" if result.get("error") else "done"
+        self.jobs.finish(job.id, state, result)
+        stored = self.jobs.get(job.id)  # the first stored result wins, whichever attempt made it
+        self.storage.delete(job.key)
+        if stored is not None:
+            self._notify(stored, terminal_event(stored))
+
+    def fail_dead_letter(self, body: dict[str, Any]) -> None:
+        """A job whose worker died on every attempt: tell the client instead of leaving it waiting."""
+        job = self.jobs.get(body.get("job_id", ""))
+        if job is None:
+            self.storage.delete(body.get("key", ""))
+            return
+        if not job.finished:
+            self.finish(job, {"error": {"code": "worker_crashed",
+                                        "message": "Matching this photo failed repeatedly; please try another photo."}})

@@ -1,0 +1,131 @@
+"""The ports the web use cases need: object storage, a job queue, a job store and a way to reach a client.
+
+Each has an embedded adapter (one machine: a directory and SQLite files) and an AWS adapter
+(S3, SQS, API Gateway's ``@connections``), so the same use cases run on a laptop and in the cloud.
+Nothing here imports a web framework or a cloud SDK.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: Upload keys are made by the server, never by a client: ``uploads/<uuid4>``.
+KEY_PATTERN = re.compile(r"^uploads/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def valid_key(key: object) -> bool:
+    """True for a key this system could have made; anything else (``../``, absolute paths) is refused."""
+    return isinstance(key, str) and KEY_PATTERN.fullmatch(key) is not None
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """What a browser needs to upload one file straight to storage (S3's presigned POST shape)."""
+
+    key: str
+    url: str
+    fields: dict[str, str]
+    expires_at: float  # unix seconds
+    max_bytes: int
+    allowed_types: list[str]
+    method: str = "POST"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "url": self.url, "method": self.method, "fields": self.fields,
+                "expires_at": self.expires_at, "max_bytes": self.max_bytes, "allowed_types": self.allowed_types}
+
+
+class ObjectStorage(Protocol):
+    """Where uploaded photos wait for a worker; they are deleted once matched."""
+
+    def presign_upload(self, key: str, content_type: str | None = None) -> PresignedUpload: ...
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received queue message; ``receipt`` deletes it, ``receive_count`` counts deliveries."""
+
+    body: dict[str, Any]
+    receipt: str
+    receive_count: int = 1
+    id: str = ""
+
+
+class JobQueue(Protocol):
+    """At-least-once delivery with SQS semantics: a received message is hidden for a visibility
+    timeout and comes back unless deleted; after ``max_receives`` deliveries it is dead-lettered."""
+
+    def send(self, body: dict[str, Any]) -> str: ...
+
+    def receive(self, wait_seconds: float = 1.0) -> Message | None: ...
+
+    def delete(self, receipt: str) -> None: ...
+
+    def depth(self) -> int:
+        """Messages waiting or in flight (for metrics)."""
+        ...
+
+    def take_dead_letters(self, limit: int = 10) -> list[dict[str, Any]]:
+        """Remove and return the bodies of dead-lettered messages, so their jobs can be failed."""
+        ...
+
+
+class ConnectionNotifier(Protocol):
+    """Pushes an event to a client connection held by another process (API Gateway's ``@connections``)."""
+
+    def send(self, connection_id: str, event: dict[str, Any]) -> bool:
+        """True if delivered; False if the connection is gone (the job result stays fetchable)."""
+        ...
+
+
+@dataclass
+class Job:
+    id: str
+    key: str
+    connection_id: str
+    state: str  # queued, processing, done, failed
+    created_at: float
+    updated_at: float
+    attempts: int = 0
+    worker: int | None = None
+    result: dict[str, Any] | None = field(default=None)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job": self.id, "state": self.state, "created_at": self.created_at, "updated_at": self.updated_at,
+                "attempts": self.attempts, "result": self.result}
+
+
+class JobStore(Protocol):
+    """Job state and final result, kept for a while so a page can resume and ``GET /api/jobs/{id}`` works."""
+
+    def create(self, job_id: str, key: str, connection_id: str) -> Job: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def by_key(self, key: str) -> Job | None: ...
+
+    def start(self, job_id: str, worker: int) -> Job | None:
+        """Mark processing (unless finished) and count the attempt."""
+        ...
+
+    def finish(self, job_id: str, state: str, result: dict[str, Any]) -> bool:
+        """Store the final result once: False (and no change) if the job had already finished."""
+        ...
+
+    def attach(self, job_id: str, connection_id: str) -> Job | None:
+        """Point the job at a new connection (a page that reconnected)."""
+        ...

@@ -1,0 +1,1 @@
+"""The web app: ASGI app, static page, worker processes (embedded profile)."""

@@ -1,0 +1,429 @@
+"""The web app (embedded profile): presigned uploads, a WebSocket for live progress, worker processes.
+
+Flow: ``POST /api/uploads`` -> the browser POSTs the photo to ``/storage/upload`` -> it sends
+``{"action": "match", "key": ...}`` on ``/ws`` -> a worker process matches it and pushes
+``processing``, ``faces_found``, ``matched``/``failed`` back through ``/internal/connections/{id}``
+(the embedded stand-in for API Gateway's ``@connections``).  ``POST /api/match`` does the same
+synchronously for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from lookalike.adapters.local_storage import UploadRefused
+from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
+from lookalike.gallery.store import Gallery
+from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result, terminal_event
+from lookalike.service.ports import Job
+from lookalike.settings import Settings
+from lookalike.web.runtime import Embedded, WorkerPool, worker_count
+
+log = logging.getLogger(__name__)
+STATIC = resources.files("lookalike.web") / "static"
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class RateLimiter:
+    """A token bucket per client address: ``per_minute`` requests, refilled continuously."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(per_minute, 1))
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def allow(self, client: str) -> tuple[bool, float]:
+        """(allowed, seconds until the next token)."""
+        now = time.monotonic()
+        with self.lock:
+            tokens, last = self.buckets.get(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if len(self.buckets) > 10_000:  # forget clients whose bucket has refilled: bounded memory
+                full = self.capacity / self.rate if self.rate else 60.0
+                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full}
+            if tokens >= 1:
+                self.buckets[client] = (tokens - 1, now)
+                return True, 0.0
+            self.buckets[client] = (tokens, now)
+            return False, (1 - tokens) / self.rate if self.rate else 60.0
+
+
+@dataclass
+class Connection:
+    websocket: WebSocket
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    finished_jobs: set[str] = field(default_factory=set)
+
+
+class Hub:
+    """The WebSocket connections this process holds, and delivery of events to them.
+
+    A connection gets at most one terminal event (``matched``/``failed``) per job, however many times
+    a redelivered job is finished by workers.
+    """
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+        self.follow: dict[str, str] = {}  # job id -> the connection that resumed it
+
+    async def deliver(self, connection_id: str, event: dict[str, Any]) -> bool:
+        job_id = str(event.get("job", ""))
+        target = self.follow.get(job_id, connection_id)
+        conn = self.connections.get(target)
+        if conn is None:
+            return False
+        async with conn.lock:
+            if event.get("event") in TERMINAL_EVENTS:
+                if job_id in conn.finished_jobs:
+                    return True  # already told: a redelivered job's second result is dropped here
+                conn.finished_jobs.add(job_id)
+            try:
+                await conn.websocket.send_json(event)
+            except Exception:  # closed under us (the exception type depends on the server's WS library)
+                return False
+        return True
+
+
+class Metrics:
+    def __init__(self, env: Embedded, pool: WorkerPool | None) -> None:
+        self.registry = CollectorRegistry()
+        depth = Gauge("lookalike_queue_depth", "Jobs waiting or being processed.", registry=self.registry)
+        depth.set_function(env.queue.depth)
+        dead = Gauge("lookalike_queue_dead_letters", "Jobs in the dead-letter table.", registry=self.registry)
+        dead.set_function(env.queue.dead_letter_count)
+        workers = Gauge("lookalike_workers_ready", "Worker processes ready.", registry=self.registry)
+        workers.set_function(lambda: pool.ready_count() if pool else 0)
+        self.latency = Histogram("lookalike_job_seconds", "Seconds from a photo submitted to its result.",
+                                 buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60), registry=self.registry)
+        self.jobs = Counter("lookalike_jobs_total", "Jobs finished, by outcome.", ["outcome"], registry=self.registry)
+        self.failures = Counter("lookalike_job_failures_total", "Failed jobs and matches, by reason.", ["code"],
+                                registry=self.registry)
+        self.refused = Counter("lookalike_refused_total", "Requests refused, by reason.", ["code"],
+                               registry=self.registry)
+
+
+class UploadRequest(BaseModel):
+    content_type: str | None = None
+
+
+def api_url_for(settings: Settings) -> str:
+    """Where workers reach this process: loopback unless the server listens on one specific address."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "localhost"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
+    """The ASGI app.  ``workers``: processes to start (default: from settings; 0: none, for tests)."""
+    env = Embedded.open(settings)
+    token = internal_token(env.secret)
+    jobs = JobService(env.storage, env.queue, env.jobs)
+    gallery = Gallery.open(settings.gallery_path())
+    gallery_lock = threading.Lock()
+    count = worker_count(settings) if workers is None else workers
+    pool = WorkerPool(settings, api_url_for(settings), count) if count > 0 else None
+    hub = Hub()
+    metrics = Metrics(env, pool)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    submitted: dict[str, float] = {}
+    match_state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        supervisor = None
+        if pool is not None:
+            pool.start()
+
+            async def supervise() -> None:
+                while True:
+                    await asyncio.sleep(0.5)
+                    pool.check()
+
+            supervisor = asyncio.create_task(supervise())
+
+        async def sweep() -> None:  # uploads never submitted are not kept either
+            while True:
+                await run_in_threadpool(env.storage.sweep, settings.job_ttl_seconds)
+                await asyncio.sleep(60)
+
+        sweeper = asyncio.create_task(sweep())
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            if supervisor is not None:
+                supervisor.cancel()
+            if pool is not None:
+                await run_in_threadpool(pool.stop)
+            gallery.close()
+
+    app = FastAPI(title="lookalike", version="0.1.0", lifespan=lifespan,
+                  description="Which celebrities do the faces in your photo look like? Photos are deleted "
+                              "as soon as they are matched.")
+    app.state.settings, app.state.env, app.state.pool, app.state.hub = settings, env, pool, hub
+
+    def client_of(request: Request | WebSocket) -> str:
+        return request.client.host if request.client else "?"
+
+    def limited(request: Request) -> JSONResponse | None:
+        ok, wait = limiter.allow(client_of(request))
+        if ok:
+            return None
+        metrics.refused.labels("rate_limited").inc()
+        return error(429, "rate_limited", f"Too many requests; try again in {wait:.0f} s.",
+                     {"Retry-After": str(max(1, round(wait)))})
+
+    # -- uploads --------------------------------------------------------------------------------
+
+    @app.post("/api/uploads", status_code=201, tags=["upload"])
+    async def create_upload(request: Request, body: UploadRequest | None = None) -> Any:
+        """A presigned POST (S3's shape) for uploading one photo straight to storage."""
+        if (refused := limited(request)) is not None:
+            return refused
+        content_type = body.content_type if body else None
+        if content_type is not None and content_type not in env.storage.allowed_types:
+            metrics.refused.labels("bad_content_type").inc()
+            return error(415, "bad_content_type", f"Files of type {content_type or 'unknown'!r} are not accepted; "
+                         "upload a photo (JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).")
+        return env.storage.presign_upload(f"uploads/{uuid.uuid4()}", content_type).as_dict()
+
+    @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
+    async def storage_upload(request: Request) -> Any:
+        """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return error(411, "length_required", "The upload must say its length.")
+        if int(length) > env.storage.max_bytes + FORM_OVERHEAD:
+            metrics.refused.labels("too_large").inc()
+            return error(413, "too_large", f"The file is over the {env.storage.max_bytes / 2**20:.0f} MB limit.")
+        try:
+            form = await request.form(max_files=1, max_fields=20)
+        except Exception:  # starlette raises its own errors for malformed multipart
+            return error(400, "bad_form", "The upload is not a valid multipart form.")
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return error(400, "no_file", "The form has no file field.")
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        await form.close()
+        try:
+            await run_in_threadpool(env.storage.accept_upload, fields, data)
+        except UploadRefused as exc:
+            metrics.refused.labels(exc.code).inc()
+            return error(exc.status, exc.code, exc.message)
+        return Response(status_code=204)
+
+    # -- jobs and results -----------------------------------------------------------------------
+
+    @app.get("/api/jobs/{job_id}", tags=["jobs"])
+    async def get_job(job_id: str) -> Any:
+        """A job's state, and its result once finished (kept for ``job_ttl_seconds``)."""
+        job = await run_in_threadpool(env.jobs.get, job_id)
+        if job is None:
+            return error(404, "unknown_job", "No such job (results are kept for a limited time).")
+        return job.as_dict()
+
+    @app.get("/api/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response)
+    def thumbnail(face_id: int) -> Response:
+        """The small JPEG of a gallery face."""
+        with gallery_lock:
+            data = gallery.thumbnail(face_id)
+        if not data:
+            return error(404, "not_found", f"No thumbnail for face {face_id}.")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.post("/api/match", tags=["match"])
+    async def match_now(request: Request) -> Any:
+        """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event."""
+        if (refused := limited(request)) is not None:
+            return refused
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return error(411, "length_required", "The upload must say its length.")
+        if int(length) > settings.max_upload_bytes + FORM_OVERHEAD:
+            return error(413, "too_large", f"The file is over the {settings.max_upload_bytes / 2**20:.0f} MB limit.")
+        try:
+            form = await request.form(max_files=1, max_fields=5)
+        except Exception:
+            return error(400, "bad_form", "Send the photo as a multipart form field named 'photo'.")
+        upload = form.get("photo")
+        if upload is None or isinstance(upload, str):
+            return error(400, "no_file", "Send the photo as a multipart form field named 'photo'.")
+        data = await upload.read()
+        await form.close()
+
+        def run() -> dict[str, Any]:
+            from lookalike.service.matching import MatchService
+
+            with match_state["lock"]:  # one engine in this process, used by one request at a time
+                if match_state["service"] is None:
+                    match_state["service"] = MatchService(settings)
+                return match_state["service"].match_bytes(data, name=upload.filename or "photo")
+
+        start = time.perf_counter()
+        result = public_result(await run_in_threadpool(run))
+        metrics.latency.observe(time.perf_counter() - start)
+        if result["error"]:
+            metrics.failures.labels(result["error"]["code"]).inc()
+            return JSONResponse(result, status_code=422 if result["error"]["code"] != "too_large" else 413)
+        metrics.jobs.labels("matched").inc()
+        return result
+
+    # -- health, metrics, page ------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> Any:
+        ready = pool.ready_count() if pool else 0
+        depth = await run_in_threadpool(env.queue.depth)
+        ok = pool is None or ready > 0
+        return JSONResponse({"status": "ok" if ok else "starting", "workers": count, "workers_ready": ready,
+                             "queue_depth": depth, "connections": len(hub.connections)},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Any:
+        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    # -- worker -> connection -------------------------------------------------------------------
+
+    @app.post("/internal/connections/{connection_id}", include_in_schema=False)
+    async def post_to_connection(connection_id: str, request: Request) -> Any:
+        """Where workers push events (like API Gateway's @connections); loopback and token only."""
+        host = client_of(request)
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback or request.headers.get(SECRET_HEADER) != token:
+            return error(403, "forbidden", "Not for you.")
+        event = await request.json()
+        job_id = str(event.get("job", ""))
+        if event.get("event") in TERMINAL_EVENTS and job_id in submitted:
+            metrics.latency.observe(time.monotonic() - submitted.pop(job_id))
+            if event["event"] == "matched":
+                metrics.jobs.labels("matched").inc()
+            else:
+                metrics.jobs.labels("failed").inc()
+                metrics.failures.labels((event.get("error") or {}).get("code", "failed")).inc()
+        delivered = await hub.deliver(connection_id, event)
+        if not delivered:
+            return error(410, "gone", "No such connection.")
+        return {"delivered": True}
+
+    # -- the WebSocket --------------------------------------------------------------------------
+
+    @app.websocket("/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await ws.accept()
+        connection_id = uuid.uuid4().hex
+        conn = Connection(ws)
+        hub.connections[connection_id] = conn
+        client = client_of(ws)
+
+        async def send_error(code: str, message: str) -> None:
+            metrics.refused.labels(code).inc()
+            async with conn.lock:
+                await ws.send_json({"event": "error", "error": {"code": code, "message": message}})
+
+        async def resumed(job: Job) -> None:
+            hub.follow[job.id] = connection_id
+            async with conn.lock:
+                await ws.send_json({"event": "resumed", "job": job.id, "key": job.key, "state": job.state})
+            if job.finished:
+                await hub.deliver(connection_id, terminal_event(job))
+
+        try:
+            await ws.send_json({"event": "hello", "connection": connection_id,
+                                "max_message_bytes": settings.ws_max_message_bytes})
+            while True:
+                raw = await ws.receive()
+                if raw["type"] == "websocket.disconnect":
+                    break
+                text = raw.get("text")
+                if text is None:
+                    text = (raw.get("bytes") or b"").decode("utf-8", "replace")
+                if len(text.encode()) > settings.ws_max_message_bytes:
+                    await send_error("too_big", f"Messages are limited to {settings.ws_max_message_bytes} bytes.")
+                    continue
+                ok, wait = limiter.allow(client)
+                if not ok:
+                    await send_error("rate_limited", f"Too many requests; try again in {wait:.0f} s.")
+                    continue
+                try:
+                    message = json.loads(text)
+                    if not isinstance(message, dict):
+                        raise ValueError
+                except ValueError:
+                    await send_error("bad_json", "Messages must be JSON objects, e.g. {\"action\": \"match\", ...}.")
+                    continue
+                action = message.get("action")
+                try:
+                    if action == "match":
+                        async with conn.lock:  # "queued" goes out before any worker event of this job
+                            job, created = await run_in_threadpool(jobs.submit, message.get("key"), connection_id)
+                            if created:
+                                submitted[job.id] = time.monotonic()
+                                await ws.send_json({"event": "queued", "job": job.id, "key": job.key})
+                        if not created:  # the same key again: a page that lost the "queued" answer
+                            await resumed(job)
+                    elif action == "resume":
+                        await resumed(await run_in_threadpool(jobs.resume, message.get("job"), connection_id))
+                    else:
+                        await send_error("unknown_action", f"Unknown action {action!r}; use 'match' or 'resume'.")
+                except JobError as exc:
+                    await send_error(exc.code, exc.message)
+                except Exception:  # a bug or a race (the same key twice at once) must not drop the socket
+                    log.exception("websocket message failed")
+                    await send_error("internal", "Something went wrong on our side; please try again.")
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.connections.pop(connection_id, None)
+            for job_id in [j for j, c in hub.follow.items() if c == connection_id]:
+                hub.follow.pop(job_id, None)
+
+    return app
+
+
+def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
+    """uvicorn's config for this app: WebSocket frames capped well above the app's own message limit."""
+    import uvicorn
+
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "warning",
+                               "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
+                               "lifespan": "on"}
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+

@@ -1,0 +1,137 @@
+"""Wiring of the embedded profile (one machine), and the worker processes.
+
+Everything lives under ``settings.home``: ``uploads/`` (photos waiting for a worker), ``queue.sqlite``,
+``jobs.sqlite`` and ``secret``.  Workers are separate processes (``spawn``: no state shared by
+accident with the API process), each holding one :class:`MatchService`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lookalike.adapters.local_storage import LocalStorage, load_secret
+from lookalike.adapters.notifiers import HttpNotifier, internal_token
+from lookalike.adapters.sqlite_jobs import SqliteJobStore
+from lookalike.adapters.sqlite_queue import SqliteQueue
+from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embedded:
+    settings: Settings
+    secret: bytes
+    storage: LocalStorage
+    queue: SqliteQueue
+    jobs: SqliteJobStore
+
+    @classmethod
+    def open(cls, settings: Settings) -> Embedded:
+        home = settings.home
+        secret = load_secret(home, settings.upload_secret)
+        storage = LocalStorage(home / "storage", secret, max_bytes=settings.max_upload_bytes,
+                               expires_seconds=settings.upload_expires_seconds)
+        queue = SqliteQueue(home / "queue.sqlite", visibility_timeout=settings.visibility_timeout_seconds,
+                            max_receives=settings.max_receives)
+        jobs = SqliteJobStore(home / "jobs.sqlite", ttl_seconds=settings.job_ttl_seconds)
+        return cls(settings, secret, storage, queue, jobs)
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
+
+
+def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
+    """One worker process: receive a job, match it, push events, until SIGTERM."""
+    from lookalike.service.jobs import JobProcessor
+    from lookalike.service.matching import MatchService
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    env = Embedded.open(settings)
+    service = MatchService(settings)
+    notifier = HttpNotifier(api_url, internal_token(env.secret))
+    processor = JobProcessor(env.storage, env.queue, env.jobs, notifier, service.match_bytes,
+                             pause_seconds=settings.worker_pause_seconds)
+    if ready is not None:
+        ready.set()
+    while not stopping:
+        try:
+            message = env.queue.receive(wait_seconds=0.5)
+            if message is None:
+                for body in env.queue.take_dead_letters():
+                    processor.fail_dead_letter(body)
+                continue
+            processor.process(message)
+        except Exception:  # a bug in one job must not kill the worker; the message will be redelivered
+            log.exception("worker error")
+            time.sleep(0.5)
+    notifier.close()
+
+
+class WorkerPool:
+    """Starts N worker processes and restarts any that dies (a crash costs one delivery, not a worker)."""
+
+    def __init__(self, settings: Settings, api_url: str, count: int | None = None) -> None:
+        self.settings = settings
+        self.api_url = api_url
+        self.count = count or worker_count(settings)
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: list[Any] = []
+        self.restarts = 0
+
+    def _start_one(self) -> Any:
+        ready = self.context.Event()
+        process = self.context.Process(target=worker_main, args=(self.settings, self.api_url, ready),
+                                       name="lookalike-worker", daemon=True)
+        process.start()
+        process.ready = ready
+        process.started_at = time.monotonic()
+        return process
+
+    def start(self) -> None:
+        self.processes = [self._start_one() for _ in range(self.count)]
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(p.ready.wait(max(0.0, deadline - time.monotonic())) for p in self.processes)
+
+    def ready_count(self) -> int:
+        return sum(1 for p in self.processes if p.is_alive() and p.ready.is_set())
+
+    def check(self) -> None:
+        """Replace dead workers (at most one start per slot every 2 s, so a worker that cannot start
+        does not spin)."""
+        now = time.monotonic()
+        for i, process in enumerate(self.processes):
+            if not process.is_alive() and now - process.started_at >= 2.0:
+                log.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                self.restarts += 1
+                self.processes[i] = self._start_one()
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid is not None]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(1)

@@ -1,0 +1,334 @@
+// lookalike page: presigned upload -> WebSocket job -> live progress -> boxes and lookalike cards.
+// Plain JavaScript, no build step.  The page survives a dropped connection: it reconnects and
+// resumes the job by its id (kept in sessionStorage, so a reload resumes too).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const STEPS = ["upload", "queued", "processing", "faces", "done"];
+const FRIENDLY = {
+  not_an_image: "This file is not a photo we can read. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.",
+  bad_content_type: "This file is not a photo we can read. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.",
+  empty: "The file is empty.",
+  rate_limited: "You are sending photos too quickly. Please wait a moment and try again.",
+  worker_crashed: "Matching this photo failed repeatedly. Please try another photo.",
+};
+
+let ws = null;
+let wsReady = null;
+let reconnectDelay = 500;
+let job = sessionStorage.getItem("lookalike.job");
+let finished = false;
+let imageSize = null;
+let pendingKey = null;
+
+// -- messages and progress ------------------------------------------------------------------
+
+function showMessage(text, kind = "error") {
+  const box = $("message");
+  box.textContent = text;
+  box.className = kind === "info" ? "info" : "";
+  box.hidden = !text;
+}
+
+function setStatus(text) { $("status").textContent = text || ""; }
+
+function step(name, state) {
+  $("progress").hidden = false;
+  const index = STEPS.indexOf(name);
+  for (const li of $("steps").children) {
+    const i = STEPS.indexOf(li.dataset.step);
+    li.classList.remove("active", "done", "failed");
+    if (i < index || (i === index && state === "done")) li.classList.add("done");
+    else if (i === index) li.classList.add(state || "active");
+  }
+}
+
+function size(bytes) {
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+function explain(error) {
+  if (!error) return "Something went wrong.";
+  return FRIENDLY[error.code] || error.message || "Something went wrong.";
+}
+
+// -- the WebSocket, with reconnect and resume ----------------------------------------------
+
+function connect() {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  wsReady = new Promise((resolve) => {
+    ws = new WebSocket(url);
+    ws.onopen = () => {
+      reconnectDelay = 500;
+      resolve(ws);
+      if (job && !finished) {
+        ws.send(JSON.stringify({ action: "resume", job }));
+        setStatus("Reconnected; picking up where we left off…");
+      } else if (pendingKey) {  // the answer to "match" was lost: asking again with the key is safe
+        ws.send(JSON.stringify({ action: "match", key: pendingKey }));
+        setStatus("Reconnected; picking up where we left off…");
+      }
+    };
+    ws.onmessage = (e) => handle(JSON.parse(e.data));
+    ws.onclose = () => {
+      if ((job || pendingKey) && !finished) showMessage("The connection was lost. Reconnecting…", "info");
+      setTimeout(connect, reconnectDelay);
+      reconnectDelay = Math.min(reconnectDelay * 2, 8000);
+    };
+  });
+  return wsReady;
+}
+
+function handle(event) {
+  switch (event.event) {
+    case "hello":
+      if (!job || finished) showMessage("");
+      break;
+    case "queued":
+      job = event.job;
+      pendingKey = null;
+      sessionStorage.setItem("lookalike.job", job);
+      step("queued");
+      setStatus("Waiting for a free matcher…");
+      break;
+    case "resumed":
+      job = event.job;
+      pendingKey = null;
+      sessionStorage.setItem("lookalike.job", job);
+      showMessage("");
+      if (event.state === "processing") step("processing");
+      else if (event.state === "queued") step("queued");
+      break;
+    case "processing":
+      step("processing");
+      setStatus(event.attempt > 1 ? "Looking for faces (second try)…" : "Looking for faces…");
+      break;
+    case "faces_found":
+      imageSize = { width: event.width, height: event.height };
+      drawBoxes(event.boxes.map((box) => ({ box })));
+      step("faces");
+      setStatus(event.faces_found === 1 ? "1 face found; comparing it with the gallery…"
+        : `${event.faces_found} faces found; comparing them with the gallery…`);
+      break;
+    case "matched":
+      finish();
+      render(event.result);
+      break;
+    case "failed":
+      finish(true);
+      showMessage(explain(event.error));
+      break;
+    case "error":
+      if (pendingKey || !job) { step("upload", "failed"); }
+      showMessage(explain(event.error));
+      break;
+  }
+}
+
+function finish(failed = false) {
+  finished = true;
+  sessionStorage.removeItem("lookalike.job");
+  step("done", failed ? "failed" : "done");
+  setStatus("");
+}
+
+// -- choosing, uploading, submitting -------------------------------------------------------
+
+async function matchFile(file) {
+  job = null;
+  finished = false;
+  imageSize = null;
+  showMessage("");
+  setStatus("");
+  $("faces").replaceChildren();
+  $("caption").textContent = "";
+  clearBoxes();
+  $("result").hidden = false;
+  $("photo").src = URL.createObjectURL(file);
+  step("upload");
+  try {
+    const presign = await fetch("/api/uploads", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ content_type: file.type || "application/octet-stream" }),
+    });
+    const upload = await presign.json();
+    if (!presign.ok) return fail(upload.error);
+    if (file.size > upload.max_bytes) {
+      return fail({ code: "too_large", message: `This photo is too large (${size(file.size)}); ` +
+        `the limit is ${size(upload.max_bytes)}. Please choose a smaller copy.` });
+    }
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
+    form.append("file", file);
+    const stored = await fetch(upload.url, { method: upload.method, body: form });
+    if (!stored.ok) {
+      let body = null;
+      try { body = await stored.json(); } catch (_) { /* S3 answers in XML */ }
+      return fail(body && body.error ? body.error : { code: "upload", message: `The upload failed (${stored.status}).` });
+    }
+    step("queued");
+    pendingKey = upload.key;
+    const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await wsReady;
+    socket.send(JSON.stringify({ action: "match", key: upload.key }));
+  } catch (err) {
+    fail({ code: "network", message: "The network connection failed. Check your connection and try again." });
+  }
+}
+
+function fail(error) {
+  step("upload", "failed");
+  showMessage(explain(error));
+}
+
+// -- drawing the result ----------------------------------------------------------------------
+
+function clearBoxes() {
+  for (const el of $("stage").querySelectorAll(".box")) el.remove();
+}
+
+function drawBoxes(faces) {
+  clearBoxes();
+  if (!imageSize) return;
+  faces.forEach((face, i) => {
+    const b = face.box;
+    const el = document.createElement("div");
+    el.className = "box";
+    el.style.left = `${(100 * b.left) / imageSize.width}%`;
+    el.style.top = `${(100 * b.top) / imageSize.height}%`;
+    el.style.width = `${(100 * (b.right - b.left)) / imageSize.width}%`;
+    el.style.height = `${(100 * (b.bottom - b.top)) / imageSize.height}%`;
+    const label = document.createElement("span");
+    label.textContent = `${i + 1}`;
+    if (face.identity) {  // the name is hidden on narrow screens, where labels would overlap
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = `: ${face.identity.replaceAll("_", " ")}`;
+      label.append(who);
+    }
+    if ((b.left + b.right) / 2 > imageSize.width * 0.6) label.classList.add("end");  // keep it inside the photo
+    el.append(label);
+    el.setAttribute("aria-hidden", "true");
+    $("stage").append(el);
+  });
+}
+
+function render(result) {
+  $("result").hidden = false;
+  imageSize = { width: result.width, height: result.height };
+  drawBoxes(result.faces);
+  const n = result.faces.length;
+  $("caption").textContent = n === 0 ? "" :
+    `${n} face${n === 1 ? "" : "s"} found` +
+    (result.faces_found > n ? ` (the ${n} largest of ${result.faces_found} were matched)` : "") + ".";
+  if (n === 0) {
+    showMessage("No face found in this photo. Try one where faces are clearly visible, facing the camera and well lit.");
+    return;
+  }
+  const container = $("faces");
+  result.faces.forEach((face, i) => {
+    const section = document.createElement("section");
+    section.className = "face";
+    section.setAttribute("aria-label", `Face ${i + 1}`);
+    const title = document.createElement("h3");
+    title.textContent = `Face ${i + 1}`;
+    if (face.identity) {
+      const who = document.createElement("span");
+      who.className = "identity";
+      who.textContent = ` — this is ${face.identity.replaceAll("_", " ")}`;
+      title.append(who);
+    } else {
+      title.append(" — looks like:");
+    }
+    const list = document.createElement("ul");
+    list.className = "cards";
+    for (const m of face.matches) {
+      const pct = Math.round(m.similarity * 100);
+      const li = document.createElement("li");
+      li.className = "card";
+      const img = document.createElement("img");
+      img.src = m.thumbnail;
+      img.alt = m.display_name;
+      img.loading = "lazy";
+      const name = document.createElement("div");
+      name.className = "name";
+      name.textContent = m.display_name;
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.setAttribute("role", "meter");
+      bar.setAttribute("aria-valuemin", "0");
+      bar.setAttribute("aria-valuemax", "100");
+      bar.setAttribute("aria-valuenow", String(pct));
+      bar.setAttribute("aria-label", `Similarity to ${m.display_name}`);
+      const fill = document.createElement("div");
+      fill.style.width = `${pct}%`;
+      bar.append(fill);
+      const text = document.createElement("div");
+      text.className = "pct";
+      text.textContent = `${pct}% similar`;
+      li.append(img, name, bar, text);
+      list.append(li);
+    }
+    section.append(title, list);
+    container.append(section);
+  });
+}
+
+// -- picking: file input, drag and drop, webcam ---------------------------------------------
+
+function setupPicking() {
+  $("file").addEventListener("change", (e) => {
+    const file = e.target.files[0];
+    if (file) matchFile(file);
+    e.target.value = "";
+  });
+  const drop = $("drop");
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    drop.addEventListener(type, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer.files[0];
+    if (file) matchFile(file);
+  });
+
+  let stream = null;
+  const stop = () => {
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    stream = null;
+    $("webcam").hidden = true;
+  };
+  $("camera").addEventListener("click", async () => {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showMessage("This browser cannot use a camera here (it needs HTTPS or localhost).");
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user" }, audio: false });
+      $("video").srcObject = stream;
+      $("webcam").hidden = false;
+      $("snap").focus();
+    } catch (err) {
+      showMessage("The camera could not be opened (permission refused or no camera).");
+    }
+  });
+  $("camera-off").addEventListener("click", stop);
+  $("snap").addEventListener("click", () => {
+    const video = $("video");
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    canvas.toBlob((blob) => {
+      stop();
+      if (blob) matchFile(new File([blob], "camera.jpg", { type: "image/jpeg" }));
+    }, "image/jpeg", 0.92);
+  });
+}
+
+setupPicking();
+connect();
+if (job) { $("progress").hidden = false; step("queued"); setStatus("Picking up your last photo…"); }

@@ -1,0 +1,91 @@
+"""Synchronous matching, health, metrics, docs, the page, and the limits."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import WS, Server, blank_png
+
+
+@pytest.fixture(scope="module")
+def server(start_server) -> Server:
+    return start_server(workers=0, max_pixels=2_000_000, max_faces=1, max_upload_bytes=600_000)
+
+
+def test_match_synchronously(server: Server, two_people: bytes) -> None:
+    with server.client() as c:
+        r = c.post("/api/match", files={"photo": ("two_people.jpg", two_people, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["error"] is None and result["faces_found"] == 2
+    assert len(result["faces"]) == 1  # max_faces=1: only the largest face is matched
+    assert result["faces"][0]["identity"] in ("Barack_Obama", "Joseph_Biden")
+    assert result["faces"][0]["matches"][0]["thumbnail"].startswith("/api/faces/")
+
+
+def test_match_refuses_non_images(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/api/match", files={"photo": ("notes.txt", b"hello " * 100, "text/plain")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_an_image"
+
+
+def test_match_refuses_too_many_pixels(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/api/match", files={"photo": ("big.png", blank_png(2000, 1500), "image/png")})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_match_refuses_too_many_bytes(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/api/match", files={"photo": ("big.jpg", b"\xff" * 700_000, "image/jpeg")})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_match_without_photo(server: Server) -> None:
+    with server.client() as c:
+        r = c.post("/api/match", data={"nothing": "here"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "no_file"
+
+
+def test_health_metrics_docs_page(server: Server) -> None:
+    with server.client() as c:
+        health = c.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        metrics = c.get("/metrics")
+        assert metrics.status_code == 200
+        for name in ("lookalike_queue_depth", "lookalike_job_seconds_bucket", "lookalike_job_failures_total"):
+            assert name in metrics.text
+        assert c.get("/docs").status_code == 200
+        paths = c.get("/openapi.json").json()["paths"]
+        assert {"/api/uploads", "/api/match", "/api/jobs/{job_id}", "/healthz"} <= set(paths)
+        page = c.get("/")
+        assert page.status_code == 200 and "deleted" in page.text and 'type="file"' in page.text
+        for asset in ("/static/app.js", "/static/style.css"):
+            assert c.get(asset).status_code == 200
+
+
+def test_unknown_thumbnail(server: Server) -> None:
+    with server.client() as c:
+        assert c.get("/api/faces/999999/thumbnail").status_code == 404
+
+
+def test_rate_limit_per_client(start_server) -> None:
+    server = start_server(workers=0, rate_limit_per_minute=3)
+    with httpx.Client(base_url=server.url) as c:
+        codes = [c.post("/api/uploads", json={"content_type": "image/jpeg"}).status_code for _ in range(4)]
+        assert codes == [201, 201, 201, 429]
+        r = c.post("/api/uploads", json={})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert r.json()["error"]["code"] == "rate_limited"
+    with WS(server.ws_url) as ws:  # WebSocket messages count against the same budget
+        ws.send({"action": "resume", "job": "x"})
+        assert ws.recv()["error"]["code"] == "rate_limited"
+
+
+def test_metrics_count_refusals(server: Server) -> None:
+    with server.client() as c:
+        c.post("/api/uploads", json={"content_type": "text/plain"})
+        text = c.get("/metrics").text
+    assert 'lookalike_refused_total{code="bad_content_type"}' in text
+
+

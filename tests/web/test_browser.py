@@ -1,0 +1,152 @@
+"""End to end in real headless Chromium (Debian's ``chromium`` package, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Server
+
+CHROMIUM = os.environ.get("LOOKALIKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic", "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python package) is not installed")
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    path = Path(os.environ.get("LOOKALIKE_ARTIFACTS", ROOT / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(start_server) -> Server:
+    return start_server(workers=1)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server: Server):
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server.url + "/")
+    yield page
+    context.close()
+
+
+def test_two_faces_boxed_and_named(page, data: Path, artifacts: Path) -> None:
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    page.wait_for_selector(".face .identity")
+    sync_api.expect(page.locator(".box")).to_have_count(2)
+    sync_api.expect(page.locator(".face")).to_have_count(2)
+    text = page.locator("#faces").inner_text()
+    assert "this is Barack Obama" in text and "this is Joseph Biden" in text
+    sync_api.expect(page.locator("#steps li.done")).to_have_count(5)
+    assert page.locator("#message").is_hidden()
+    # Thumbnails actually loaded.
+    page.wait_for_function("[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(artifacts / "web-two-people.png"), full_page=True)
+
+
+def test_phone_layout(browser, server: Server, data: Path, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    page.wait_for_selector(".face .identity", timeout=60_000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing sticks out sideways
+    page.screenshot(path=str(artifacts / "web-phone.png"), full_page=True)
+    context.close()
+
+
+def test_not_an_image_shows_a_clear_message(page, tmp_path: Path) -> None:
+    fake = tmp_path / "holiday.jpg"  # named like a photo, but it is text: only the decoder can tell
+    fake.write_text("this is not a photo\n" * 20)
+    page.set_input_files("#file", str(fake))
+    message = page.locator("#message")
+    sync_api.expect(message).to_be_visible()
+    sync_api.expect(message).to_contain_text("not a photo we can read")
+    assert page.locator(".box").count() == 0
+
+
+def test_text_file_refused_before_upload(page, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    page.set_input_files("#file", str(notes))
+    sync_api.expect(page.locator("#message")).to_contain_text("not a photo we can read")
+    sync_api.expect(page.locator("#steps li.failed")).to_have_count(1)
+
+
+def test_no_face_message(page, tmp_path: Path) -> None:
+    from conftest import blank_png
+
+    blank = tmp_path / "sky.png"
+    blank.write_bytes(blank_png(200, 150))
+    page.set_input_files("#file", str(blank))
+    sync_api.expect(page.locator("#message")).to_contain_text("No face found")
+
+
+def test_accessible_labels(page) -> None:
+    assert page.get_by_label("Choose a photo").count() == 1
+    assert page.locator("#message[role=alert]").count() == 1
+    assert page.locator("#steps[aria-live]").count() == 1
+    assert "deleted" in page.locator("#privacy").inner_text()
+
+
+def test_network_loss_reconnects_and_resumes(page, server: Server, data: Path) -> None:
+    """The socket is cut right after the job is queued; the page reconnects, resumes and shows the result."""
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.evaluate("""() => {
+        const original = window.WebSocket.prototype.send;
+        let cut = false;
+        window.WebSocket.prototype.send = function (data) {
+            original.call(this, data);
+            if (!cut && JSON.parse(data).action === 'match') { cut = true; this.close(); }
+        };
+    }""")
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    page.wait_for_selector(".face .identity")
+    sync_api.expect(page.locator(".face")).to_have_count(2)
+    assert any(s.is_closed() for s in sockets) and not sockets[-1].is_closed()  # cut, then a new one
+
+
+def test_webcam_capture(page) -> None:
+    """Chromium's fake camera (a test pattern, no face) goes through the same flow as a file."""
+    page.get_by_role("button", name="Use the camera").click()
+    sync_api.expect(page.locator("#webcam")).to_be_visible()
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    page.get_by_role("button", name="Take the photo").click()
+    sync_api.expect(page.locator("#message")).to_contain_text("No face found")
+    sync_api.expect(page.locator("#webcam")).to_be_hidden()
+
+
+def test_too_large_shows_a_clear_message(browser, start_server, data: Path) -> None:
+    small = start_server(workers=0, max_upload_bytes=100_000)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(small.url + "/")
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    sync_api.expect(page.locator("#message")).to_contain_text("too large")
+    sync_api.expect(page.locator("#message")).to_contain_text("98 KB")
+    assert not any((small.settings.home / "storage").rglob("*-*"))  # nothing was uploaded
+    context.close()

@@ -1,0 +1,52 @@
+"""A worker killed mid-job: the job is redelivered and the client gets exactly one result."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import httpx
+from conftest import WS
+
+from lookalike.adapters.sqlite_jobs import SqliteJobStore
+
+
+def test_worker_killed_mid_job_is_redelivered_once(start_server, two_people: bytes) -> None:
+    # The worker pauses after "processing" on a first delivery only; the job reappears after 2 s.
+    server = start_server(workers=1, worker_pause_seconds=60, visibility_timeout_seconds=2, max_receives=3)
+    key = server.uploaded_key(two_people)
+    with WS(server.ws_url) as ws:
+        ws.send({"action": "match", "key": key})
+        queued, processing = ws.until("processing")
+        assert processing["attempt"] == 1
+        worker = SqliteJobStore(server.settings.home / "jobs.sqlite").get(queued["job"]).worker
+        assert worker is not None and worker != os.getpid()
+        os.kill(worker, signal.SIGKILL)
+        events = ws.until("matched", "failed", timeout=90)
+        names = [e["event"] for e in events]
+        assert names == ["processing", "faces_found", "matched"], names
+        assert events[0]["attempt"] == 2
+        assert sorted(f["identity"] for f in events[-1]["result"]["faces"]) == ["Barack_Obama", "Joseph_Biden"]
+        ws.send({"action": "dance"})
+        assert ws.recv()["event"] == "error"  # nothing else (no second result) came before this answer
+    job = httpx.get(f"{server.url}/api/jobs/{queued['job']}").json()
+    assert job["state"] == "done" and job["attempts"] == 2
+    health = httpx.get(f"{server.url}/healthz").json()
+    assert health["queue_depth"] == 0  # the message was deleted once done
+    assert server.app.state.pool.restarts == 1  # the killed worker was replaced
+    assert not (server.settings.home / "storage" / key).exists()
+
+
+def test_job_that_kills_every_worker_is_dead_lettered_and_failed(start_server, two_people: bytes) -> None:
+    server = start_server(workers=1, worker_pause_seconds=60, visibility_timeout_seconds=1, max_receives=1)
+    key = server.uploaded_key(two_people)
+    with WS(server.ws_url) as ws:
+        ws.send({"action": "match", "key": key})
+        queued, _ = ws.until("processing")
+        worker = SqliteJobStore(server.settings.home / "jobs.sqlite").get(queued["job"]).worker
+        os.kill(worker, signal.SIGKILL)
+        failed = ws.until("matched", "failed", timeout=90)[-1]
+        assert failed["event"] == "failed" and failed["error"]["code"] == "worker_crashed"
+    assert not (server.settings.home / "storage" / key).exists()
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'lookalike_job_failures_total{code="worker_crashed"} 1.0' in metrics
