@@ -96,12 +96,20 @@ class Server:
         assert r.status_code == 201, r.text
         return r.json()
 
-    def upload(self, data: bytes, content_type: str = "image/jpeg", presigned: dict[str, Any] | None = None,
-               fields: dict[str, str] | None = None) -> httpx.Response:
+    def upload(
+        self,
+        data: bytes,
+        content_type: str = "image/jpeg",
+        presigned: dict[str, Any] | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> httpx.Response:
         p = presigned or self.presign(content_type)
         with self.client() as c:
-            return c.post(p["url"], data=fields if fields is not None else p["fields"],
-                          files={"file": ("photo", data, content_type)})
+            return c.post(
+                p["url"],
+                data=fields if fields is not None else p["fields"],
+                files={"file": ("photo", data, content_type)},
+            )
 
     def uploaded_key(self, data: bytes, content_type: str = "image/jpeg") -> str:
         p = self.presign(content_type)
@@ -121,8 +129,14 @@ def start_server(gallery_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     def start(workers: int = 0, **overrides: Any) -> Server:
         port = free_port()
-        base = dict(home=tmp_path_factory.mktemp("home"), gallery=gallery_dir, port=port, host="127.0.0.1",
-                    rate_limit_per_minute=100_000, workers=max(workers, 1))
+        base = dict(
+            home=tmp_path_factory.mktemp("home"),
+            gallery=gallery_dir,
+            port=port,
+            host="127.0.0.1",
+            rate_limit_per_minute=100_000,
+            workers=max(workers, 1),
+        )
         settings = Settings().replace(**{**base, **overrides})
         app = create_app(settings, workers=workers)
         server = uvicorn.Server(server_config(app, settings))
@@ -184,4 +198,3 @@ class WS:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from conftest import WS, Server, blank_png
 
 
@@ -87,5 +88,3 @@ def test_metrics_count_refusals(server: Server) -> None:
         c.post("/api/uploads", json={"content_type": "text/plain"})
         text = c.get("/metrics").text
     assert 'lookalike_refused_total{code="bad_content_type"}' in text
-
-

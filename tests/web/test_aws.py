@@ -18,7 +18,6 @@ boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
 
 from conftest import free_port  # noqa: E402
-
 from lookalike.adapters.notifiers import ApiGatewayNotifier  # noqa: E402
 from lookalike.adapters.s3_storage import S3Storage  # noqa: E402
 from lookalike.adapters.sqs_queue import SqsQueue, create_queues  # noqa: E402

@@ -7,12 +7,21 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, Server
 
 CHROMIUM = os.environ.get("LOOKALIKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic", "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -66,8 +75,9 @@ def test_two_faces_boxed_and_named(page, data: Path, artifacts: Path) -> None:
 
 
 def test_phone_layout(browser, server: Server, data: Path, artifacts: Path) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     page.goto(server.url + "/")
     page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))

@@ -6,8 +6,8 @@ import os
 import signal
 
 import httpx
-from conftest import WS
 
+from conftest import WS
 from lookalike.adapters.sqlite_jobs import SqliteJobStore
 
 

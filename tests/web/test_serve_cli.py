@@ -9,14 +9,19 @@ import time
 from pathlib import Path
 
 import httpx
+
 from conftest import free_port
 
 
 def test_serve_command(gallery_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "LOOKALIKE_HOME": str(tmp_path / "home"), "LOOKALIKE_WORKERS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "lookalike.cli.main", "serve", "--gallery", str(gallery_dir),
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lookalike", "serve", "--gallery", str(gallery_dir), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         health = None
@@ -37,6 +42,10 @@ def test_serve_command(gallery_dir: Path, tmp_path: Path) -> None:
 
 
 def test_serve_without_gallery_says_so(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "lookalike.cli.main", "serve", "--gallery", str(tmp_path / "none"),
-                             "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "lookalike", "serve", "--gallery", str(tmp_path / "none"), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "No gallery" in result.stderr

@@ -7,8 +7,8 @@ import json
 import uuid
 
 import pytest
-from conftest import Server
 
+from conftest import Server
 from lookalike.adapters.local_storage import LocalStorage, load_secret
 
 MAX = 100_000
@@ -90,14 +90,20 @@ def test_wrong_content_type_at_presign(server: Server) -> None:
 
 def test_wrong_content_type_at_upload(server: Server) -> None:
     p = server.presign("image/jpeg")
-    refused(server.upload(b"<html>", presigned=p, fields={**p["fields"], "Content-Type": "text/html"}),
-            415, "bad_content_type")
+    refused(
+        server.upload(b"<html>", presigned=p, fields={**p["fields"], "Content-Type": "text/html"}),
+        415,
+        "bad_content_type",
+    )
 
 
 def test_unpinned_policy_still_needs_an_image_type(server: Server) -> None:
     p = server.presign(None)
-    refused(server.upload(b"<html>", "text/html", presigned=p, fields={**p["fields"], "Content-Type": "text/html"}),
-            415, "bad_content_type")
+    refused(
+        server.upload(b"<html>", "text/html", presigned=p, fields={**p["fields"], "Content-Type": "text/html"}),
+        415,
+        "bad_content_type",
+    )
 
 
 @pytest.mark.parametrize("key", ["uploads/../secret", "../../etc/passwd", "/etc/passwd", "uploads/x/../../secret"])

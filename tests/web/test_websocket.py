@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 import pytest
-from conftest import WS, Server, blank_png
 
+from conftest import WS, Server, blank_png
 from lookalike.adapters.local_storage import load_secret
 from lookalike.adapters.notifiers import HttpNotifier, internal_token
 
@@ -67,17 +67,20 @@ def test_no_face(server: Server) -> None:
     assert [e for e in events if e["event"] == "faces_found"][0]["boxes"] == []
 
 
-@pytest.mark.parametrize(("message", "code"), [
-    ("{not json", "bad_json"),
-    ("[1, 2]", "bad_json"),
-    ({"action": "dance"}, "unknown_action"),
-    ({"action": "match"}, "missing_key"),
-    ({"action": "match", "key": "../../etc/passwd"}, "bad_key"),
-    ({"action": "match", "key": f"uploads/{uuid.UUID(int=0)}"}, "not_uploaded"),
-    ({"action": "resume"}, "missing_job"),
-    ({"action": "resume", "job": "no-such-job"}, "unknown_job"),
-    ({"action": "match", "key": "x" * 2000}, "too_big"),
-])
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_json"),
+        ({"action": "dance"}, "unknown_action"),
+        ({"action": "match"}, "missing_key"),
+        ({"action": "match", "key": "../../etc/passwd"}, "bad_key"),
+        ({"action": "match", "key": f"uploads/{uuid.UUID(int=0)}"}, "not_uploaded"),
+        ({"action": "resume"}, "missing_job"),
+        ({"action": "resume", "job": "no-such-job"}, "unknown_job"),
+        ({"action": "match", "key": "x" * 2000}, "too_big"),
+    ],
+)
 def test_errors_keep_the_connection_usable(server: Server, message: object, code: str) -> None:
     with WS(server.ws_url) as ws:
         ws.send(message)
@@ -134,8 +137,9 @@ def test_a_second_result_for_a_job_is_dropped(server: Server, two_people: bytes)
 
 
 def test_internal_endpoint_needs_the_token(server: Server) -> None:
-    r = httpx.post(server.url + "/internal/connections/x", json={"event": "matched"},
-                   headers={"X-Lookalike-Internal": "guess"})
+    r = httpx.post(
+        server.url + "/internal/connections/x", json={"event": "matched"}, headers={"X-Lookalike-Internal": "guess"}
+    )
     assert r.status_code == 403
     r = httpx.post(server.url + "/internal/connections/x", json={"event": "matched"})
     assert r.status_code == 403

@@ -80,12 +80,22 @@ class LocalStorage:
             conditions.append(["starts-with", "$Content-Type", "image/"])
         policy = {"expiration": expires, "conditions": conditions}
         policy_b64 = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
-        fields = {"key": key, "policy": policy_b64, "x-amz-algorithm": ALGORITHM,
-                  "x-amz-signature": self._sign(policy_b64)}
+        fields = {
+            "key": key,
+            "policy": policy_b64,
+            "x-amz-algorithm": ALGORITHM,
+            "x-amz-signature": self._sign(policy_b64),
+        }
         if content_type:
             fields["Content-Type"] = content_type
-        return PresignedUpload(key=key, url=self.url, fields=fields, expires_at=float(expires),
-                               max_bytes=self.max_bytes, allowed_types=list(self.allowed_types))
+        return PresignedUpload(
+            key=key,
+            url=self.url,
+            fields=fields,
+            expires_at=float(expires),
+            max_bytes=self.max_bytes,
+            allowed_types=list(self.allowed_types),
+        )
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -147,16 +157,20 @@ class LocalStorage:
             elif condition[0] == "content-length-range":
                 low, high = int(condition[1]), int(condition[2])
                 if len(data) > high:
-                    raise UploadRefused(413, "too_large", f"The file is {len(data) / 2**20:.1f} MB; "
-                                        f"the limit is {high / 2**20:.0f} MB.")
+                    raise UploadRefused(
+                        413, "too_large", f"The file is {len(data) / 2**20:.1f} MB; the limit is {high / 2**20:.0f} MB."
+                    )
                 if len(data) < low:
                     raise UploadRefused(400, "empty", "The file is empty.")
             elif condition[0] == "starts-with" and not form.get(condition[1].lstrip("$"), "").startswith(condition[2]):
                 raise UploadRefused(415, "bad_content_type", "Only photos can be uploaded.")
         if content_type not in self.allowed_types:
-            raise UploadRefused(415, "bad_content_type",
-                                f"Files of type {content_type or 'unknown'!r} are not accepted; upload a photo "
-                                "(JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).")
+            raise UploadRefused(
+                415,
+                "bad_content_type",
+                f"Files of type {content_type or 'unknown'!r} are not accepted; upload a photo "
+                "(JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).",
+            )
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")

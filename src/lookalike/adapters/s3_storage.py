@@ -13,9 +13,16 @@ from lookalike.service.ports import PresignedUpload, valid_key
 
 
 class S3Storage:
-    def __init__(self, bucket: str, client: Any = None, *, max_bytes: int = 25 * 1024 * 1024,
-                 expires_seconds: int = 300, allowed_types: tuple[str, ...] = MEDIA_TYPES,
-                 endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        client: Any = None,
+        *,
+        max_bytes: int = 25 * 1024 * 1024,
+        expires_seconds: int = 300,
+        allowed_types: tuple[str, ...] = MEDIA_TYPES,
+        endpoint_url: str | None = None,
+    ) -> None:
         if client is None:
             import boto3
 
@@ -39,11 +46,17 @@ class S3Storage:
             fields["Content-Type"] = content_type
         else:  # S3 policies cannot say "one of"; the engine refuses what is not a photo anyway
             conditions.append(["starts-with", "$Content-Type", "image/"])
-        post = self.client.generate_presigned_post(self.bucket, key, Fields=fields, Conditions=conditions,
-                                                   ExpiresIn=self.expires_seconds)
-        return PresignedUpload(key=key, url=post["url"], fields=dict(post["fields"]),
-                               expires_at=float(int(time.time()) + self.expires_seconds),
-                               max_bytes=self.max_bytes, allowed_types=list(self.allowed_types))
+        post = self.client.generate_presigned_post(
+            self.bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=self.expires_seconds
+        )
+        return PresignedUpload(
+            key=key,
+            url=post["url"],
+            fields=dict(post["fields"]),
+            expires_at=float(int(time.time()) + self.expires_seconds),
+            max_bytes=self.max_bytes,
+            allowed_types=list(self.allowed_types),
+        )
 
     def get(self, key: str) -> bytes | None:
         if not valid_key(key):

@@ -55,34 +55,44 @@ class SqliteJobStore:
         now = time.time()
         with self._db() as db:
             db.execute("DELETE FROM jobs WHERE expires_at < ?", (now,))
-            db.execute("INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at) "
-                       "VALUES (?, ?, ?, 'queued', ?, ?, ?)", (job_id, key, connection_id, now, now, now + self.ttl))
+            db.execute(
+                "INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, key, connection_id, now, now, now + self.ttl),
+            )
         return Job(job_id, key, connection_id, "queued", now, now)
 
     def get(self, job_id: str) -> Job | None:
         with self._db() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND expires_at >= ?",
-                             (job_id, time.time())).fetchone()
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND expires_at >= ?", (job_id, time.time())
+            ).fetchone()
         return self._job(row)
 
     def by_key(self, key: str) -> Job | None:
         with self._db() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE key = ? AND expires_at >= ?",
-                             (key, time.time())).fetchone()
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE key = ? AND expires_at >= ?", (key, time.time())
+            ).fetchone()
         return self._job(row)
 
     def start(self, job_id: str, worker: int) -> Job | None:
         with self._db() as db:
-            db.execute("UPDATE jobs SET state = 'processing', attempts = attempts + 1, worker = ?, updated_at = ? "
-                       "WHERE id = ? AND state NOT IN ('done', 'failed')", (worker, time.time(), job_id))
+            db.execute(
+                "UPDATE jobs SET state = 'processing', attempts = attempts + 1, worker = ?, updated_at = ? "
+                "WHERE id = ? AND state NOT IN ('done', 'failed')",
+                (worker, time.time(), job_id),
+            )
         return self.get(job_id)
 
     def finish(self, job_id: str, state: str, result: dict[str, Any]) -> bool:
         now = time.time()
         with self._db() as db:
-            cursor = db.execute("UPDATE jobs SET state = ?, result = ?, updated_at = ?, expires_at = ? "
-                                "WHERE id = ? AND state NOT IN ('done', 'failed')",
-                                (state, json.dumps(result), now, now + self.ttl, job_id))
+            cursor = db.execute(
+                "UPDATE jobs SET state = ?, result = ?, updated_at = ?, expires_at = ? "
+                "WHERE id = ? AND state NOT IN ('done', 'failed')",
+                (state, json.dumps(result), now, now + self.ttl, job_id),
+            )
             return cursor.rowcount == 1
 
     def attach(self, job_id: str, connection_id: str) -> Job | None:

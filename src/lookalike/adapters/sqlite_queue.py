@@ -41,8 +41,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 
 class SqliteQueue:
-    def __init__(self, path: Path, visibility_timeout: float = 60.0, max_receives: int = 3,
-                 poll_interval: float = 0.02) -> None:
+    def __init__(
+        self, path: Path, visibility_timeout: float = 60.0, max_receives: int = 3, poll_interval: float = 0.02
+    ) -> None:
         self.path = Path(path)
         self.visibility_timeout = visibility_timeout
         self.max_receives = max_receives
@@ -60,8 +61,10 @@ class SqliteQueue:
         message_id = str(uuid.uuid4())
         now = time.time()
         with self._db() as db:
-            db.execute("INSERT INTO messages (id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
-                       (message_id, json.dumps(body), now, now))
+            db.execute(
+                "INSERT INTO messages (id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
+                (message_id, json.dumps(body), now, now),
+            )
         return message_id
 
     def receive(self, wait_seconds: float = 1.0) -> Message | None:
@@ -82,20 +85,26 @@ class SqliteQueue:
             try:
                 while True:
                     now = time.time()
-                    row = db.execute("SELECT id, body, receive_count FROM messages WHERE visible_at <= ? "
-                                     "ORDER BY sent_at LIMIT 1", (now,)).fetchone()
+                    row = db.execute(
+                        "SELECT id, body, receive_count FROM messages WHERE visible_at <= ? ORDER BY sent_at LIMIT 1",
+                        (now,),
+                    ).fetchone()
                     if row is None:
                         db.execute("COMMIT")
                         return None
                     message_id, body, count = row
                     if count >= self.max_receives:
-                        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?)",
-                                   (message_id, body, count, now))
+                        db.execute(
+                            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?)", (message_id, body, count, now)
+                        )
                         db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
                         continue
                     receipt = f"{message_id}:{uuid.uuid4()}"
-                    db.execute("UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ? "
-                               "WHERE id = ?", (now + self.visibility_timeout, receipt, message_id))
+                    db.execute(
+                        "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1, receipt = ? "
+                        "WHERE id = ?",
+                        (now + self.visibility_timeout, receipt, message_id),
+                    )
                     db.execute("COMMIT")
                     return Message(json.loads(body), receipt, count + 1, message_id)
             except BaseException:

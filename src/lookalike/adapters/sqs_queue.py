@@ -12,16 +12,20 @@ def create_queues(client: Any, name: str, max_receives: int = 3, visibility_time
     """Create ``name`` and ``name-dead`` (redrive after ``max_receives``); returns both URLs."""
     dead_url = client.create_queue(QueueName=f"{name}-dead")["QueueUrl"]
     dead_arn = client.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = client.create_queue(QueueName=name, Attributes={
-        "VisibilityTimeout": str(visibility_timeout),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(max_receives)}),
-    })["QueueUrl"]
+    url = client.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(max_receives)}),
+        },
+    )["QueueUrl"]
     return url, dead_url
 
 
 class SqsQueue:
-    def __init__(self, queue_url: str, dead_letter_url: str | None = None, client: Any = None,
-                 endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, queue_url: str, dead_letter_url: str | None = None, client: Any = None, endpoint_url: str | None = None
+    ) -> None:
         if client is None:
             import boto3
 
@@ -34,9 +38,12 @@ class SqsQueue:
         return str(self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(body))["MessageId"])
 
     def receive(self, wait_seconds: float = 1.0) -> Message | None:
-        response = self.client.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1,
-                                               WaitTimeSeconds=max(0, min(20, round(wait_seconds))),
-                                               AttributeNames=["ApproximateReceiveCount"])
+        response = self.client.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=1,
+            WaitTimeSeconds=max(0, min(20, round(wait_seconds))),
+            AttributeNames=["ApproximateReceiveCount"],
+        )
         messages = response.get("Messages", [])
         if not messages:
             return None
@@ -57,8 +64,9 @@ class SqsQueue:
     def take_dead_letters(self, limit: int = 10) -> list[dict[str, Any]]:
         if not self.dead_url:
             return []
-        response = self.client.receive_message(QueueUrl=self.dead_url, MaxNumberOfMessages=max(1, min(limit, 10)),
-                                               WaitTimeSeconds=0)
+        response = self.client.receive_message(
+            QueueUrl=self.dead_url, MaxNumberOfMessages=max(1, min(limit, 10)), WaitTimeSeconds=0
+        )
         bodies = []
         for m in response.get("Messages", []):
             bodies.append(json.loads(m["Body"]))

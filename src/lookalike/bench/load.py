@@ -24,9 +24,18 @@ from typing import Any
 import click
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-                 ".gif": "image/gif", ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff",
-                 ".heic": "image/heic", ".avif": "image/avif"}
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".heic": "image/heic",
+    ".avif": "image/avif",
+}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -56,8 +65,14 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
-async def one_client(url: str, photos: list[tuple[bytes, str]], start_index: int, count: int,
-                     results: list[dict[str, Any]], timeout: float) -> None:
+async def one_client(
+    url: str,
+    photos: list[tuple[bytes, str]],
+    start_index: int,
+    count: int,
+    results: list[dict[str, Any]],
+    timeout: float,
+) -> None:
     import httpx
     from websockets.asyncio.client import connect
 
@@ -76,8 +91,9 @@ async def one_client(url: str, photos: list[tuple[bytes, str]], start_index: int
                 if r.status_code != 201:
                     raise RuntimeError(f"presign {r.status_code}")
                 presigned = r.json()
-                r = await http.post(presigned["url"], data=presigned["fields"],
-                                    files={"file": ("photo", data, content_type)})
+                r = await http.post(
+                    presigned["url"], data=presigned["fields"], files={"file": ("photo", data, content_type)}
+                )
                 if r.status_code not in (200, 201, 204):
                     raise RuntimeError(f"upload {r.status_code}")
                 sent = time.perf_counter()
@@ -90,9 +106,13 @@ async def one_client(url: str, photos: list[tuple[bytes, str]], start_index: int
                     if event["event"] == "matched":
                         done = time.perf_counter()
                         engine = event["result"].get("timings_ms", {}).get("total")
-                        record = {"ok": True, "engine_ms": engine, "upload_ms": (sent - start) * 1000,
-                                  "queue_ms": ((picked or done) - sent) * 1000,
-                                  "worker_ms": (done - (picked or sent)) * 1000}
+                        record = {
+                            "ok": True,
+                            "engine_ms": engine,
+                            "upload_ms": (sent - start) * 1000,
+                            "queue_ms": ((picked or done) - sent) * 1000,
+                            "worker_ms": (done - (picked or sent)) * 1000,
+                        }
                         break
                     if event["event"] in ("failed", "error"):
                         record = {"ok": False, "error": f"{event['event']}:{event['error']['code']}"}
@@ -109,8 +129,9 @@ async def one_client(url: str, photos: list[tuple[bytes, str]], start_index: int
             await ws.close()
 
 
-async def run_load(url: str, photos: list[tuple[bytes, str]], clients: int, per_client: int,
-                   timeout: float, server_pid: int | None) -> dict[str, Any]:
+async def run_load(
+    url: str, photos: list[tuple[bytes, str]], clients: int, per_client: int, timeout: float, server_pid: int | None
+) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     peak = [tree_rss_bytes(server_pid) if server_pid else 0]
     done = asyncio.Event()
@@ -123,8 +144,9 @@ async def run_load(url: str, photos: list[tuple[bytes, str]], clients: int, per_
 
     sampler = asyncio.create_task(sample())
     start = time.perf_counter()
-    await asyncio.gather(*(one_client(url, photos, i * per_client, per_client, results, timeout)
-                           for i in range(clients)))
+    await asyncio.gather(
+        *(one_client(url, photos, i * per_client, per_client, results, timeout) for i in range(clients))
+    )
     wall = time.perf_counter() - start
     done.set()
     await sampler
@@ -152,10 +174,16 @@ async def run_load(url: str, photos: list[tuple[bytes, str]], clients: int, per_
         "errors": dict(Counter(r["error"] for r in results if not r["ok"])),
         "seconds": round(wall, 2),
         "throughput_per_s": round(len(ok) / wall, 2) if wall else None,
-        "latency_ms": {"p50": ms(percentile(latencies, 50)), "p95": ms(percentile(latencies, 95)),
-                       "p99": ms(percentile(latencies, 99))},
-        "overhead_ms": {"p50": ms(percentile(overheads, 50)), "p95": ms(percentile(overheads, 95)),
-                        "p99": ms(percentile(overheads, 99))},
+        "latency_ms": {
+            "p50": ms(percentile(latencies, 50)),
+            "p95": ms(percentile(latencies, 95)),
+            "p99": ms(percentile(latencies, 99)),
+        },
+        "overhead_ms": {
+            "p50": ms(percentile(overheads, 50)),
+            "p95": ms(percentile(overheads, 95)),
+            "p99": ms(percentile(overheads, 99)),
+        },
         "breakdown": breakdown,
         "server_memory_mb": round(peak[0] / 2**20, 1) if server_pid else None,
     }
@@ -174,19 +202,44 @@ def free_port() -> int:
 
 @click.command("load")
 @click.option("--clients", type=click.IntRange(1), default=50, show_default=True, help="Concurrent clients.")
-@click.option("--photos", "photo_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="Folder of photos to send (searched recursively).")
-@click.option("--requests", "per_client", type=click.IntRange(1), default=2, show_default=True,
-              help="Photos each client sends, one after another.")
-@click.option("--max-photos", type=click.IntRange(1), default=200, show_default=True,
-              help="Read at most this many photos from the folder.")
+@click.option(
+    "--photos",
+    "photo_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of photos to send (searched recursively).",
+)
+@click.option(
+    "--requests",
+    "per_client",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Photos each client sends, one after another.",
+)
+@click.option(
+    "--max-photos",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Read at most this many photos from the folder.",
+)
 @click.option("--url", default=None, help="Use a running server instead of starting one (memory is then not measured).")
 @click.option("--gallery", type=click.Path(path_type=Path), default=None, help="Gallery for the server it starts.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Workers of the server it starts.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for one result.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def load(clients: int, photo_dir: Path, per_client: int, max_photos: int, url: str | None, gallery: Path | None,
-         workers: int | None, timeout: float, as_json: bool) -> None:
+def load(
+    clients: int,
+    photo_dir: Path,
+    per_client: int,
+    max_photos: int,
+    url: str | None,
+    gallery: Path | None,
+    workers: int | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
     """Load-test the web app: CLIENTS concurrent users each matching photos through the WebSocket flow."""
     import httpx
 
@@ -199,14 +252,23 @@ def load(clients: int, photo_dir: Path, per_client: int, max_photos: int, url: s
         if url is None:
             home = tempfile.TemporaryDirectory(prefix="lookalike-bench-")
             port = free_port()
-            env = {**os.environ, "LOOKALIKE_HOME": home.name, "LOOKALIKE_PORT": str(port),
-                   "LOOKALIKE_HOST": "127.0.0.1", "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000"}
+            env = {
+                **os.environ,
+                "LOOKALIKE_HOME": home.name,
+                "LOOKALIKE_PORT": str(port),
+                "LOOKALIKE_HOST": "127.0.0.1",
+                "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000",
+            }
             if gallery is not None:
                 env["LOOKALIKE_GALLERY"] = str(gallery)
             if workers is not None:
                 env["LOOKALIKE_WORKERS"] = str(workers)
-            server = subprocess.Popen([sys.executable, "-m", "lookalike.cli.main", "serve"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "lookalike", "serve"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 120
             while True:
@@ -218,8 +280,9 @@ def load(clients: int, photo_dir: Path, per_client: int, max_photos: int, url: s
                 if time.monotonic() > deadline:
                     raise click.ClickException("the server did not become ready in 120 s")
                 time.sleep(0.2)
-        report = asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout,
-                                      server.pid if server else None))
+        report = asyncio.run(
+            run_load(url.rstrip("/"), photos, clients, per_client, timeout, server.pid if server else None)
+        )
     finally:
         if server is not None:
             server.terminate()
@@ -233,8 +296,10 @@ def load(clients: int, photo_dir: Path, per_client: int, max_photos: int, url: s
         click.echo(json.dumps(report, indent=2))
         return
     lat, over = report["latency_ms"], report["overhead_ms"]
-    click.echo(f"{report['ok']}/{report['requests']} matched by {clients} clients in {report['seconds']} s: "
-               f"{report['throughput_per_s']} photos/s")
+    click.echo(
+        f"{report['ok']}/{report['requests']} matched by {clients} clients in {report['seconds']} s: "
+        f"{report['throughput_per_s']} photos/s"
+    )
     click.echo(f"end-to-end ms  p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}")
     click.echo(f"overhead ms    p50 {over['p50']}  p95 {over['p95']}  p99 {over['p99']}  (beyond engine time)")
     b = report["breakdown"]

@@ -37,8 +37,10 @@ def public_result(result: dict[str, Any]) -> dict[str, Any]:
     out = dict(result)
     faces = []
     for face in result.get("faces", []):
-        matches = [{**m, "photo": PurePath(str(m.get("photo", ""))).name, "thumbnail": thumbnail_url(m["face_id"])}
-                   for m in face.get("matches", [])]
+        matches = [
+            {**m, "photo": PurePath(str(m.get("photo", ""))).name, "thumbnail": thumbnail_url(m["face_id"])}
+            for m in face.get("matches", [])
+        ]
         faces.append({**face, "matches": matches})
     out["faces"] = faces
     return out
@@ -49,8 +51,12 @@ def terminal_event(job: Job) -> dict[str, Any]:
     result = job.result or {}
     if job.state == "done":
         return {"event": "matched", "job": job.id, "result": result}
-    return {"event": "failed", "job": job.id, "error": result.get("error") or {"code": "failed", "message": "Failed."},
-            "result": result}
+    return {
+        "event": "failed",
+        "job": job.id,
+        "error": result.get("error") or {"code": "failed", "message": "Failed."},
+        "result": result,
+    }
 
 
 class JobService:
@@ -63,7 +69,7 @@ class JobService:
         """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
         sends the same key again and is attached to the job already made (only the uploader knows the key)."""
         if not key:
-            raise JobError("missing_key", "Say which upload to match: {\"action\": \"match\", \"key\": ...}.")
+            raise JobError("missing_key", 'Say which upload to match: {"action": "match", "key": ...}.')
         if not valid_key(key):
             raise JobError("bad_key", "That is not an upload key this server made.")
         assert isinstance(key, str)
@@ -78,7 +84,7 @@ class JobService:
 
     def resume(self, job_id: object, connection_id: str) -> Job:
         if not isinstance(job_id, str) or not job_id:
-            raise JobError("missing_job", "Say which job to resume: {\"action\": \"resume\", \"job\": ...}.")
+            raise JobError("missing_job", 'Say which job to resume: {"action": "resume", "job": ...}.')
         job = self.jobs.attach(job_id, connection_id)
         if job is None:
             raise JobError("unknown_job", "No such job (results are kept for a limited time).")
@@ -88,8 +94,15 @@ class JobService:
 class JobProcessor:
     """What a worker does with one queue message."""
 
-    def __init__(self, storage: ObjectStorage, queue: JobQueue, jobs: JobStore, notifier: ConnectionNotifier,
-                 match: Callable[..., dict[str, Any]], pause_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        storage: ObjectStorage,
+        queue: JobQueue,
+        jobs: JobStore,
+        notifier: ConnectionNotifier,
+        match: Callable[..., dict[str, Any]],
+        pause_seconds: float = 0.0,
+    ) -> None:
         self.storage, self.queue, self.jobs, self.notifier = storage, queue, jobs, notifier
         self.match = match
         self.pause_seconds = pause_seconds
@@ -116,9 +129,11 @@ class JobProcessor:
             time.sleep(self.pause_seconds)  # tests only: a window in which to kill this worker
         data = self.storage.get(job.key)
         if data is None:
-            result: dict[str, Any] = {"error": {"code": "upload_missing",
-                                                "message": "The uploaded photo is gone; please upload it again."}}
+            result: dict[str, Any] = {
+                "error": {"code": "upload_missing", "message": "The uploaded photo is gone; please upload it again."}
+            }
         else:
+
             def on_faces(doc: dict[str, Any]) -> None:
                 self._notify(job, {"event": "faces_found", **doc})
 
@@ -141,5 +156,12 @@ class JobProcessor:
             self.storage.delete(body.get("key", ""))
             return
         if not job.finished:
-            self.finish(job, {"error": {"code": "worker_crashed",
-                                        "message": "Matching this photo failed repeatedly; please try another photo."}})
+            self.finish(
+                job,
+                {
+                    "error": {
+                        "code": "worker_crashed",
+                        "message": "Matching this photo failed repeatedly; please try another photo.",
+                    }
+                },
+            )

@@ -33,8 +33,15 @@ class PresignedUpload:
     method: str = "POST"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "url": self.url, "method": self.method, "fields": self.fields,
-                "expires_at": self.expires_at, "max_bytes": self.max_bytes, "allowed_types": self.allowed_types}
+        return {
+            "key": self.key,
+            "url": self.url,
+            "method": self.method,
+            "fields": self.fields,
+            "expires_at": self.expires_at,
+            "max_bytes": self.max_bytes,
+            "allowed_types": self.allowed_types,
+        }
 
 
 class ObjectStorage(Protocol):
@@ -105,8 +112,14 @@ class Job:
         return self.state in ("done", "failed")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"job": self.id, "state": self.state, "created_at": self.created_at, "updated_at": self.updated_at,
-                "attempts": self.attempts, "result": self.result}
+        return {
+            "job": self.id,
+            "state": self.state,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "attempts": self.attempts,
+            "result": self.result,
+        }
 
 
 class JobStore(Protocol):

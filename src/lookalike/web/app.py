@@ -116,13 +116,19 @@ class Metrics:
         dead.set_function(env.queue.dead_letter_count)
         workers = Gauge("lookalike_workers_ready", "Worker processes ready.", registry=self.registry)
         workers.set_function(lambda: pool.ready_count() if pool else 0)
-        self.latency = Histogram("lookalike_job_seconds", "Seconds from a photo submitted to its result.",
-                                 buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60), registry=self.registry)
+        self.latency = Histogram(
+            "lookalike_job_seconds",
+            "Seconds from a photo submitted to its result.",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+            registry=self.registry,
+        )
         self.jobs = Counter("lookalike_jobs_total", "Jobs finished, by outcome.", ["outcome"], registry=self.registry)
-        self.failures = Counter("lookalike_job_failures_total", "Failed jobs and matches, by reason.", ["code"],
-                                registry=self.registry)
-        self.refused = Counter("lookalike_refused_total", "Requests refused, by reason.", ["code"],
-                               registry=self.registry)
+        self.failures = Counter(
+            "lookalike_job_failures_total", "Failed jobs and matches, by reason.", ["code"], registry=self.registry
+        )
+        self.refused = Counter(
+            "lookalike_refused_total", "Requests refused, by reason.", ["code"], registry=self.registry
+        )
 
 
 class UploadRequest(BaseModel):
@@ -183,9 +189,13 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 await run_in_threadpool(pool.stop)
             gallery.close()
 
-    app = FastAPI(title="lookalike", version="0.1.0", lifespan=lifespan,
-                  description="Which celebrities do the faces in your photo look like? Photos are deleted "
-                              "as soon as they are matched.")
+    app = FastAPI(
+        title="lookalike",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Which celebrities do the faces in your photo look like? Photos are deleted "
+        "as soon as they are matched.",
+    )
     app.state.settings, app.state.env, app.state.pool, app.state.hub = settings, env, pool, hub
 
     def client_of(request: Request | WebSocket) -> str:
@@ -196,8 +206,12 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         if ok:
             return None
         metrics.refused.labels("rate_limited").inc()
-        return error(429, "rate_limited", f"Too many requests; try again in {wait:.0f} s.",
-                     {"Retry-After": str(max(1, round(wait)))})
+        return error(
+            429,
+            "rate_limited",
+            f"Too many requests; try again in {wait:.0f} s.",
+            {"Retry-After": str(max(1, round(wait)))},
+        )
 
     # -- uploads --------------------------------------------------------------------------------
 
@@ -209,8 +223,12 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         content_type = body.content_type if body else None
         if content_type is not None and content_type not in env.storage.allowed_types:
             metrics.refused.labels("bad_content_type").inc()
-            return error(415, "bad_content_type", f"Files of type {content_type or 'unknown'!r} are not accepted; "
-                         "upload a photo (JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).")
+            return error(
+                415,
+                "bad_content_type",
+                f"Files of type {content_type or 'unknown'!r} are not accepted; "
+                "upload a photo (JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).",
+            )
         return env.storage.presign_upload(f"uploads/{uuid.uuid4()}", content_type).as_dict()
 
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
@@ -302,9 +320,16 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         ready = pool.ready_count() if pool else 0
         depth = await run_in_threadpool(env.queue.depth)
         ok = pool is None or ready > 0
-        return JSONResponse({"status": "ok" if ok else "starting", "workers": count, "workers_ready": ready,
-                             "queue_depth": depth, "connections": len(hub.connections)},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {
+                "status": "ok" if ok else "starting",
+                "workers": count,
+                "workers_ready": ready,
+                "queue_depth": depth,
+                "connections": len(hub.connections),
+            },
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def prometheus() -> Response:
@@ -365,8 +390,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 await hub.deliver(connection_id, terminal_event(job))
 
         try:
-            await ws.send_json({"event": "hello", "connection": connection_id,
-                                "max_message_bytes": settings.ws_max_message_bytes})
+            await ws.send_json(
+                {"event": "hello", "connection": connection_id, "max_message_bytes": settings.ws_max_message_bytes}
+            )
             while True:
                 raw = await ws.receive()
                 if raw["type"] == "websocket.disconnect":
@@ -386,7 +412,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                     if not isinstance(message, dict):
                         raise ValueError
                 except ValueError:
-                    await send_error("bad_json", "Messages must be JSON objects, e.g. {\"action\": \"match\", ...}.")
+                    await send_error("bad_json", 'Messages must be JSON objects, e.g. {"action": "match", ...}.')
                     continue
                 action = message.get("action")
                 try:
@@ -421,9 +447,12 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
     """uvicorn's config for this app: WebSocket frames capped well above the app's own message limit."""
     import uvicorn
 
-    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "warning",
-                               "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
-                               "lifespan": "on"}
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
+        "lifespan": "on",
+    }
     options.update(overrides)
     return uvicorn.Config(app, **options)
-

@@ -36,10 +36,17 @@ class Embedded:
     def open(cls, settings: Settings) -> Embedded:
         home = settings.home
         secret = load_secret(home, settings.upload_secret)
-        storage = LocalStorage(home / "storage", secret, max_bytes=settings.max_upload_bytes,
-                               expires_seconds=settings.upload_expires_seconds)
-        queue = SqliteQueue(home / "queue.sqlite", visibility_timeout=settings.visibility_timeout_seconds,
-                            max_receives=settings.max_receives)
+        storage = LocalStorage(
+            home / "storage",
+            secret,
+            max_bytes=settings.max_upload_bytes,
+            expires_seconds=settings.upload_expires_seconds,
+        )
+        queue = SqliteQueue(
+            home / "queue.sqlite",
+            visibility_timeout=settings.visibility_timeout_seconds,
+            max_receives=settings.max_receives,
+        )
         jobs = SqliteJobStore(home / "jobs.sqlite", ttl_seconds=settings.job_ttl_seconds)
         return cls(settings, secret, storage, queue, jobs)
 
@@ -64,8 +71,9 @@ def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
     env = Embedded.open(settings)
     service = MatchService(settings)
     notifier = HttpNotifier(api_url, internal_token(env.secret))
-    processor = JobProcessor(env.storage, env.queue, env.jobs, notifier, service.match_bytes,
-                             pause_seconds=settings.worker_pause_seconds)
+    processor = JobProcessor(
+        env.storage, env.queue, env.jobs, notifier, service.match_bytes, pause_seconds=settings.worker_pause_seconds
+    )
     if ready is not None:
         ready.set()
     while not stopping:
@@ -95,8 +103,9 @@ class WorkerPool:
 
     def _start_one(self) -> Any:
         ready = self.context.Event()
-        process = self.context.Process(target=worker_main, args=(self.settings, self.api_url, ready),
-                                       name="lookalike-worker", daemon=True)
+        process = self.context.Process(
+            target=worker_main, args=(self.settings, self.api_url, ready), name="lookalike-worker", daemon=True
+        )
         process.start()
         process.ready = ready
         process.started_at = time.monotonic()
