@@ -44,6 +44,7 @@ class Settings:
     upsample_limit_pixels: int = 1_000_000
     cnn_max_pixels: int = 400_000
     max_faces: int = 20
+    embed_flip: bool = True  # average each face's embedding with its mirror image's (steadier, +~4 ms)
 
     # Matching.
     threshold: float = 0.6
@@ -88,10 +89,17 @@ def _parse(name: str, hint: Any, raw: str) -> Any:
     try:
         if "Path" in text:
             return Path(raw).expanduser()
+        if hint is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
         if hint is int:
             return int(raw.replace("_", ""))
         if hint is float:
             return float(raw)
         return raw
     except ValueError as exc:
-        raise ValueError(f"LOOKALIKE_{name.upper()}={raw!r} is not a valid {hint.__name__}") from exc
+        kind = getattr(hint, "__name__", str(hint))
+        raise ValueError(f"LOOKALIKE_{name.upper()}={raw!r} is not a valid {kind}") from exc

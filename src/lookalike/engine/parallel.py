@@ -26,8 +26,17 @@ def worker_engine() -> FaceEngine:
     return _engine
 
 
-def _init(settings: Settings) -> None:
+def single_threaded_blas() -> None:
+    """One BLAS thread per process: with one worker process per core, more threads only fight."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def _init(settings: Settings, single_thread: bool = True) -> None:
     global _engine
+    if single_thread:
+        single_threaded_blas()
     _engine = FaceEngine(settings)
 
 
@@ -40,7 +49,7 @@ def map_with_engine(
     if not items:
         return
     if workers == 1 or len(items) < 4:
-        _init(settings)
+        _init(settings, single_thread=False)
         yield from map(fn, items)
         return
     ctx = multiprocessing.get_context("spawn")

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.decode import load_image
-from lookalike.engine.engine import Box, Detection, FaceEngine
+from lookalike.engine.engine import Box, Detection, FaceEngine, embedding_id
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError
 from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
@@ -169,6 +169,7 @@ def build_gallery(
     """Embed new and changed ``photos`` into ``gallery``; drop vanished ones when ``prune``."""
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {PICKS}")
+    gallery.check_embedding(embedding_id(settings), claim=True)
     report = BuildReport()
     known = gallery.photos()
     todo = []

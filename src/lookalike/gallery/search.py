@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lookalike.engine.engine import embedding_id
 from lookalike.errors import GalleryError
 from lookalike.gallery.index import ExactIndex, HnswIndex, VectorIndex
 from lookalike.gallery.store import Gallery, display_name
@@ -70,6 +71,7 @@ class Matcher:
     def __init__(self, gallery: Gallery, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.gallery = gallery
+        gallery.check_embedding(embedding_id(self.settings))
         vectors, ids, persons = gallery.vectors()
         if len(vectors) == 0:
             raise GalleryError(f"The gallery at {gallery.path} has no faces yet.", code="empty_gallery")

@@ -159,6 +159,26 @@ class Gallery:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
 
     @property
+    def embedding(self) -> str | None:
+        """The embedding space of the vectors (see ``engine.embedding_id``); None before the first build."""
+        return self.meta().get("embedding")
+
+    def check_embedding(self, expected: str, *, claim: bool = False) -> None:
+        """Refuse to mix embedding spaces; with ``claim``, an empty gallery takes ``expected``."""
+        current = self.embedding
+        if current is None and claim:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('embedding', ?)", (expected,))
+            return
+        if current is not None and current != expected:
+            raise GalleryError(
+                f"The gallery at {self.path} holds embeddings of kind {current!r}, but the engine makes {expected!r} "
+                "(LOOKALIKE_EMBED_FLIP differs, or another version built it). Rebuild the gallery into a new "
+                "directory, or use the setting it was built with.",
+                code="gallery_version",
+            )
+
+    @property
     def generation(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0])

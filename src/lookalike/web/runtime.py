@@ -68,6 +68,10 @@ def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    if worker_count(settings) > 1:
+        from lookalike.engine.parallel import single_threaded_blas
+
+        single_threaded_blas()
     env = Embedded.open(settings)
     service = MatchService(settings)
     notifier = HttpNotifier(api_url, internal_token(env.secret))
