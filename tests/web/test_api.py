@@ -56,7 +56,10 @@ def test_health_metrics_docs_page(server: Server) -> None:
         assert metrics.status_code == 200
         for name in ("lookalike_queue_depth", "lookalike_job_seconds_bucket", "lookalike_job_failures_total"):
             assert name in metrics.text
-        assert c.get("/docs").status_code == 200
+        docs = c.get("/docs")
+        assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works without internet
+        assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert c.get("/docs-assets/swagger-ui.css").status_code == 200
         paths = c.get("/openapi.json").json()["paths"]
         assert {"/api/uploads", "/api/match", "/api/jobs/{job_id}", "/healthz"} <= set(paths)
         page = c.get("/")

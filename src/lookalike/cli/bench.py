@@ -70,7 +70,7 @@ def bench_engine(
     table = Table(title=f"engine latency, median of {repeat} runs (ms)")
     columns = ["photo", "MP", "faces", "decode", "detect", "landmarks", "embed", "search", "total"]
     if versus:
-        columns += ["face_recognition", "fr faces", "speed-up"]
+        columns += ["face_recognition", "fr faces", "same faces", "speed-up"]
     for col in columns:
         table.add_column(col, justify="left" if col == "photo" else "right")
     for row in rows:
@@ -87,7 +87,8 @@ def bench_engine(
             str(ms["total"]),
         ]
         if versus:
-            cells += [str(row["face_recognition_ms"]), str(row["face_recognition_faces"]), f"{row['speedup']}x"]
+            cells += [str(row["face_recognition_ms"]), str(row["face_recognition_faces"]),
+                      "yes" if row["same_faces"] else "no", f"{row['speedup']}x"]
         table.add_row(*cells)
     console.print(table)
     for s in summary:

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
@@ -193,6 +194,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         title="lookalike",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package: no CDN, works offline
         description="Which celebrities do the faces in your photo look like? Photos are deleted "
         "as soon as they are matched.",
     )
@@ -340,6 +342,20 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="lookalike API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg" if (STATIC / "favicon.svg").exists() else "",
+        )
 
     # -- worker -> connection -------------------------------------------------------------------
 
