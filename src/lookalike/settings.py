@@ -49,7 +49,7 @@ class Settings:
     # Matching.
     threshold: float = 0.6
     top_k: int = 5
-    ann_min_faces: int = 200_000  # use the approximate index at and above this gallery size
+    ann_min_faces: int = 300_000  # use the approximate index at and above this gallery size
 
     # Web app (``lookalike serve``): where it listens, how many matching processes, its limits.
     host: str = "127.0.0.1"

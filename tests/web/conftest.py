@@ -62,6 +62,27 @@ def gallery_dir(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def lfw_gallery(data: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All of LFW plus ``small/face_recognition`` (LFW has no Barack_Obama): the gallery people really use.
+
+    Built once into pytest's cache directory and updated (not rebuilt) on later runs: the build is
+    resumable, so a second run only checks the photos' sizes and dates.
+    """
+    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.store import Gallery
+
+    try:
+        out = Path(request.config.cache.mkdir("lfw-gallery"))  # type: ignore[union-attr]
+    except AttributeError:  # the cache plugin is off
+        out = tmp_path_factory.mktemp("lfw-gallery")
+    photos, _ = scan_sources([data / "lfw", data / "small" / "face_recognition"])
+    with Gallery.create(out) as g:
+        build_gallery(g, photos, Settings(gallery=out))
+        assert g.has_person("Barack_Obama") and g.has_person("Joseph_Biden") and g.counts()["people"] > 5000
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -38,8 +38,9 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(start_server) -> Server:
-    return start_server(workers=1)
+def server(start_server, lfw_gallery: Path) -> Server:
+    """The page against a gallery of all of LFW (5,700+ people), as a real user gets it."""
+    return start_server(workers=1, gallery=lfw_gallery)
 
 
 @pytest.fixture(scope="module")
