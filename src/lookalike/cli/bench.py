@@ -87,8 +87,12 @@ def bench_engine(
             str(ms["total"]),
         ]
         if versus:
-            cells += [str(row["face_recognition_ms"]), str(row["face_recognition_faces"]),
-                      "yes" if row["same_faces"] else "no", f"{row['speedup']}x"]
+            cells += [
+                str(row["face_recognition_ms"]),
+                str(row["face_recognition_faces"]),
+                "yes" if row["same_faces"] else "no",
+                f"{row['speedup']}x",
+            ]
         table.add_row(*cells)
     console.print(table)
     for s in summary:

@@ -263,10 +263,19 @@ def match(
         results.append(service.match_bytes(data, name=str(photo), watch=watch_list))
     failed = any(r["error"] for r in results)
     if as_json:
-        search = {"index": service.matcher.index.kind, "faces": service.matcher.size,
-                  "people": len(service.matcher.people)}
-        print_json({"gallery": str(settings.gallery_path()), "search": search, "threshold": settings.threshold,
-                    "photos": results})
+        search = {
+            "index": service.matcher.index.kind,
+            "faces": service.matcher.size,
+            "people": len(service.matcher.people),
+        }
+        print_json(
+            {
+                "gallery": str(settings.gallery_path()),
+                "search": search,
+                "threshold": settings.threshold,
+                "photos": results,
+            }
+        )
     else:
         for result in results:
             _print_match(result, watch_list)
