@@ -10,7 +10,7 @@ import numpy as np
 from lookalike.engine.decode import load_image
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError
-from lookalike.gallery.build import choose_face
+from lookalike.gallery.build import one_face
 from lookalike.settings import Settings
 
 
@@ -20,11 +20,8 @@ def _embed_one(path: str) -> tuple[str, np.ndarray | None, str | None]:
         image = load_image(Path(path).read_bytes(), engine.settings)
     except (LookalikeError, OSError) as exc:
         return path, None, getattr(exc, "code", "unreadable")
-    detections = engine.detect(image)
-    if not detections:
-        return path, None, "no_face"
-    chosen = choose_face(detections, image.shape[1], image.shape[0], "centre")
-    return path, engine.describe(image, [chosen])[0].embedding, None
+    face, _ = one_face(image, engine, "centre")
+    return (path, None, "no_face") if face is None else (path, face.embedding, None)
 
 
 def embed_photos(

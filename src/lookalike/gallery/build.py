@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.decode import load_image
-from lookalike.engine.engine import Box, Detection, FaceEngine, embedding_id
+from lookalike.engine.engine import Box, Detection, Face, FaceEngine, embedding_id
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError
 from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
@@ -102,29 +102,32 @@ def embed_photo(
     engine = engine or worker_engine()
     record = dict(path=photo.path, person=photo.person, size=photo.size, mtime_ns=photo.mtime_ns)
     try:
-        data = Path(photo.path).read_bytes()
-        image = load_image(data, engine.settings)
-        detections = engine.detect(image)
+        image = load_image(Path(photo.path).read_bytes(), engine.settings)
+        face, found = one_face(image, engine, pick)
+        if face is None:
+            return PhotoRecord(**record, status="no_face", reason="no face found"), []
+        thumb = thumbnail(image, face.box)
     except LookalikeError as exc:
         return PhotoRecord(**record, status="error", reason=f"{exc.code}: {exc.message}"), []
     except OSError as exc:
         return PhotoRecord(**record, status="error", reason=f"unreadable: {exc.strerror or exc}"), []
     except Exception as exc:  # one odd photo must not stop a build of thousands; it is logged
         return PhotoRecord(**record, status="error", reason=f"internal: {type(exc).__name__}: {exc}"), []
-    if not detections:
-        return PhotoRecord(**record, status="no_face", reason="no face found"), []
-    chosen = choose_face(detections, image.shape[1], image.shape[0], pick)
-    face = engine.describe(image, [chosen])[0]
-    thumb = thumbnail(image, face.box)
     b = face.box
+    box = (b.left, b.top, b.right, b.bottom)
     return (
-        PhotoRecord(**record, status="ok", faces_found=len(detections)),
-        [
-            FaceRecord(
-                photo.person, (b.left, b.top, b.right, b.bottom), face.score, face.detector, face.embedding, thumb
-            )
-        ],
+        PhotoRecord(**record, status="ok", faces_found=found),
+        [FaceRecord(photo.person, box, face.score, face.detector, face.embedding, thumb)],
     )
+
+
+def one_face(image: np.ndarray, engine: FaceEngine, pick: str = "centre") -> tuple[Face | None, int]:
+    """The photo's face chosen by ``pick`` (described), and how many faces the photo holds."""
+    detections = engine.detect(image)
+    if not detections:
+        return None, 0
+    chosen = choose_face(detections, image.shape[1], image.shape[0], pick)
+    return engine.describe(image, [chosen])[0], len(detections)
 
 
 def choose_face(detections: list[Detection], width: int, height: int, pick: str) -> Detection:

@@ -6,7 +6,6 @@ by Euclidean distance — so the matcher does not care which one it got.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Protocol
 
@@ -101,9 +100,3 @@ def recall_at(exact_rows: np.ndarray, approx_rows: np.ndarray) -> float:
     """Share of the exact top-n rows that the approximate search also returned."""
     hits = sum(len(set(e) & set(a)) for e, a in zip(exact_rows.tolist(), approx_rows.tolist()))
     return hits / exact_rows.size if exact_rows.size else 1.0
-
-
-def timed(fn, *args):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start

@@ -109,7 +109,7 @@ class Matcher:
             identity = best.person if best and best.distance <= self.settings.threshold else None
             flags = {}
             for person, rows in watch_rows.items():
-                d = self.exact.distances(queries[qi])[0, rows] if len(rows) else np.array([np.inf])
+                d = np.linalg.norm(self.exact.vectors[rows] - queries[qi], axis=1) if len(rows) else np.array([np.inf])
                 flags[person] = bool(d.min() <= self.settings.threshold)
             results.append(MatchResult(matches, identity, flags))
         return results
