@@ -77,6 +77,23 @@ def test_no_identity_beyond_threshold(tmp_path: Path) -> None:
             m.check_watch(["Naer"])
 
 
+def test_identity_needs_a_close_and_unambiguous_match(tmp_path: Path) -> None:
+    v = np.zeros((3, 128), np.float32)
+    v[1, 0], v[2, 1] = 0.32, 1.0  # "Twin" is nearly as close to the origin as "Self"; "Other" is far
+    with _gallery(tmp_path / "g", v, ["Self", "Twin", "Other"]) as g:
+        m = Matcher(g, Settings(threshold=0.6, identity_threshold=0.45, identity_margin=0.05))
+        q = np.zeros(128, np.float32)
+        q[0] = 0.15  # 0.15 from Self, 0.17 from Twin: close, but ambiguous
+        ambiguous = m.match(q, k=1, watch=["Self"])
+        assert ambiguous.identity is None and ambiguous.watch == {"Self": True}
+        assert [x.person for x in ambiguous.matches] == ["Self"]  # k=1 still shows one lookalike
+        q[:] = 0
+        q[0], q[3] = -0.05, 0.5  # ~0.5 from Self: the same person for verification, not enough to name
+        assert m.match(q, watch=["Self"]).identity is None and m.match(q, watch=["Self"]).watch["Self"]
+        q[3] = 0.1  # 0.11 from Self, 0.39 from Twin: clear
+        assert m.match(q).identity == "Self"
+
+
 def test_hnsw_path_agrees_with_exact(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     vectors, centres = face_like(3000, None, rng)

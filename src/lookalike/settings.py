@@ -47,7 +47,9 @@ class Settings:
     embed_flip: bool = True  # average each face's embedding with its mirror image's (steadier, +~4 ms)
 
     # Matching.
-    threshold: float = 0.6
+    threshold: float = 0.6  # verification (1:1): same person within this distance; the watch list uses it
+    identity_threshold: float = 0.45  # identification (1:N, "this is X"): stricter, see docs/gallery.md
+    identity_margin: float = 0.05  # ... and at least this much closer than the next person
     top_k: int = 5
     ann_min_faces: int = 300_000  # use the approximate index at and above this gallery size
 

@@ -148,6 +148,7 @@ def eval_identify(
     table = Table(title="identification", show_header=False)
     for key, value in report.items():
         table.add_row(
-            key.replace("_", " "), f"{value:.2%}" if isinstance(value, float) and key != "threshold" else str(value)
+            key.replace("_", " "),
+            f"{value:.2%}" if isinstance(value, float) and not key.startswith("identity_") else str(value),
         )
     console.print(table)

@@ -1,9 +1,9 @@
 """Identification: does a query photo's nearest gallery *person* carry the query's name?
 
 Gallery and queries come from different folders (ideally different sources, as
-a user's photo never comes from the gallery's source).  Queries of people who
-are not in the gallery are counted apart; queries where no face is found count
-as misses.
+a user's photo never comes from the gallery's source).  Queries where no face is
+found count as misses.  Queries of people who are *not* in the gallery measure
+the other error: ``strangers_named`` is the share of them given an identity.
 """
 
 from __future__ import annotations
@@ -32,8 +32,16 @@ def evaluate(
     photos, _ = scan_sources([queries_dir])
     known = set(matcher.people.tolist())
     in_gallery = [p for p in photos if p.person in known]
-    person_of = {p.path: p.person for p in in_gallery}
+    person_of = {p.path: p.person for p in photos}
     found, missed = embed_photos(person_of, settings, workers, progress)
+    strangers = sorted(p for p in found if person_of[p] not in known)
+    named = (
+        sum(r.identity is not None for r in matcher.match_many(np.array([found[p] for p in strangers]), k=1))
+        if strangers
+        else 0
+    )
+    found = {p: v for p, v in found.items() if person_of[p] in known}
+    missed = {p: v for p, v in missed.items() if person_of[p] in known}
     hits = dict.fromkeys(ranks, 0)
     identified = 0
     wrong_identity = 0
@@ -58,7 +66,9 @@ def evaluate(
     }
     for r in ranks:
         out[f"rank{r}"] = hits[r] / total if total else float("nan")
-    out["identified_at_threshold"] = identified / total if total else float("nan")
-    out["wrong_identity_at_threshold"] = wrong_identity / total if total else float("nan")
-    out["threshold"] = settings.threshold
+    out["identified"] = identified / total if total else float("nan")
+    out["wrong_identity"] = wrong_identity / total if total else float("nan")
+    out["strangers_named"] = named / len(strangers) if strangers else float("nan")
+    out["identity_threshold"] = settings.identity_threshold
+    out["identity_margin"] = settings.identity_margin
     return out
