@@ -149,6 +149,10 @@ def eval_identify(
     for key, value in report.items():
         table.add_row(
             key.replace("_", " "),
-            f"{value:.2%}" if isinstance(value, float) and not key.startswith("identity_") else str(value),
+            "-"
+            if value is None
+            else f"{value:.2%}"
+            if isinstance(value, float) and not key.startswith("identity_")
+            else str(value),
         )
     console.print(table)

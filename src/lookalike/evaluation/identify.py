@@ -65,10 +65,10 @@ def evaluate(
         "no_face": len(missed),
     }
     for r in ranks:
-        out[f"rank{r}"] = hits[r] / total if total else float("nan")
-    out["identified"] = identified / total if total else float("nan")
-    out["wrong_identity"] = wrong_identity / total if total else float("nan")
-    out["strangers_named"] = named / len(strangers) if strangers else float("nan")
+        out[f"rank{r}"] = hits[r] / total if total else None
+    out["identified"] = identified / total if total else None
+    out["wrong_identity"] = wrong_identity / total if total else None
+    out["strangers_named"] = named / len(strangers) if strangers else None
     out["identity_threshold"] = settings.identity_threshold
     out["identity_margin"] = settings.identity_margin
     return out
