@@ -48,7 +48,7 @@ class MatchService:
             with timings.stage("search"):
                 results = self.matcher.match_many([f.embedding for f in faces], watch=watch) if faces else []
         except LookalikeError as exc:
-            return self.error_result(name, exc.code, exc.message)
+            return self.error_result(name, exc.code, exc.message, watch)
         face_docs = []
         for face, result in zip(faces, results):
             face_docs.append(
@@ -76,11 +76,15 @@ class MatchService:
         }
 
     @staticmethod
-    def error_result(name: str, code: str, message: str) -> dict[str, Any]:
+    def error_result(name: str, code: str, message: str, watch: list[str] | None = None) -> dict[str, Any]:
         return {
             "photo": name,
             "error": {"code": code, "message": message},
+            "width": None,
+            "height": None,
+            "rotated": None,
             "faces_found": 0,
             "faces": [],
-            "watch": {"faces": False},
+            "watch": {"faces": False, **dict.fromkeys(watch or [], False)},
+            "timings_ms": {},
         }
