@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lookalike.adapters.sqlite_util import Connections
+from lookalike.adapters.sqlite_util import SqliteFile
 from lookalike.service.ports import Job
 
 _SCHEMA = """
@@ -31,18 +28,10 @@ CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
 _COLUMNS = "id, key, connection_id, state, created_at, updated_at, attempts, worker, result"
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqliteFile):
     def __init__(self, path: Path, ttl_seconds: float = 3600) -> None:
-        self.path = Path(path)
+        super().__init__(path, _SCHEMA)
         self.ttl = ttl_seconds
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connections = Connections(self.path)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        yield self._connections.get()
 
     @staticmethod
     def _job(row: tuple[Any, ...] | None) -> Job | None:

@@ -10,15 +10,12 @@ and many processes can use the same file.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lookalike.adapters.sqlite_util import Connections
+from lookalike.adapters.sqlite_util import SqliteFile
 from lookalike.service.ports import Message
 
 _SCHEMA = """
@@ -40,22 +37,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
-class SqliteQueue:
+class SqliteQueue(SqliteFile):
     def __init__(
         self, path: Path, visibility_timeout: float = 60.0, max_receives: int = 3, poll_interval: float = 0.02
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path, _SCHEMA)
         self.visibility_timeout = visibility_timeout
         self.max_receives = max_receives
         self.poll_interval = poll_interval
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connections = Connections(self.path)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        yield self._connections.get()
 
     def send(self, body: dict[str, Any]) -> str:
         message_id = str(uuid.uuid4())

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -25,3 +27,18 @@ class Connections:
             db.execute("PRAGMA synchronous = NORMAL")
             self._local.db, self._local.pid = db, os.getpid()
         return db
+
+
+class SqliteFile:
+    """Base of the embedded adapters: one SQLite file with its schema, one kept-open connection per thread."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = Connections(self.path)
+        with self._db() as db:
+            db.executescript(schema)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        yield self._connections.get()
