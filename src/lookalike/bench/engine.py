@@ -103,7 +103,7 @@ def run(
 ) -> list[CaseResult]:
     engine = FaceEngine(settings)
     index = ExactIndex(gallery_vectors if gallery_vectors is not None else synthetic_gallery())
-    fr = _import_face_recognition() if versus else None
+    fr = import_face_recognition() if versus else None
     results = []
     for case in cases:
         result = CaseResult(case)
@@ -152,7 +152,7 @@ def _same_boxes(ours: list, theirs: list[tuple[int, int, int, int]]) -> bool:  #
     return True
 
 
-def _import_face_recognition():  # type: ignore[no-untyped-def]
+def import_face_recognition():  # type: ignore[no-untyped-def]
     try:
         import face_recognition
     except ImportError as exc:

@@ -48,6 +48,13 @@ def _folds(value: str | None) -> list[int] | None:
 @click.option("--limit", type=int, default=None, help="Only the first N matched and N mismatched pairs per fold.")
 @click.option("--workers", type=int, default=None)
 @click.option("--detector", type=click.Choice(["auto", "hog", "cnn"]), default=None)
+@click.option(
+    "--pipeline",
+    type=click.Choice(["lookalike", "face_recognition"]),
+    default="lookalike",
+    show_default=True,
+    help="Measure face_recognition's pipeline instead (make bench-env installs it).",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -58,15 +65,21 @@ def eval_lfw(
     limit: int | None,
     workers: int | None,
     detector: str | None,
+    pipeline: str,
     as_json: bool,
 ) -> None:
     """LFW verification accuracy (pairs.txt, 10-fold cross-validated threshold)."""
     from lookalike.evaluation.lfw import evaluate
 
+    if pipeline == "face_recognition":
+        from lookalike.bench.engine import import_face_recognition
+
+        import_face_recognition()  # a clear message now if it is not installed
+
     settings = settings_from(ctx, detector=detector)
     lfw_dir = lfw_dir or settings.data_dir / "lfw"
     with progress_bar("embedding", enabled=not as_json) as update:
-        report = evaluate(lfw_dir, settings, _folds(folds), limit, workers, update)
+        report = evaluate(lfw_dir, settings, _folds(folds), limit, workers, update, pipeline)
     if as_json:
         print_json(report)
         return

@@ -79,6 +79,7 @@ def evaluate(
     limit: int | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    pipeline: str = "lookalike",
 ) -> dict[str, object]:
     """Run the protocol; ``limit`` keeps the first N matched and N mismatched pairs of each fold."""
     pairs = read_pairs(find_pairs_file(lfw_dir), lfw_dir)
@@ -92,7 +93,8 @@ def evaluate(
         pairs = kept
     else:
         pairs = [p for p in pairs if p.fold in folds]
-    found, missed = embed_photos([x for p in pairs for x in (p.left, p.right)], settings, workers, progress)
+    images = [x for p in pairs for x in (p.left, p.right)]
+    found, missed = embed_photos(images, settings, workers, progress, pipeline)
     dist = np.array(
         [
             float(np.linalg.norm(found[p.left] - found[p.right])) if p.left in found and p.right in found else np.nan
@@ -124,6 +126,7 @@ def evaluate(
     both = ~np.isnan(dist)
     return {
         "protocol": "LFW pairs.txt, threshold chosen on the other folds",
+        "pipeline": pipeline,
         "folds": folds,
         "pairs": len(pairs),
         "images": len(found) + len(missed),
