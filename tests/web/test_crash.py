@@ -11,17 +11,23 @@ from conftest import WS
 from lookalike.adapters.sqlite_jobs import SqliteJobStore
 
 
+def _kill_worker_mid_job(server, ws: WS, key: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """Start a match, wait for ``processing``, SIGKILL the worker holding the job; return ``queued``."""
+    ws.send({"action": "match", "key": key})
+    queued, processing = ws.until("processing")
+    assert processing["attempt"] == 1
+    worker = SqliteJobStore(server.settings.home / "jobs.sqlite").get(queued["job"]).worker
+    assert worker is not None and worker != os.getpid()
+    os.kill(worker, signal.SIGKILL)
+    return queued
+
+
 def test_worker_killed_mid_job_is_redelivered_once(start_server, two_people: bytes) -> None:
     # The worker pauses after "processing" on a first delivery only; the job reappears after 2 s.
     server = start_server(workers=1, worker_pause_seconds=60, visibility_timeout_seconds=2, max_receives=3)
     key = server.uploaded_key(two_people)
     with WS(server.ws_url) as ws:
-        ws.send({"action": "match", "key": key})
-        queued, processing = ws.until("processing")
-        assert processing["attempt"] == 1
-        worker = SqliteJobStore(server.settings.home / "jobs.sqlite").get(queued["job"]).worker
-        assert worker is not None and worker != os.getpid()
-        os.kill(worker, signal.SIGKILL)
+        queued = _kill_worker_mid_job(server, ws, key)
         events = ws.until("matched", "failed", timeout=90)
         names = [e["event"] for e in events]
         assert names == ["processing", "faces_found", "matched"], names
@@ -41,10 +47,7 @@ def test_job_that_kills_every_worker_is_dead_lettered_and_failed(start_server, t
     server = start_server(workers=1, worker_pause_seconds=60, visibility_timeout_seconds=1, max_receives=1)
     key = server.uploaded_key(two_people)
     with WS(server.ws_url) as ws:
-        ws.send({"action": "match", "key": key})
-        queued, _ = ws.until("processing")
-        worker = SqliteJobStore(server.settings.home / "jobs.sqlite").get(queued["job"]).worker
-        os.kill(worker, signal.SIGKILL)
+        _kill_worker_mid_job(server, ws, key)
         failed = ws.until("matched", "failed", timeout=90)[-1]
         assert failed["event"] == "failed" and failed["error"]["code"] == "worker_crashed"
     assert not (server.settings.home / "storage" / key).exists()

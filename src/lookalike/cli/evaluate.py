@@ -10,11 +10,13 @@ from rich.table import Table
 
 from lookalike.cli.output import (
     console,
+    detector_option,
     friendly_errors,
     json_option,
     print_json,
     progress_bar,
     settings_from,
+    workers_option,
 )
 
 
@@ -46,8 +48,8 @@ def _folds(value: str | None) -> list[int] | None:
 )
 @click.option("--folds", default=None, help="Folds to run, e.g. 1-10 or 1,2 [default: all 10].")
 @click.option("--limit", type=int, default=None, help="Only the first N matched and N mismatched pairs per fold.")
-@click.option("--workers", type=int, default=None)
-@click.option("--detector", type=click.Choice(["auto", "hog", "cnn"]), default=None)
+@workers_option
+@detector_option
 @click.option(
     "--pipeline",
     type=click.Choice(["lookalike", "face_recognition"]),
@@ -127,7 +129,7 @@ def eval_lfw(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of <Person>/<photos> to identify.",
 )
-@click.option("--workers", type=int, default=None)
+@workers_option
 @json_option
 @click.pass_context
 @friendly_errors

@@ -12,12 +12,14 @@ from lookalike.cli.bench import bench_group
 from lookalike.cli.evaluate import eval_group
 from lookalike.cli.output import (
     console,
+    detector_option,
     friendly_errors,
     gallery_option,
     json_option,
     print_json,
     progress_bar,
     settings_from,
+    workers_option,
 )
 from lookalike.settings import Settings
 
@@ -53,7 +55,7 @@ def gallery() -> None:
     show_default=True,
     help="Which face of a photo with several faces: nearest the centre (LFW's rule) or the largest.",
 )
-@click.option("--workers", type=int, default=None, help="Processes [default: all cores].")
+@workers_option
 @click.option(
     "--log",
     "log_path",
@@ -194,7 +196,7 @@ def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to build.")
 @click.option("--url", default=None, help="Download from this address instead (a mirror).")
 @click.option("--sha256", default=None, help="Expected SHA-256 of the archive (with --url).")
-@click.option("--workers", type=int, default=None, help="Processes for the gallery build [default: all cores].")
+@workers_option
 @click.pass_context
 @friendly_errors
 def gallery_download(
@@ -232,7 +234,7 @@ def gallery_download(
 @click.option("--top", "top", type=click.IntRange(1, 100), default=None, help="Lookalikes per face [default: 5].")
 @click.option("--watch", default="", help="Comma-separated people to look for, e.g. Joseph_Biden,Donald_Trump.")
 @click.option("--threshold", type=float, default=None, help="Verification distance [default: 0.6].")
-@click.option("--detector", type=click.Choice(["auto", "hog", "cnn"]), default=None)
+@detector_option
 @json_option
 @click.pass_context
 @friendly_errors

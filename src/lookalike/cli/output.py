@@ -89,3 +89,11 @@ gallery_option = click.option(
     help="Gallery directory [default: $LOOKALIKE_GALLERY or <home>/gallery].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+workers_option = click.option("--workers", type=int, default=None, help="Processes [default: all cores].")
+detector_option = click.option(
+    "--detector",
+    type=click.Choice(["auto", "hog", "cnn"]),
+    default=None,
+    help="Face detector [default: $LOOKALIKE_DETECTOR or auto: HOG, then CNN when HOG finds nothing].",
+)
