@@ -12,12 +12,39 @@ The public API in one screen::
         print(face.box, matcher.match(face.embedding).best)
 """
 
-from lookalike.engine.decode import load_image
-from lookalike.engine.engine import Face, FaceEngine
-from lookalike.errors import GalleryError, ImageError, LookalikeError
-from lookalike.gallery.search import Matcher
-from lookalike.gallery.store import Gallery
-from lookalike.settings import Settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lookalike.engine.decode import load_image
+    from lookalike.engine.engine import Face, FaceEngine
+    from lookalike.errors import GalleryError, ImageError, LookalikeError
+    from lookalike.gallery.search import Matcher
+    from lookalike.gallery.store import Gallery
+    from lookalike.settings import Settings
+
+# Imported on first use, so that the parts that need no engine (the Lambda handlers, the CLI's help)
+# load without NumPy or dlib.
+_EXPORTS = {
+    "Face": "lookalike.engine.engine",
+    "FaceEngine": "lookalike.engine.engine",
+    "Gallery": "lookalike.gallery.store",
+    "GalleryError": "lookalike.errors",
+    "ImageError": "lookalike.errors",
+    "LookalikeError": "lookalike.errors",
+    "Matcher": "lookalike.gallery.search",
+    "Settings": "lookalike.settings",
+    "load_image": "lookalike.engine.decode",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lookalike' has no attribute {name!r}")
+
 
 __all__ = [
     "Face",

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lookalike.engine.decode import MEDIA_TYPES
+from lookalike.media import MEDIA_TYPES
 from lookalike.service.ports import PresignedUpload, valid_key
 
 ALGORITHM = "LOOKALIKE-HMAC-SHA256"

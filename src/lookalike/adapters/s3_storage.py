@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lookalike.engine.decode import MEDIA_TYPES
+from lookalike.media import MEDIA_TYPES
 from lookalike.service.ports import PresignedUpload, valid_key
 
 

@@ -34,17 +34,6 @@ FORMATS: tuple[str, ...] = tuple(
     f for f in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF") if f in Image.OPEN
 )
 #: Media types of those formats, for upload policies.
-MEDIA_TYPES: tuple[str, ...] = (
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "image/gif",
-    "image/bmp",
-    "image/tiff",
-    "image/heic",
-    "image/heif",
-    "image/avif",
-)
 
 
 @dataclass(frozen=True)
