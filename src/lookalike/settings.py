@@ -66,8 +66,26 @@ class Settings:
     max_receives: int = 3  # after this many deliveries a job goes to the dead-letter table
     worker_pause_seconds: float = 0.0  # tests only: a worker waits this long after "processing", first try
 
+    # Which adapters: "embedded" (files and SQLite under ``home``) or "aws" (S3, SQS, DynamoDB, API Gateway).
+    # On AWS boto3's own variables (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...) apply too.
+    profile: str = "embedded"
+    uploads_bucket: str = ""  # aws: where browsers upload photos (keys ``uploads/<uuid>``)
+    queue_url: str = ""  # aws: the SQS jobs queue
+    dead_letter_queue_url: str = ""  # aws: its dead-letter queue (jobs that failed every delivery)
+    jobs_table: str = ""  # aws: the DynamoDB table of jobs and results
+    websocket_endpoint: str = ""  # aws: the @connections endpoint; empty: the one each job carries
+    gallery_uri: str = ""  # s3://bucket/prefix/ of a pushed gallery (``gallery push``); empty: ``gallery``
+    thumbnail_url: str = "/api/faces/{face_id}/thumbnail"  # what results link a gallery face's thumbnail as
+    worker_health_file: Path | None = (
+        None  # ``lookalike worker`` touches it while healthy; default <home>/worker.health
+    )
+    worker_health_seconds: float = 60.0  # ``lookalike worker --check`` fails when the file is older than this
+
     def gallery_path(self) -> Path:
         return self.gallery if self.gallery is not None else self.home / "gallery"
+
+    def health_file(self) -> Path:
+        return self.worker_health_file if self.worker_health_file is not None else self.home / "worker.health"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""

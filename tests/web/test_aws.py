@@ -115,5 +115,5 @@ def test_api_gateway_notifier_posts_to_the_connection() -> None:
         stub.add_response("post_to_connection", {}, {"ConnectionId": "abc", "Data": b'{"event": "queued"}'})
         stub.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
         notifier = ApiGatewayNotifier("", client=client)
-        assert notifier.send("abc", {"event": "queued"}) is True
-        assert notifier.send("gone", {"event": "queued"}) is False
+        assert notifier.send("", "abc", {"event": "queued"}) is True
+        assert notifier.send("", "gone", {"event": "queued"}) is False

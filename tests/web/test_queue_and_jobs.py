@@ -94,7 +94,7 @@ class FakeNotifier:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict]] = []
 
-    def send(self, connection_id: str, event: dict) -> bool:
+    def send(self, endpoint: str, connection_id: str, event: dict) -> bool:
         self.sent.append((connection_id, event))
         return True
 

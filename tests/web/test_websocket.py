@@ -130,7 +130,7 @@ def test_a_second_result_for_a_job_is_dropped(server: Server, two_people: bytes)
         ws.send({"action": "match", "key": key})
         matched = ws.until("matched")[-1]
         notifier = HttpNotifier(server.url, internal_token(load_secret(server.settings.home)))
-        assert notifier.send(ws.hello["connection"], matched)  # what a redelivered worker would do
+        assert notifier.send("", ws.hello["connection"], matched)  # what a redelivered worker would do
         notifier.close()
         ws.send({"action": "dance"})
         assert ws.recv()["event"] == "error"  # and not a second "matched" before it
@@ -147,7 +147,7 @@ def test_internal_endpoint_needs_the_token(server: Server) -> None:
 
 def test_events_for_a_gone_connection(server: Server) -> None:
     notifier = HttpNotifier(server.url, internal_token(load_secret(server.settings.home)))
-    assert notifier.send("nobody", {"event": "processing", "job": "j"}) is False
+    assert notifier.send("", "nobody", {"event": "processing", "job": "j"}) is False
     notifier.close()
 
 

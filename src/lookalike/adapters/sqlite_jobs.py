@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from lookalike.adapters.sqlite_util import SqliteFile
-from lookalike.service.ports import Job
+from lookalike.service.ports import DuplicateJob, Job
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -21,35 +22,43 @@ CREATE TABLE IF NOT EXISTS jobs (
     expires_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     worker INTEGER,
-    result TEXT
+    result TEXT,
+    endpoint TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
 """
-_COLUMNS = "id, key, connection_id, state, created_at, updated_at, attempts, worker, result"
+_COLUMNS = "id, key, connection_id, state, created_at, updated_at, attempts, worker, result, endpoint"
 
 
 class SqliteJobStore(SqliteFile):
     def __init__(self, path: Path, ttl_seconds: float = 3600) -> None:
         super().__init__(path, _SCHEMA)
         self.ttl = ttl_seconds
+        with self._db() as db:  # files made before jobs said where their connection lives
+            columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            if "endpoint" not in columns:
+                db.execute("ALTER TABLE jobs ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
 
     @staticmethod
     def _job(row: tuple[Any, ...] | None) -> Job | None:
         if row is None:
             return None
-        *head, result = row
-        return Job(*head, result=json.loads(result) if result else None)
+        *head, result, endpoint = row
+        return Job(*head, result=json.loads(result) if result else None, endpoint=endpoint)
 
-    def create(self, job_id: str, key: str, connection_id: str) -> Job:
+    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "") -> Job:
         now = time.time()
         with self._db() as db:
             db.execute("DELETE FROM jobs WHERE expires_at < ?", (now,))
-            db.execute(
-                "INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at) "
-                "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                (job_id, key, connection_id, now, now, now + self.ttl),
-            )
-        return Job(job_id, key, connection_id, "queued", now, now)
+            try:
+                db.execute(
+                    "INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at, endpoint) "
+                    "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    (job_id, key, connection_id, now, now, now + self.ttl, endpoint),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateJob(key) from exc
+        return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint)
 
     def get(self, job_id: str) -> Job | None:
         with self._db() as db:
@@ -84,9 +93,11 @@ class SqliteJobStore(SqliteFile):
             )
             return cursor.rowcount == 1
 
-    def attach(self, job_id: str, connection_id: str) -> Job | None:
+    def attach(self, job_id: str, connection_id: str, endpoint: str = "") -> Job | None:
         with self._db() as db:
-            db.execute("UPDATE jobs SET connection_id = ? WHERE id = ?", (connection_id, job_id))
+            db.execute(
+                "UPDATE jobs SET connection_id = ?, endpoint = ? WHERE id = ?", (connection_id, endpoint, job_id)
+            )
         return self.get(job_id)
 
     def counts(self) -> dict[str, int]:

@@ -3,6 +3,8 @@
 ``receive`` hides a message for a visibility timeout and gives it a fresh receipt; ``delete`` with
 that receipt removes it; a worker that dies without deleting lets it reappear for another worker.
 A message received ``max_receives`` times without being deleted moves to the ``dead_letters`` table.
+A ``channel`` names one server's queue inside the file: servers sharing a data directory each get
+their own jobs, matched against their own gallery (like one SQS queue per deployment).
 Each thread and process gets its own connection, so one object is safe to share between threads,
 and many processes can use the same file.
 """
@@ -25,23 +27,40 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at REAL NOT NULL,
     visible_at REAL NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
-    receipt TEXT
+    receipt TEXT,
+    channel TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS messages_visible ON messages(visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id TEXT PRIMARY KEY,
     body TEXT NOT NULL,
     receive_count INTEGER NOT NULL,
-    dead_at REAL NOT NULL
+    dead_at REAL NOT NULL,
+    channel TEXT NOT NULL DEFAULT ''
 );
+"""
+_INDEXES = """
+DROP INDEX IF EXISTS messages_visible;
+CREATE INDEX IF NOT EXISTS messages_channel_visible ON messages(channel, visible_at);
+CREATE INDEX IF NOT EXISTS messages_receipt ON messages(receipt);
 """
 
 
 class SqliteQueue(SqliteFile):
     def __init__(
-        self, path: Path, visibility_timeout: float = 60.0, max_receives: int = 3, poll_interval: float = 0.02
+        self,
+        path: Path,
+        visibility_timeout: float = 60.0,
+        max_receives: int = 3,
+        poll_interval: float = 0.02,
+        channel: str = "",
     ) -> None:
         super().__init__(path, _SCHEMA)
+        with self._db() as db:  # files made before queues had channels
+            for table in ("messages", "dead_letters"):
+                if "channel" not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN channel TEXT NOT NULL DEFAULT ''")
+            db.executescript(_INDEXES)
+        self.channel = channel
         self.visibility_timeout = visibility_timeout
         self.max_receives = max_receives
         self.poll_interval = poll_interval
@@ -51,8 +70,8 @@ class SqliteQueue(SqliteFile):
         now = time.time()
         with self._db() as db:
             db.execute(
-                "INSERT INTO messages (id, body, sent_at, visible_at) VALUES (?, ?, ?, ?)",
-                (message_id, json.dumps(body), now, now),
+                "INSERT INTO messages (id, body, sent_at, visible_at, channel) VALUES (?, ?, ?, ?, ?)",
+                (message_id, json.dumps(body), now, now, self.channel),
             )
         return message_id
 
@@ -68,15 +87,17 @@ class SqliteQueue(SqliteFile):
     def _receive_one(self) -> Message | None:
         with self._db() as db:
             # A read first: idle workers polling must not queue up for the write lock.
-            if db.execute("SELECT 1 FROM messages WHERE visible_at <= ? LIMIT 1", (time.time(),)).fetchone() is None:
+            probe = "SELECT 1 FROM messages WHERE channel = ? AND visible_at <= ? LIMIT 1"
+            if db.execute(probe, (self.channel, time.time())).fetchone() is None:
                 return None
             db.execute("BEGIN IMMEDIATE")
             try:
                 while True:
                     now = time.time()
                     row = db.execute(
-                        "SELECT id, body, receive_count FROM messages WHERE visible_at <= ? ORDER BY sent_at LIMIT 1",
-                        (now,),
+                        "SELECT id, body, receive_count FROM messages WHERE channel = ? AND visible_at <= ? "
+                        "ORDER BY sent_at LIMIT 1",
+                        (self.channel, now),
                     ).fetchone()
                     if row is None:
                         db.execute("COMMIT")
@@ -84,7 +105,9 @@ class SqliteQueue(SqliteFile):
                     message_id, body, count = row
                     if count >= self.max_receives:
                         db.execute(
-                            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?)", (message_id, body, count, now)
+                            "INSERT OR REPLACE INTO dead_letters (id, body, receive_count, dead_at, channel) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (message_id, body, count, now, self.channel),
                         )
                         db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
                         continue
@@ -105,21 +128,32 @@ class SqliteQueue(SqliteFile):
         with self._db() as db:
             db.execute("DELETE FROM messages WHERE receipt = ?", (receipt,))
 
+    def extend(self, receipt: str, seconds: float) -> None:
+        with self._db() as db:
+            db.execute("UPDATE messages SET visible_at = ? WHERE receipt = ?", (time.time() + seconds, receipt))
+
+    def release(self, receipt: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE messages SET visible_at = ? WHERE receipt = ?", (time.time(), receipt))
+
     def depth(self) -> int:
         with self._db() as db:
-            return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) FROM messages WHERE channel = ?", (self.channel,)).fetchone()[0])
 
     def dead_letter_count(self) -> int:
         with self._db() as db:
-            return int(db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) FROM dead_letters WHERE channel = ?", (self.channel,)).fetchone()[0])
 
     def take_dead_letters(self, limit: int = 10) -> list[dict[str, Any]]:
         with self._db() as db:
-            if db.execute("SELECT 1 FROM dead_letters LIMIT 1").fetchone() is None:
+            if db.execute("SELECT 1 FROM dead_letters WHERE channel = ? LIMIT 1", (self.channel,)).fetchone() is None:
                 return []
             db.execute("BEGIN IMMEDIATE")
             try:
-                rows = db.execute("SELECT id, body FROM dead_letters ORDER BY dead_at LIMIT ?", (limit,)).fetchall()
+                rows = db.execute(
+                    "SELECT id, body FROM dead_letters WHERE channel = ? ORDER BY dead_at LIMIT ?",
+                    (self.channel, limit),
+                ).fetchall()
                 db.executemany("DELETE FROM dead_letters WHERE id = ?", [(r[0],) for r in rows])
                 db.execute("COMMIT")
             except BaseException:

@@ -54,6 +54,14 @@ class SqsQueue:
     def delete(self, receipt: str) -> None:
         self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
 
+    def extend(self, receipt: str, seconds: float) -> None:
+        self.client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=max(0, min(43_200, round(seconds)))
+        )
+
+    def release(self, receipt: str) -> None:
+        self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
+
     def depth(self) -> int:
         attrs = self.client.get_queue_attributes(
             QueueUrl=self.url,

@@ -15,7 +15,16 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
-from lookalike.service.ports import ConnectionNotifier, Job, JobQueue, JobStore, Message, ObjectStorage, valid_key
+from lookalike.service.ports import (
+    ConnectionNotifier,
+    DuplicateJob,
+    Job,
+    JobQueue,
+    JobStore,
+    Message,
+    ObjectStorage,
+    valid_key,
+)
 
 TERMINAL_EVENTS = ("matched", "failed")
 
@@ -28,17 +37,25 @@ class JobError(Exception):
         self.code, self.message = code, message
 
 
-def thumbnail_url(face_id: int) -> str:
-    return f"/api/faces/{int(face_id)}/thumbnail"
+DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"
 
 
-def public_result(result: dict[str, Any]) -> dict[str, Any]:
+def thumbnail_url(face_id: int, template: str = DEFAULT_THUMBNAIL_URL) -> str:
+    """Where a page finds a gallery face's thumbnail: the embedded API, or a CDN path on AWS."""
+    return template.replace("{face_id}", str(int(face_id)))
+
+
+def public_result(result: dict[str, Any], thumbnails: str = DEFAULT_THUMBNAIL_URL) -> dict[str, Any]:
     """The result as shown to a client: thumbnail URLs added, server paths reduced to file names."""
     out = dict(result)
     faces = []
     for face in result.get("faces", []):
         matches = [
-            {**m, "photo": PurePath(str(m.get("photo", ""))).name, "thumbnail": thumbnail_url(m["face_id"])}
+            {
+                **m,
+                "photo": PurePath(str(m.get("photo", ""))).name,
+                "thumbnail": thumbnail_url(m["face_id"], thumbnails),
+            }
             for m in face.get("matches", [])
         ]
         faces.append({**face, "matches": matches})
@@ -65,9 +82,19 @@ class JobService:
     def __init__(self, storage: ObjectStorage, queue: JobQueue, jobs: JobStore) -> None:
         self.storage, self.queue, self.jobs = storage, queue, jobs
 
-    def submit(self, key: object, connection_id: str) -> tuple[Job, bool]:
+    def submit(
+        self,
+        key: object,
+        connection_id: str,
+        endpoint: str = "",
+        before_enqueue: Callable[[Job], None] | None = None,
+    ) -> tuple[Job, bool]:
         """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
-        sends the same key again and is attached to the job already made (only the uploader knows the key)."""
+        sends the same key again and is attached to the job already made (only the uploader knows the key).
+
+        ``endpoint`` says where the connection lives; ``before_enqueue(job)`` runs after the job is recorded
+        and before a worker can see it (the place to tell the client "queued", so that it comes first).
+        """
         if not key:
             raise JobError("missing_key", 'Say which upload to match: {"action": "match", "key": ...}.')
         if not valid_key(key):
@@ -75,17 +102,25 @@ class JobService:
         assert isinstance(key, str)
         existing = self.jobs.by_key(key)
         if existing is not None:
-            return self.jobs.attach(existing.id, connection_id) or existing, False
+            return self.jobs.attach(existing.id, connection_id, endpoint) or existing, False
         if not self.storage.exists(key):
             raise JobError("not_uploaded", "Nothing has been uploaded under that key (or it was already matched).")
-        job = self.jobs.create(str(uuid.uuid4()), key, connection_id)
-        self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id})
+        try:
+            job = self.jobs.create(str(uuid.uuid4()), key, connection_id, endpoint)
+        except DuplicateJob:  # the same key submitted twice at once: the other submission made the job
+            existing = self.jobs.by_key(key)
+            if existing is None:
+                raise JobError("busy", "That upload is being submitted already; try again.") from None
+            return self.jobs.attach(existing.id, connection_id, endpoint) or existing, False
+        if before_enqueue is not None:
+            before_enqueue(job)
+        self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint})
         return job, True
 
-    def resume(self, job_id: object, connection_id: str) -> Job:
-        if not isinstance(job_id, str) or not job_id:
+    def resume(self, job_id: object, connection_id: str, endpoint: str = "") -> Job:
+        if not isinstance(job_id, str) or not job_id or len(job_id) > 64:
             raise JobError("missing_job", 'Say which job to resume: {"action": "resume", "job": ...}.')
-        job = self.jobs.attach(job_id, connection_id)
+        job = self.jobs.attach(job_id, connection_id, endpoint)
         if job is None:
             raise JobError("unknown_job", "No such job (results are kept for a limited time).")
         return job
@@ -102,14 +137,23 @@ class JobProcessor:
         notifier: ConnectionNotifier,
         match: Callable[..., dict[str, Any]],
         pause_seconds: float = 0.0,
+        thumbnails: str = DEFAULT_THUMBNAIL_URL,
     ) -> None:
         self.storage, self.queue, self.jobs, self.notifier = storage, queue, jobs, notifier
         self.match = match
         self.pause_seconds = pause_seconds
+        self.thumbnails = thumbnails
 
-    def _notify(self, job: Job, event: dict[str, Any]) -> None:
-        # The job's connection may have changed since the message was sent (a page that resumed).
-        self.notifier.send(job.connection_id, {"job": job.id, **event})
+    def _notify(self, job: Job, event: dict[str, Any]) -> bool:
+        event = {"job": job.id, **event}
+        if self.notifier.send(job.endpoint, job.connection_id, event):
+            return True
+        # Gone: the page may have reconnected (and resumed) since; follow the job to its new connection.
+        fresh = self.jobs.get(job.id)
+        if fresh is not None and (fresh.connection_id, fresh.endpoint) != (job.connection_id, job.endpoint):
+            job.connection_id, job.endpoint = fresh.connection_id, fresh.endpoint
+            return self.notifier.send(job.endpoint, job.connection_id, event)
+        return False
 
     def process(self, message: Message) -> None:
         job_id = message.body.get("job_id", "")
@@ -137,7 +181,7 @@ class JobProcessor:
             def on_faces(doc: dict[str, Any]) -> None:
                 self._notify(job, {"event": "faces_found", **doc})
 
-            result = public_result(self.match(data, name="photo", on_faces=on_faces))
+            result = public_result(self.match(data, name="photo", on_faces=on_faces), self.thumbnails)
         self.finish(job, result)
         self.queue.delete(message.receipt)
 

@@ -78,6 +78,14 @@ class JobQueue(Protocol):
 
     def delete(self, receipt: str) -> None: ...
 
+    def extend(self, receipt: str, seconds: float) -> None:
+        """Keep a message hidden ``seconds`` more from now (a slow photo is still being worked on)."""
+        ...
+
+    def release(self, receipt: str) -> None:
+        """Make a received message visible again at once (a worker that is stopping hands it back)."""
+        ...
+
     def depth(self) -> int:
         """Messages waiting or in flight (for metrics)."""
         ...
@@ -88,11 +96,20 @@ class JobQueue(Protocol):
 
 
 class ConnectionNotifier(Protocol):
-    """Pushes an event to a client connection held by another process (API Gateway's ``@connections``)."""
+    """Pushes an event to a client connection held by another process (API Gateway's ``@connections``).
 
-    def send(self, connection_id: str, event: dict[str, Any]) -> bool:
+    ``endpoint`` says where the connection lives (the API that holds it: API Gateway's
+    ``https://{domain}/{stage}``, or an embedded server's URL); it travels with the job, so a job
+    reaches its client whichever worker processes it.
+    """
+
+    def send(self, endpoint: str, connection_id: str, event: dict[str, Any]) -> bool:
         """True if delivered; False if the connection is gone (the job result stays fetchable)."""
         ...
+
+
+class DuplicateJob(Exception):
+    """A job for this upload key exists already (two submissions of one key raced)."""
 
 
 @dataclass
@@ -106,6 +123,7 @@ class Job:
     attempts: int = 0
     worker: int | None = None
     result: dict[str, Any] | None = field(default=None)
+    endpoint: str = ""  # where the connection lives (see ConnectionNotifier)
 
     @property
     def finished(self) -> bool:
@@ -125,7 +143,9 @@ class Job:
 class JobStore(Protocol):
     """Job state and final result, kept for a while so a page can resume and ``GET /api/jobs/{id}`` works."""
 
-    def create(self, job_id: str, key: str, connection_id: str) -> Job: ...
+    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "") -> Job:
+        """Record a new queued job; raises :class:`DuplicateJob` if the key already has one."""
+        ...
 
     def get(self, job_id: str) -> Job | None: ...
 
@@ -139,6 +159,6 @@ class JobStore(Protocol):
         """Store the final result once: False (and no change) if the job had already finished."""
         ...
 
-    def attach(self, job_id: str, connection_id: str) -> Job | None:
-        """Point the job at a new connection (a page that reconnected)."""
+    def attach(self, job_id: str, connection_id: str, endpoint: str = "") -> Job | None:
+        """Point the job at a new connection (a page that reconnected), perhaps held by another API."""
         ...

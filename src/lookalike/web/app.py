@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import anyio.from_thread
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -33,8 +33,8 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.adapters.local_storage import UploadRefused
 from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.gallery.store import Gallery
-from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result, terminal_event
-from lookalike.service.ports import Job
+from lookalike.service.jobs import TERMINAL_EVENTS, JobService, public_result
+from lookalike.service.protocol import Conversation, error_event, hello_event
 from lookalike.settings import Settings
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 
@@ -148,13 +148,15 @@ def api_url_for(settings: Settings) -> str:
 
 def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     """The ASGI app.  ``workers``: processes to start (default: from settings; 0: none, for tests)."""
-    env = Embedded.open(settings)
+    endpoint = api_url_for(settings)  # where this server's connections live; jobs carry it to workers
+    env = Embedded.open(settings, channel=endpoint)
     token = internal_token(env.secret)
     jobs = JobService(env.storage, env.queue, env.jobs)
+    conversation = Conversation(jobs, settings.ws_max_message_bytes)
     gallery = Gallery.open(settings.gallery_path())
     gallery_lock = threading.Lock()
     count = worker_count(settings) if workers is None else workers
-    pool = WorkerPool(settings, api_url_for(settings), count) if count > 0 else None
+    pool = WorkerPool(settings, endpoint, count) if count > 0 else None
     hub = Hub()
     metrics = Metrics(env, pool)
     limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -337,6 +339,15 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/config.json", include_in_schema=False)
+    async def page_config() -> Any:
+        """Where the page finds the API and the WebSocket: here, the same origin (on AWS, S3 serves this file)."""
+        return JSONResponse({"api": "", "websocket": ""}, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Any:
+        return FileResponse(str(STATIC / "favicon.svg"), media_type="image/svg+xml")
+
     @app.get("/", include_in_schema=False)
     async def index() -> Any:
         return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
@@ -393,22 +404,26 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         hub.connections[connection_id] = conn
         client = client_of(ws)
 
-        async def send_error(code: str, message: str) -> None:
-            metrics.refused.labels(code).inc()
-            async with conn.lock:
-                await ws.send_json({"event": "error", "error": {"code": code, "message": message}})
+        async def send(event: dict[str, Any]) -> None:
+            """Send to this connection (the caller holds its lock): at most one terminal event per job."""
+            name, job_id = event.get("event"), str(event.get("job", ""))
+            if name in TERMINAL_EVENTS:
+                if job_id in conn.finished_jobs:
+                    return
+                conn.finished_jobs.add(job_id)
+            elif name == "queued":
+                submitted[job_id] = time.monotonic()
+            elif name == "resumed":
+                hub.follow[job_id] = connection_id
+            elif name == "error":
+                metrics.refused.labels(event["error"]["code"]).inc()
+            await ws.send_json(event)
 
-        async def resumed(job: Job) -> None:
-            hub.follow[job.id] = connection_id
-            async with conn.lock:
-                await ws.send_json({"event": "resumed", "job": job.id, "key": job.key, "state": job.state})
-            if job.finished:
-                await hub.deliver(connection_id, terminal_event(job))
+        def reply(event: dict[str, Any]) -> None:  # called from the conversation's worker thread
+            anyio.from_thread.run(send, event)
 
         try:
-            await ws.send_json(
-                {"event": "hello", "connection": connection_id, "max_message_bytes": settings.ws_max_message_bytes}
-            )
+            await ws.send_json(hello_event(connection_id, settings.ws_max_message_bytes))
             while True:
                 raw = await ws.receive()
                 if raw["type"] == "websocket.disconnect":
@@ -416,39 +431,16 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 text = raw.get("text")
                 if text is None:
                     text = (raw.get("bytes") or b"").decode("utf-8", "replace")
-                if len(text.encode()) > settings.ws_max_message_bytes:
-                    await send_error("too_big", f"Messages are limited to {settings.ws_max_message_bytes} bytes.")
-                    continue
-                ok, wait = limiter.allow(client)
-                if not ok:
-                    await send_error("rate_limited", f"Too many requests; try again in {wait:.0f} s.")
-                    continue
-                try:
-                    message = json.loads(text)
-                    if not isinstance(message, dict):
-                        raise ValueError
-                except ValueError:
-                    await send_error("bad_json", 'Messages must be JSON objects, e.g. {"action": "match", ...}.')
-                    continue
-                action = message.get("action")
-                try:
-                    if action == "match":
-                        async with conn.lock:  # "queued" goes out before any worker event of this job
-                            job, created = await run_in_threadpool(jobs.submit, message.get("key"), connection_id)
-                            if created:
-                                submitted[job.id] = time.monotonic()
-                                await ws.send_json({"event": "queued", "job": job.id, "key": job.key})
-                        if not created:  # the same key again: a page that lost the "queued" answer
-                            await resumed(job)
-                    elif action == "resume":
-                        await resumed(await run_in_threadpool(jobs.resume, message.get("job"), connection_id))
-                    else:
-                        await send_error("unknown_action", f"Unknown action {action!r}; use 'match' or 'resume'.")
-                except JobError as exc:
-                    await send_error(exc.code, exc.message)
-                except Exception:  # a bug or a race (the same key twice at once) must not drop the socket
-                    log.exception("websocket message failed")
-                    await send_error("internal", "Something went wrong on our side; please try again.")
+                async with conn.lock:  # worker events for this connection wait: "queued" goes out first
+                    ok, wait = limiter.allow(client)
+                    if not ok:
+                        await send(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
+                        continue
+                    try:
+                        await run_in_threadpool(conversation.handle, text, connection_id, endpoint, reply)
+                    except Exception:  # a bug must not drop the socket
+                        log.exception("websocket message failed")
+                        await send(error_event("internal", "Something went wrong on our side; please try again."))
         except WebSocketDisconnect:
             pass
         finally:

@@ -33,7 +33,9 @@ class Embedded:
     jobs: SqliteJobStore
 
     @classmethod
-    def open(cls, settings: Settings) -> Embedded:
+    def open(cls, settings: Settings, channel: str = "") -> Embedded:
+        """The embedded adapters under ``settings.home``; ``channel`` is this server's own queue in the
+        shared file (its URL), so that servers sharing a home never take each other's jobs."""
         home = settings.home
         secret = load_secret(home, settings.upload_secret)
         storage = LocalStorage(
@@ -46,6 +48,7 @@ class Embedded:
             home / "queue.sqlite",
             visibility_timeout=settings.visibility_timeout_seconds,
             max_receives=settings.max_receives,
+            channel=channel,
         )
         jobs = SqliteJobStore(home / "jobs.sqlite", ttl_seconds=settings.job_ttl_seconds)
         return cls(settings, secret, storage, queue, jobs)
@@ -56,41 +59,39 @@ def worker_count(settings: Settings) -> int:
 
 
 def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
-    """One worker process: receive a job, match it, push events, until SIGTERM."""
+    """One worker process of ``lookalike serve``: the shared worker loop, until SIGTERM."""
     from lookalike.service.jobs import JobProcessor
     from lookalike.service.matching import MatchService
+    from lookalike.service.worker import WorkerLoop
 
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     if worker_count(settings) > 1:
         from lookalike.engine.parallel import single_threaded_blas
 
         single_threaded_blas()
-    env = Embedded.open(settings)
+    env = Embedded.open(settings, channel=api_url)
     service = MatchService(settings)
     notifier = HttpNotifier(api_url, internal_token(env.secret))
     processor = JobProcessor(
-        env.storage, env.queue, env.jobs, notifier, service.match_bytes, pause_seconds=settings.worker_pause_seconds
+        env.storage,
+        env.queue,
+        env.jobs,
+        notifier,
+        service.match_bytes,
+        pause_seconds=settings.worker_pause_seconds,
+        thumbnails=settings.thumbnail_url,
     )
+    loop = WorkerLoop(
+        processor,
+        env.queue,
+        visibility_timeout=settings.visibility_timeout_seconds,
+        job_timeout=settings.visibility_timeout_seconds,
+        wait_seconds=0.5,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     if ready is not None:
         ready.set()
-    while not stopping:
-        try:
-            message = env.queue.receive(wait_seconds=0.5)
-            if message is None:
-                for body in env.queue.take_dead_letters():
-                    processor.fail_dead_letter(body)
-                continue
-            processor.process(message)
-        except Exception:  # a bug in one job must not kill the worker; the message will be redelivered
-            log.exception("worker error")
-            time.sleep(0.5)
+    loop.run()
     notifier.close()
 
 

@@ -52,11 +52,25 @@ function explain(error) {
   return FRIENDLY[error.code] || error.message || "Something went wrong.";
 }
 
+// -- where the API is: config.json (the same origin when served by `lookalike serve`; on AWS the
+// WebSocket API's URL, written next to the page at deploy time) ---------------------------------
+
+const config = fetch("/config.json", { cache: "no-cache" })
+  .then((r) => (r.ok ? r.json() : {}))
+  .catch(() => ({}));
+
+async function apiUrl(path) {
+  return ((await config).api || "") + path;
+}
+
+async function websocketUrl() {
+  return (await config).websocket || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+}
+
 // -- the WebSocket, with reconnect and resume ----------------------------------------------
 
 function connect() {
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-  wsReady = new Promise((resolve) => {
+  wsReady = websocketUrl().then((url) => new Promise((resolve) => {
     ws = new WebSocket(url);
     ws.onopen = () => {
       reconnectDelay = 500;
@@ -75,11 +89,13 @@ function connect() {
       setTimeout(connect, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, 8000);
     };
-  });
+  }));
   return wsReady;
 }
 
 function handle(event) {
+  // A job's result can arrive twice (a redelivered job, or a resume racing the worker): show it once.
+  if ((event.event === "matched" || event.event === "failed") && finished && event.job === job) return;
   switch (event.event) {
     case "hello":
       if (!job || finished) showMessage("");
@@ -147,7 +163,7 @@ async function matchFile(file) {
   $("photo").src = URL.createObjectURL(file);
   step("upload");
   try {
-    const presign = await fetch("/api/uploads", {
+    const presign = await fetch(await apiUrl("/api/uploads"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ content_type: file.type || "application/octet-stream" }),

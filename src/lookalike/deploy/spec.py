@@ -1,0 +1,128 @@
+"""The AWS deployment, described once: the CDK app (``deploy/aws``) builds CloudFormation from it and
+the tests recreate the same resources on an emulator from it, so the two cannot drift apart.
+
+Names here are logical; CloudFormation (or the test harness) makes the physical names.  Every value
+a process needs at run time reaches it as a ``LOOKALIKE_*`` setting (see ``ENVIRONMENT``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The settings (environment variables) that carry resource names to the Lambdas and workers.
+ENVIRONMENT = {
+    "profile": "LOOKALIKE_PROFILE",  # always "aws" there
+    "uploads_bucket": "LOOKALIKE_UPLOADS_BUCKET",
+    "queue_url": "LOOKALIKE_QUEUE_URL",
+    "dead_letter_queue_url": "LOOKALIKE_DEAD_LETTER_QUEUE_URL",
+    "jobs_table": "LOOKALIKE_JOBS_TABLE",
+    "websocket_endpoint": "LOOKALIKE_WEBSOCKET_ENDPOINT",
+    "gallery_uri": "LOOKALIKE_GALLERY_URI",
+    "thumbnail_url": "LOOKALIKE_THUMBNAIL_URL",
+}
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    visibility_timeout_seconds: int
+    retention_seconds: int
+    receive_wait_seconds: int = 20
+    max_receives: int = 0  # > 0: redrive to ``dead_letters`` after this many receives
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    partition_key: str
+    ttl_attribute: str
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function; ``grants`` are the capabilities its role gets, and nothing more."""
+
+    name: str
+    handler: str
+    timeout_seconds: int
+    memory_mb: int
+    grants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The ECS Fargate service running ``lookalike worker``."""
+
+    cpu: int = 1024  # 1 vCPU
+    memory_mb: int = 3072
+    min_tasks: int = 0  # scale to zero when the queue is empty
+    max_tasks: int = 4
+    job_timeout_seconds: int = 60  # a job running longer is abandoned (and redelivered)
+    stop_timeout_seconds: int = 120  # ECS waits this long after SIGTERM (its maximum) before SIGKILL
+    health_command: tuple[str, ...] = ("lookalike", "worker", "--check")
+    #: (messages waiting, tasks wanted): step scaling on the queue's depth.
+    scaling_steps: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (20, 2), (60, 4))
+    grants: tuple[str, ...] = (
+        "uploads:read",
+        "uploads:delete",
+        "gallery:read",
+        "queue:consume",
+        "dead_letters:consume",
+        "jobs:write",
+        "connections:post",
+    )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    uploads_expire_days: int = 1  # stray uploads (never matched) are deleted by a lifecycle rule
+    upload_expires_seconds: int = 300  # presigned POSTs are valid this long
+    max_upload_bytes: int = 25 * 1024 * 1024
+    job_ttl_seconds: int = 3600
+    log_retention_days: int = 14
+    jobs_queue: Queue = field(
+        default_factory=lambda: Queue(
+            "jobs",
+            visibility_timeout_seconds=180,  # > Worker.job_timeout_seconds: one job is never run twice at once
+            retention_seconds=3600,
+            max_receives=3,
+        )
+    )
+    dead_letters: Queue = field(
+        default_factory=lambda: Queue("jobs-dead", visibility_timeout_seconds=30, retention_seconds=14 * 86400)
+    )
+    jobs_table: Table = field(default_factory=lambda: Table("jobs", partition_key="pk", ttl_attribute="expires_at"))
+    functions: tuple[Function, ...] = (
+        Function(
+            "uploads",
+            "lookalike.deploy.lambdas.uploads_handler",
+            timeout_seconds=10,
+            memory_mb=256,
+            grants=("uploads:presign",),
+        ),
+        Function(
+            "jobs", "lookalike.deploy.lambdas.jobs_handler", timeout_seconds=10, memory_mb=256, grants=("jobs:read",)
+        ),
+        Function(
+            "websocket",
+            "lookalike.deploy.lambdas.websocket_handler",
+            timeout_seconds=15,
+            memory_mb=256,
+            grants=("uploads:head", "jobs:write", "queue:send", "connections:post"),
+        ),
+    )
+    #: HTTP API routes (method, path) -> function name.
+    http_routes: tuple[tuple[str, str, str], ...] = (
+        ("POST", "/api/uploads", "uploads"),
+        ("GET", "/api/jobs/{job_id}", "jobs"),
+    )
+    #: WebSocket API: routes chosen by the message's "action"; each goes to the one ``websocket`` function.
+    websocket_route_selection: str = "$request.body.action"
+    websocket_routes: tuple[str, ...] = ("$connect", "$disconnect", "$default", "match", "resume")
+    websocket_stage: str = "live"
+    worker: Worker = field(default_factory=Worker)
+    #: Paths of the gallery bucket the page reads through CloudFront (thumbnails only, never the vectors).
+    gallery_public_pattern: str = "galleries/*/thumbnails/*"
+
+
+DEPLOYMENT = Deployment()

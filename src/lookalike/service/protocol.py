@@ -1,0 +1,95 @@
+"""The WebSocket protocol, one definition for every entry point (the embedded ASGI app and the Lambda).
+
+A client sends JSON objects: ``{"action": "match", "key": <upload key>}`` to match an uploaded photo,
+or ``{"action": "resume", "job": <job id>}`` to follow a job again after reconnecting.  The server
+answers with events: ``queued``, ``resumed``, then (from a worker) ``processing``, ``faces_found`` and
+one terminal ``matched`` or ``failed``; a message that cannot be honoured gets ``error`` with a code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lookalike.service.jobs import JobError, JobService, terminal_event
+from lookalike.service.ports import Job
+
+ACTIONS = ("match", "resume")
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    action: str
+    key: object = None
+    job: object = None
+
+
+def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
+    """Read one client message; raises :class:`JobError` (``too_big``, ``bad_json``, ``unknown_action``)."""
+    data = raw.encode() if isinstance(raw, str) else (raw or b"")
+    if len(data) > max_bytes:
+        raise JobError("too_big", f"Messages are limited to {max_bytes} bytes.")
+    try:
+        message = json.loads(data.decode("utf-8", "replace"))
+        if not isinstance(message, dict):
+            raise ValueError
+    except ValueError:
+        raise JobError("bad_json", 'Messages must be JSON objects, e.g. {"action": "match", ...}.') from None
+    action = message.get("action")
+    if action not in ACTIONS:
+        raise JobError("unknown_action", f"Unknown action {str(action)[:40]!r}; use 'match' or 'resume'.")
+    return ClientMessage(action, message.get("key"), message.get("job"))
+
+
+def error_event(code: str, message: str) -> dict[str, Any]:
+    return {"event": "error", "error": {"code": code, "message": message}}
+
+
+def queued_event(job: Job) -> dict[str, Any]:
+    return {"event": "queued", "job": job.id, "key": job.key}
+
+
+def resumed_event(job: Job) -> dict[str, Any]:
+    return {"event": "resumed", "job": job.id, "key": job.key, "state": job.state}
+
+
+def hello_event(connection_id: str, max_message_bytes: int) -> dict[str, Any]:
+    return {"event": "hello", "connection": connection_id, "max_message_bytes": max_message_bytes}
+
+
+class Conversation:
+    """Handles client messages for one API, whatever carries them.
+
+    ``reply(event)`` sends an event to the connection that sent the message; it must be synchronous
+    with respect to the job: ``queued`` is replied before the job reaches the queue, so it always
+    comes before a worker's first event.
+    """
+
+    def __init__(self, jobs: JobService, max_message_bytes: int) -> None:
+        self.jobs = jobs
+        self.max_message_bytes = max_message_bytes
+
+    def handle(
+        self, raw: str | bytes | None, connection_id: str, endpoint: str, reply: Callable[[dict[str, Any]], None]
+    ) -> Job | None:
+        """Act on one message; returns the job it concerned (``None`` after an error)."""
+        try:
+            message = parse(raw, self.max_message_bytes)
+            if message.action == "match":
+                job, created = self.jobs.submit(
+                    message.key, connection_id, endpoint, before_enqueue=lambda job: reply(queued_event(job))
+                )
+                if created:
+                    return job
+                # The same key again: a page that lost the "queued" answer, or reconnected and asked again.
+            else:
+                job = self.jobs.resume(message.job, connection_id, endpoint)
+        except JobError as exc:
+            reply(error_event(exc.code, exc.message))
+            return None
+        reply(resumed_event(job))
+        if job.finished:
+            reply(terminal_event(job))
+        return job
