@@ -33,8 +33,9 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.adapters.local_storage import UploadRefused
 from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.gallery.store import Gallery
-from lookalike.service.jobs import TERMINAL_EVENTS, JobService, public_result
+from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
 from lookalike.service.protocol import Conversation, error_event, hello_event
+from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 
@@ -153,6 +154,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     token = internal_token(env.secret)
     jobs = JobService(env.storage, env.queue, env.jobs)
     conversation = Conversation(jobs, settings.ws_max_message_bytes)
+    uploads = UploadService(env.storage, env.storage.allowed_types)
     gallery = Gallery.open(settings.gallery_path())
     gallery_lock = threading.Lock()
     count = worker_count(settings) if workers is None else workers
@@ -224,16 +226,11 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         """A presigned POST (S3's shape) for uploading one photo straight to storage."""
         if (refused := limited(request)) is not None:
             return refused
-        content_type = body.content_type if body else None
-        if content_type is not None and content_type not in env.storage.allowed_types:
-            metrics.refused.labels("bad_content_type").inc()
-            return error(
-                415,
-                "bad_content_type",
-                f"Files of type {content_type or 'unknown'!r} are not accepted; "
-                "upload a photo (JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).",
-            )
-        return env.storage.presign_upload(f"uploads/{uuid.uuid4()}", content_type).as_dict()
+        try:
+            return uploads.create(body.content_type if body else None).as_dict()
+        except JobError as exc:
+            metrics.refused.labels(exc.code).inc()
+            return error(415, exc.code, exc.message)
 
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
@@ -309,7 +306,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 return match_state["service"].match_bytes(data, name=upload.filename or "photo")
 
         start = time.perf_counter()
-        result = public_result(await run_in_threadpool(run))
+        result = public_result(await run_in_threadpool(run), settings.thumbnail_url)
         metrics.latency.observe(time.perf_counter() - start)
         if result["error"]:
             metrics.failures.labels(result["error"]["code"]).inc()
