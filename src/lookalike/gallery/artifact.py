@@ -1,0 +1,439 @@
+"""A built gallery published on S3 as a versioned, checksummed artifact, and fetched back by workers.
+
+Layout under ``s3://BUCKET/PREFIX/``:
+
+* ``<version>/gallery.sqlite`` — a compact snapshot of the gallery (``VACUUM INTO``: WAL folded in,
+  free pages dropped); the NumPy ``cache/`` is not published, a reader rebuilds it.
+* ``<version>/thumbnails/<face_id>.jpg`` — each face's thumbnail, public through the CDN
+  (``/galleries/<version>/thumbnails/<face_id>.jpg`` when PREFIX is ``galleries``); never changes, so
+  it is cached for a year.
+* ``<version>/manifest.json`` — every file with its size and SHA-256, the embedding model, counts and
+  the time of the push.  Written after the version's files: a version with a manifest is complete.
+* ``current.json`` — ``{"version": ...}``, written last, so a reader never sees half a version.
+
+The version is the first 16 hex digits of the snapshot's SHA-256: pushing an unchanged gallery again
+uploads nothing and only points ``current.json`` at it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lookalike.engine.models import EMBEDDING_MODEL
+from lookalike.errors import GalleryError
+from lookalike.gallery.store import DB_NAME, FORMAT_VERSION, Gallery
+
+MANIFEST = "manifest.json"
+CURRENT = "current.json"
+ARTIFACT_FORMAT = 1
+VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+THUMBNAILS = "thumbnails"
+#: Versioned paths never change: caches may keep them for a year.
+THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"
+_CHUNK = 1 << 20
+
+
+def thumbnail_key(face_id: int) -> str:
+    """A thumbnail's path inside a version."""
+    return f"{THUMBNAILS}/{int(face_id)}.jpg"
+
+
+@dataclass(frozen=True)
+class Location:
+    """``s3://bucket/prefix/`` split; ``prefix`` without leading or trailing slashes (may be empty)."""
+
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, uri: str) -> Location:
+        match = re.fullmatch(r"s3://([^/]+)/?(.*)", uri.strip())
+        if match is None:
+            raise GalleryError(f"{uri!r} is not an S3 address; write s3://BUCKET/PREFIX/.", code="bad_uri")
+        return cls(match.group(1), match.group(2).strip("/"))
+
+    def key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def child(self, name: str) -> Location:
+        return Location(self.bucket, self.key(name))
+
+    @property
+    def last(self) -> str:
+        return self.prefix.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
+
+
+@dataclass(frozen=True)
+class PushReport:
+    uri: str  # the version's own address
+    version: str
+    faces: int
+    people: int
+    thumbnails: int
+    bytes: int  # of gallery.sqlite
+    uploaded: bool  # False: that version was there already; only current.json was written
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FetchedGallery:
+    """A fetched gallery: ``path`` is a directory ``Gallery.open`` accepts; ``version`` names its thumbnails."""
+
+    path: Path
+    version: str
+    downloaded: bool  # False: it was in the cache already
+
+
+def _client(client: Any) -> Any:
+    if client is not None:
+        return client
+    try:
+        import boto3
+    except ImportError as exc:
+        raise GalleryError("S3 needs boto3: pip install 'lookalike[aws]'.", code="missing_dependency") from exc
+    return boto3.client("s3")  # AWS_REGION, AWS_ENDPOINT_URL(_S3) and the usual credentials apply
+
+
+@contextmanager
+def _s3_errors(where: object) -> Iterator[None]:
+    """S3 and credential errors as a :class:`GalleryError` a person can act on."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # no boto3 at all: _client says so
+        yield
+        return
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise GalleryError(
+            f"S3 refused a request for {where}: {error.get('Code', '?')} {error.get('Message', '')}".strip(),
+            code="s3_error",
+        ) from exc
+    except BotoCoreError as exc:
+        raise GalleryError(f"Cannot reach S3 for {where}: {exc}", code="s3_error") from exc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def _get_json(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The JSON object at ``key``, or None when there is none."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise GalleryError(f"s3://{bucket}/{key} is not JSON.", code="bad_gallery") from exc
+    if not isinstance(data, dict):
+        raise GalleryError(f"s3://{bucket}/{key} is not a JSON object.", code="bad_gallery")
+    return data
+
+
+def _exists(client: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _missing(exc):
+            return False
+        raise
+    return True
+
+
+def _put_json(client: Any, bucket: str, key: str, data: dict[str, Any], cache_control: str) -> None:
+    client.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(data, indent=1, sort_keys=True).encode(),
+        ContentType="application/json",
+        CacheControl=cache_control,
+    )
+
+
+# -- pushing ----------------------------------------------------------------------------------
+
+
+def snapshot(gallery_dir: Path, out: Path) -> None:
+    """A compact, self-contained copy of the gallery's database (same content, same bytes)."""
+    Gallery.open(gallery_dir).close()  # a clear error for a missing or foreign gallery
+    source = sqlite3.connect(gallery_dir / DB_NAME)
+    try:
+        source.execute("VACUUM INTO ?", (str(out),))
+    finally:
+        source.close()
+
+
+def _describe(db_file: Path) -> dict[str, Any]:
+    db = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        faces, people = db.execute("SELECT COUNT(*), COUNT(DISTINCT person) FROM faces").fetchone()
+    finally:
+        db.close()
+    return {
+        "model": meta.get("model"),
+        "embedding": meta.get("embedding"),
+        "gallery_format": int(meta.get("format_version", "0")),
+        "faces": int(faces),
+        "people": int(people),
+    }
+
+
+def _thumbnails(db_file: Path) -> Iterator[tuple[int, bytes]]:
+    db = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True)
+    try:
+        yield from db.execute("SELECT id, thumbnail FROM faces WHERE thumbnail IS NOT NULL ORDER BY id")
+    finally:
+        db.close()
+
+
+def _count_thumbnails(db_file: Path) -> int:
+    db = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM faces WHERE thumbnail IS NOT NULL").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _upload_thumbnails(
+    client: Any,
+    where: Location,
+    db_file: Path,
+    threads: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, dict[str, Any]]:
+    """Upload every thumbnail, ``threads`` at a time (a bounded window: memory stays flat)."""
+    total = _count_thumbnails(db_file)
+    files: dict[str, dict[str, Any]] = {}
+    done = 0
+    if progress:
+        progress(0, total)
+
+    def put(name: str, data: bytes) -> None:
+        client.put_object(
+            Bucket=where.bucket,
+            Key=where.key(name),
+            Body=data,
+            ContentType="image/jpeg",
+            CacheControl=THUMBNAIL_CACHE_CONTROL,
+        )
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="push") as pool:
+        pending: set[Future[None]] = set()
+
+        def settle(block_until: int) -> None:
+            nonlocal done, pending
+            while len(pending) > block_until:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()  # an upload's error stops the push
+                done += len(finished)
+                if progress:
+                    progress(done, total)
+
+        for face_id, data in _thumbnails(db_file):
+            name = thumbnail_key(face_id)
+            files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            pending.add(pool.submit(put, name, bytes(data)))
+            settle(threads * 4)
+        settle(0)
+    return files
+
+
+def push_gallery(
+    gallery_dir: Path,
+    uri: str,
+    client: Any = None,
+    *,
+    threads: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> PushReport:
+    """Publish the gallery at ``gallery_dir`` under ``uri`` (``s3://bucket/prefix/``); see the module docstring.
+
+    ``progress(done, total)`` is called as thumbnails upload.
+    """
+    start = time.perf_counter()
+    base = Location.parse(uri)
+    client = _client(client)
+    with tempfile.TemporaryDirectory(prefix="lookalike-push-") as tmp, _s3_errors(base):
+        db_file = Path(tmp) / DB_NAME
+        snapshot(Path(gallery_dir), db_file)
+        digest = _sha256(db_file)
+        version = digest[:16]
+        where = base.child(version)
+        info = _describe(db_file)
+        size = db_file.stat().st_size
+        existing = _get_json(client, base.bucket, where.key(MANIFEST))
+        uploaded = existing is None or existing.get("files", {}).get(DB_NAME, {}).get("sha256") != digest
+        if uploaded:
+            files = _upload_thumbnails(client, where, db_file, threads, progress)
+            client.upload_file(
+                str(db_file), base.bucket, where.key(DB_NAME), ExtraArgs={"ContentType": "application/vnd.sqlite3"}
+            )
+            files[DB_NAME] = {"size": size, "sha256": digest}
+            manifest = {
+                "format": ARTIFACT_FORMAT,
+                "version": version,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                **info,
+                "thumbnails": len(files) - 1,
+                "files": files,
+            }
+            _put_json(client, base.bucket, where.key(MANIFEST), manifest, "public, max-age=31536000, immutable")
+            thumbnails = manifest["thumbnails"]
+        else:
+            thumbnails = int(existing.get("thumbnails", 0))  # type: ignore[union-attr]
+        current = {"version": version, "manifest": f"{version}/{MANIFEST}", "updated_at": time.time()}
+        _put_json(client, base.bucket, base.key(CURRENT), current, "no-cache")
+    return PushReport(
+        uri=str(where),
+        version=version,
+        faces=info["faces"],
+        people=info["people"],
+        thumbnails=thumbnails,
+        bytes=size,
+        uploaded=uploaded,
+        seconds=round(time.perf_counter() - start, 2),
+    )
+
+
+# -- fetching ---------------------------------------------------------------------------------
+
+
+def _resolve(client: Any, base: Location) -> tuple[str, Location, dict[str, Any] | None]:
+    """(version, the version's location, its manifest if already read) for ``prefix/`` or ``prefix/<version>/``."""
+    current = _get_json(client, base.bucket, base.key(CURRENT))
+    if current is not None:
+        version = str(current.get("version", ""))
+        if not VERSION_PATTERN.fullmatch(version):
+            raise GalleryError(f"{base}{CURRENT} names no valid version ({version!r}).", code="bad_gallery")
+        return version, base.child(version), None
+    manifest = _get_json(client, base.bucket, base.key(MANIFEST))
+    if manifest is not None:
+        return str(manifest.get("version", "")), base, manifest
+    raise GalleryError(
+        f"No gallery at {base}: neither {CURRENT} nor {MANIFEST} is there. Publish one with "
+        f"'lookalike gallery push {base}'.",
+        code="no_gallery",
+    )
+
+
+def _check_manifest(manifest: dict[str, Any], version: str, where: Location) -> dict[str, dict[str, Any]]:
+    """The files a worker needs (all but the thumbnails), after checking this lookalike can read them."""
+    if manifest.get("version") != version or manifest.get("format") != ARTIFACT_FORMAT:
+        raise GalleryError(f"The manifest at {where} does not describe version {version}.", code="bad_gallery")
+    if manifest.get("gallery_format") != FORMAT_VERSION or manifest.get("model") != EMBEDDING_MODEL:
+        raise GalleryError(
+            f"The gallery at {where} has format {manifest.get('gallery_format')} and model "
+            f"{manifest.get('model')!r}; this lookalike reads format {FORMAT_VERSION} of {EMBEDDING_MODEL!r}. "
+            "Push a gallery built by this version.",
+            code="gallery_version",
+        )
+    files = {name: entry for name, entry in manifest.get("files", {}).items() if not name.startswith(f"{THUMBNAILS}/")}
+    for name in files:
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise GalleryError(
+                f"The manifest at {where} names a file outside the gallery: {name!r}.", code="bad_gallery"
+            )
+    if DB_NAME not in files:
+        raise GalleryError(f"The manifest at {where} lists no {DB_NAME}.", code="bad_gallery")
+    return files
+
+
+def _download(client: Any, where: Location, files: dict[str, dict[str, Any]], version: str, into: Path) -> None:
+    for name, entry in files.items():
+        dest = into / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(where.bucket, where.key(name), str(dest))
+        size, digest = dest.stat().st_size, _sha256(dest)
+        if size != entry.get("size") or digest != entry.get("sha256"):
+            raise GalleryError(
+                f"{where}{name} does not match its manifest (size {size}, SHA-256 {digest[:16]}…; expected "
+                f"{entry.get('size')}, {str(entry.get('sha256'))[:16]}…): the artifact is damaged or was "
+                "tampered with. Push the gallery again.",
+                code="gallery_checksum",
+            )
+    if _sha256(into / DB_NAME)[:16] != version:  # the version is the database's own hash
+        raise GalleryError(
+            f"{where}{DB_NAME} is not version {version}. Push the gallery again.", code="gallery_checksum"
+        )
+
+
+def fetch_gallery(uri: str, cache_dir: Path, client: Any = None) -> FetchedGallery:
+    """Make the gallery at ``uri`` (``s3://bucket/prefix/`` via ``current.json``, or a version's own
+    ``s3://bucket/prefix/<version>/``) available as ``cache_dir/<version>/``.
+
+    Downloads only what is not cached yet, checks every file against the manifest, and appears whole or
+    not at all (downloaded into a temporary directory, then renamed).
+    """
+    base = Location.parse(uri)
+    cache_dir = Path(cache_dir)
+    pinned = base.last
+    if VERSION_PATTERN.fullmatch(pinned) and (cache_dir / pinned / MANIFEST).is_file():
+        return FetchedGallery(cache_dir / pinned, pinned, downloaded=False)  # versions never change
+    client = _client(client)
+    with _s3_errors(base):
+        version, where, manifest = _resolve(client, base)
+        target = cache_dir / version
+        if (target / MANIFEST).is_file():
+            return FetchedGallery(target, version, downloaded=False)
+        if manifest is None:
+            manifest = _get_json(client, where.bucket, where.key(MANIFEST))
+            if manifest is None:
+                raise GalleryError(f"Version {version} has no {MANIFEST} at {where}.", code="no_gallery")
+        files = _check_manifest(manifest, version, where)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=cache_dir))
+        try:
+            _download(client, where, files, version, partial)
+            (partial / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+            try:
+                os.rename(partial, target)
+            except OSError:
+                if not (target / MANIFEST).is_file():  # not another process that got there first
+                    raise
+                shutil.rmtree(partial, ignore_errors=True)
+                return FetchedGallery(target, version, downloaded=False)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    return FetchedGallery(target, version, downloaded=True)
