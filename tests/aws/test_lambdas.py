@@ -1,0 +1,205 @@
+"""The Lambda handlers, called with events shaped like API Gateway's (HTTP API payload 2.0 and WebSocket
+route events), against moto's S3, SQS and DynamoDB.  moto has no @connections API, so events pushed
+to the client are recorded by a notifier standing in for API Gateway; the real one is exercised on
+the emulated AWS in the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
+moto = pytest.importorskip("moto", reason="moto is a dev dependency")
+
+from lookalike.adapters.aws import AwsPorts  # noqa: E402
+from lookalike.deploy import lambdas  # noqa: E402
+
+ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.gone: set[str] = set()
+
+    def send(self, endpoint: str, connection_id: str, event: dict[str, Any]) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.sent.append((endpoint, connection_id, event))
+        return True
+
+    def events(self, connection_id: str) -> list[dict[str, Any]]:
+        return [e for _, c, e in self.sent if c == connection_id]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    from lookalike.adapters.dynamo_jobs import create_jobs_table
+    from lookalike.adapters.sqs_queue import create_queues
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with moto.mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="uploads")
+        queue_url, dead_url = create_queues(boto3.client("sqs"), "jobs", max_receives=3, visibility_timeout=30)
+        create_jobs_table(boto3.client("dynamodb"), "jobs")
+        monkeypatch.setenv("LOOKALIKE_PROFILE", "aws")
+        monkeypatch.setenv("LOOKALIKE_UPLOADS_BUCKET", "uploads")
+        monkeypatch.setenv("LOOKALIKE_QUEUE_URL", queue_url)
+        monkeypatch.setenv("LOOKALIKE_DEAD_LETTER_QUEUE_URL", dead_url)
+        monkeypatch.setenv("LOOKALIKE_JOBS_TABLE", "jobs")
+        lambdas.settings.cache_clear()
+        lambdas.ports.cache_clear()
+        notifier = RecordingNotifier()
+        real = AwsPorts.from_settings
+
+        def with_recorder(settings, need=()):
+            ports = real(settings, need=need)
+            ports.notifier = notifier
+            return ports
+
+        monkeypatch.setattr(AwsPorts, "from_settings", staticmethod(with_recorder))
+        yield s3, boto3.client("sqs"), queue_url, notifier
+        lambdas.settings.cache_clear()
+        lambdas.ports.cache_clear()
+
+
+def http_event(method: str, path: str, body: Any = None, path_parameters: dict | None = None) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
+        "pathParameters": path_parameters or {},
+        "body": body if body is None or isinstance(body, str) else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def ws_event(route: str, connection_id: str, body: Any = None) -> dict[str, Any]:
+    return {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE"),
+            "connectionId": connection_id,
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "stage": "live",
+            "apiId": "abc123",
+        },
+        "body": body if body is None or isinstance(body, str) else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def test_uploads_gives_a_sigv4_presigned_post_for_a_new_key(aws) -> None:
+    response = lambdas.uploads_handler(http_event("POST", "/api/uploads", {"content_type": "image/jpeg"}))
+    assert response["statusCode"] == 201
+    upload = json.loads(response["body"])
+    assert upload["key"].startswith("uploads/") and upload["method"] == "POST"
+    assert upload["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"  # SigV4, not SigV2's AWSAccessKeyId
+    assert upload["fields"]["Content-Type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{not json", 400, "bad_json"),
+        ('["a"]', 400, "bad_json"),
+        ({"content_type": "text/html"}, 415, "bad_content_type"),
+    ],
+)
+def test_uploads_refuses_bad_requests(aws, body: Any, status: int, code: str) -> None:
+    response = lambdas.uploads_handler(http_event("POST", "/api/uploads", body))
+    assert response["statusCode"] == status
+    assert json.loads(response["body"])["error"]["code"] == code
+
+
+def test_match_records_the_job_tells_queued_first_then_enqueues(aws) -> None:
+    s3, sqs, queue_url, notifier = aws
+    key = f"uploads/{uuid.uuid4()}"
+    s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
+    assert lambdas.websocket_handler(ws_event("$connect", "c1"))["statusCode"] == 200
+    response = lambdas.websocket_handler(ws_event("match", "c1", {"action": "match", "key": key}))
+    assert response == {"statusCode": 200}  # no route response: every answer is pushed
+    (queued,) = notifier.events("c1")
+    assert queued["event"] == "queued" and queued["key"] == key
+    (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
+    body = json.loads(message["Body"])
+    assert body == {"job_id": queued["job"], "key": key, "connection_id": "c1", "endpoint": ENDPOINT}
+    job = lambdas.jobs_handler(
+        http_event("GET", f"/api/jobs/{queued['job']}", path_parameters={"job_id": queued["job"]})
+    )
+    assert job["statusCode"] == 200 and json.loads(job["body"])["state"] == "queued"
+
+
+def test_the_same_key_again_resumes_instead_of_a_second_job(aws) -> None:
+    s3, sqs, queue_url, notifier = aws
+    key = f"uploads/{uuid.uuid4()}"
+    s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
+    lambdas.websocket_handler(ws_event("match", "c1", {"action": "match", "key": key}))
+    lambdas.websocket_handler(ws_event("match", "c2", {"action": "match", "key": key}))
+    (resumed,) = notifier.events("c2")
+    assert resumed["event"] == "resumed" and resumed["state"] == "queued"
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    assert len(messages) == 1
+
+
+def test_resume_of_a_finished_job_sends_its_result(aws) -> None:
+    s3, _, _, notifier = aws
+    key = f"uploads/{uuid.uuid4()}"
+    s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
+    lambdas.websocket_handler(ws_event("match", "c1", {"action": "match", "key": key}))
+    job_id = notifier.events("c1")[0]["job"]
+    jobs = lambdas.ports("jobs_table").jobs
+    assert jobs.finish(job_id, "done", {"error": None, "faces": []})
+    lambdas.websocket_handler(ws_event("resume", "c3", {"action": "resume", "job": job_id}))
+    assert [e["event"] for e in notifier.events("c3")] == ["resumed", "matched"]
+    assert jobs.get(job_id).connection_id == "c3"
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "code"),
+    [
+        ("$default", "not json at all", "bad_json"),
+        ("$default", '{"action": "dance"}', "unknown_action"),
+        ("$default", "[1, 2]", "bad_json"),
+        ("match", '{"action": "match"}', "missing_key"),
+        ("match", '{"action": "match", "key": "../../etc/passwd"}', "bad_key"),
+        ("match", json.dumps({"action": "match", "key": f"uploads/{uuid.uuid4()}"}), "not_uploaded"),
+        ("resume", '{"action": "resume", "job": "no-such-job"}', "unknown_job"),
+        ("$default", json.dumps({"action": "match", "pad": "x" * 5000}), "too_big"),
+    ],
+)
+def test_malformed_websocket_messages_get_an_error_event(aws, route: str, body: str, code: str) -> None:
+    _, _, _, notifier = aws
+    assert lambdas.websocket_handler(ws_event(route, "c9", body)) == {"statusCode": 200}
+    (event,) = notifier.events("c9")
+    assert event["event"] == "error" and event["error"]["code"] == code
+
+
+def test_job_status_of_an_unknown_job_is_404(aws) -> None:
+    response = lambdas.jobs_handler(http_event("GET", "/api/jobs/x", path_parameters={"job_id": "x"}))
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["error"]["code"] == "unknown_job"
+
+
+def test_handlers_import_no_engine() -> None:
+    """The Lambda package holds no NumPy or dlib: importing the handlers must not need them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lookalike.deploy.lambdas; print(sorted(m for m in ('numpy', 'dlib', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
