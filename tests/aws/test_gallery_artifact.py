@@ -256,3 +256,16 @@ def test_fetch_explains_what_is_missing(s3: Any, bucket: str, tmp_path: Path) ->
     with pytest.raises(GalleryError, match="S3 refused") as caught:
         fetch_gallery(f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/g/", tmp_path, s3)
     assert caught.value.code == "s3_error"
+
+
+def test_fetch_refuses_pointers_that_leave_the_cache(s3: Any, bucket: str, tmp_path: Path) -> None:
+    s3.put_object(Bucket=bucket, Key="g/current.json", Body=json.dumps({"version": "../../outside"}).encode())
+    with pytest.raises(GalleryError, match="no valid version"):
+        fetch_gallery(f"s3://{bucket}/g/", tmp_path / "cache", s3)
+    version = "0123456789abcdef"
+    manifest = {"format": 1, "version": version, "gallery_format": 1, "model": "dlib_face_recognition_resnet_model_v1"}
+    manifest["files"] = {"gallery.sqlite": {"size": 1, "sha256": "0" * 64}, "../escape": {"size": 1, "sha256": "0"}}
+    s3.put_object(Bucket=bucket, Key=f"g/{version}/manifest.json", Body=json.dumps(manifest).encode())
+    with pytest.raises(GalleryError, match="outside the gallery"):
+        fetch_gallery(f"s3://{bucket}/g/{version}/", tmp_path / "cache", s3)
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "cache" / version).exists()

@@ -42,7 +42,7 @@ CURRENT = "current.json"
 ARTIFACT_FORMAT = 1
 VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 THUMBNAILS = "thumbnails"
-#: Versioned paths never change: caches may keep them for a year.
+#: A version's files never change: caches may keep them for a year.
 THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"
 _CHUNK = 1 << 20
 
@@ -317,7 +317,7 @@ def push_gallery(
                 "thumbnails": len(files) - 1,
                 "files": files,
             }
-            _put_json(client, base.bucket, where.key(MANIFEST), manifest, "public, max-age=31536000, immutable")
+            _put_json(client, base.bucket, where.key(MANIFEST), manifest, THUMBNAIL_CACHE_CONTROL)
             thumbnails = manifest["thumbnails"]
         else:
             thumbnails = int(existing.get("thumbnails", 0))  # type: ignore[union-attr]
@@ -339,16 +339,29 @@ def push_gallery(
 
 
 def _resolve(client: Any, base: Location) -> tuple[str, Location, dict[str, Any] | None]:
-    """(version, the version's location, its manifest if already read) for ``prefix/`` or ``prefix/<version>/``."""
+    """(version, the version's location, its manifest if already read) for ``prefix/`` or ``prefix/<version>/``.
+
+    A version's own address is tried first when it looks like one, so that no absent key is asked for
+    (without ``s3:ListBucket`` S3 answers those with AccessDenied instead of NoSuchKey)."""
+
+    def pinned() -> tuple[str, Location, dict[str, Any]] | None:
+        manifest = _get_json(client, base.bucket, base.key(MANIFEST))
+        if manifest is None:
+            return None
+        if manifest.get("version") != base.last:
+            raise GalleryError(f"{base}{MANIFEST} is not the manifest of version {base.last!r}.", code="bad_gallery")
+        return base.last, base, manifest
+
+    if VERSION_PATTERN.fullmatch(base.last) and (found := pinned()) is not None:
+        return found
     current = _get_json(client, base.bucket, base.key(CURRENT))
     if current is not None:
         version = str(current.get("version", ""))
         if not VERSION_PATTERN.fullmatch(version):
             raise GalleryError(f"{base}{CURRENT} names no valid version ({version!r}).", code="bad_gallery")
         return version, base.child(version), None
-    manifest = _get_json(client, base.bucket, base.key(MANIFEST))
-    if manifest is not None:
-        return str(manifest.get("version", "")), base, manifest
+    if not VERSION_PATTERN.fullmatch(base.last) and (found := pinned()) is not None:
+        return found
     raise GalleryError(
         f"No gallery at {base}: neither {CURRENT} nor {MANIFEST} is there. Publish one with "
         f"'lookalike gallery push {base}'.",
