@@ -57,3 +57,36 @@ bench: bench-env
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# -- AWS (docs/deploy-aws.md): the CDK app in deploy/aws, the CDK CLI pinned in its package-lock.json --------
+AWS_DIR := deploy/aws
+STACK ?= Lookalike
+CDK_ARGS ?=
+CDK := cd $(AWS_DIR) && JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=18,20 ./node_modules/.bin/cdk
+CDK_APP := --no-notices --app "$(abspath $(BIN))/python app.py" -c stack_name=$(STACK) $(CDK_ARGS)
+STACK_OUTPUT := $(BIN)/python $(AWS_DIR)/outputs.py --stack $(STACK)
+
+.PHONY: cdk-cli synth-aws deploy-aws destroy-aws
+
+cdk-cli: $(AWS_DIR)/node_modules/.installed
+
+$(AWS_DIR)/node_modules/.installed: $(AWS_DIR)/package.json $(AWS_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "the AWS deploy needs Node.js (npm): see docs/deploy-aws.md"; exit 1; }
+	cd $(AWS_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+synth-aws: setup cdk-cli
+	$(CDK) synth --quiet $(CDK_APP)
+	@echo "template: $(AWS_DIR)/cdk.out/$(STACK).template.json"
+
+deploy-aws: setup cdk-cli gallery
+	@command -v docker >/dev/null || { echo "the worker image is built with Docker: see docs/deploy-aws.md"; exit 1; }
+	$(CDK) bootstrap $(CDK_APP)
+	$(CDK) deploy $(CDK_APP) --require-approval never --outputs-file outputs.json
+	bucket=$$($(STACK_OUTPUT) GalleryBucketName) && \
+		$(BIN)/lookalike gallery push "s3://$$bucket/galleries/" --gallery "$(GALLERY)"
+	@url=$$($(STACK_OUTPUT) PageUrl) && echo "lookalike is at $$url"
+
+destroy-aws: setup cdk-cli
+	$(STACK_OUTPUT) --empty-buckets
+	$(CDK) destroy --force $(CDK_APP)

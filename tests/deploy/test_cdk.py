@@ -1,0 +1,737 @@
+"""The CDK app (``deploy/aws``): synthesized in-process and checked property by property against the spec.
+
+Expected IAM grants are written out here, independently of ``deploy/aws/grants.py``: a widened role,
+a capability that lost an action, or a resource that drifted fails a test.  Nothing here needs AWS
+credentials or the network; the last two tests run cfn-lint and the real ``cdk synth`` CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+# jsii (the bridge to CDK's JavaScript) prints a banner on Node versions it no longer supports.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+cdk = pytest.importorskip("aws_cdk", reason="aws-cdk-lib is not installed (pip install -e '.[deploy]')")
+
+from lookalike.deploy.spec import DEPLOYMENT, ENVIRONMENT  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = ROOT / "deploy" / "aws"
+sys.path.insert(0, str(APP_DIR))
+
+from stack import LAMBDA_SOURCES, LookalikeStack  # noqa: E402
+
+STAGE = DEPLOYMENT.websocket_stage
+UPLOAD_OBJECTS = "<UploadsBucket.Arn>/uploads/*"
+TABLE = "<JobsTable.Arn>"
+#: What each capability of the spec must grant, exactly: (action, resource) pairs.
+EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "uploads:presign": {("s3:PutObject", UPLOAD_OBJECTS)},
+    "uploads:head": {("s3:GetObject", UPLOAD_OBJECTS)},
+    "uploads:read": {("s3:GetObject", UPLOAD_OBJECTS)},
+    "uploads:delete": {("s3:DeleteObject", UPLOAD_OBJECTS)},
+    "gallery:read": {("s3:GetObject", "<GalleryBucket.Arn>/galleries/*"), ("s3:ListBucket", "<GalleryBucket.Arn>")},
+    "jobs:read": {("dynamodb:GetItem", TABLE)},
+    "jobs:write": {
+        (action, TABLE)
+        for action in (
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        )
+    },
+    "queue:send": {("sqs:SendMessage", "<JobsQueue.Arn>")},
+    "queue:consume": {
+        (action, "<JobsQueue.Arn>")
+        for action in (
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        )
+    },
+    "dead_letters:consume": {
+        (action, "<DeadLetterQueue.Arn>")
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    },
+    "connections:post": {
+        (
+            "execute-api:ManageConnections",
+            f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<WebSocketApi>/{STAGE}/POST/@connections/*",
+        )
+    },
+}
+WSS_URL = f"wss://<WebSocketApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{STAGE}"
+CALLBACK_URL = f"https://<WebSocketApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{STAGE}"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CloudFront's managed policy ids
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+
+# -- synthesis, once per module ------------------------------------------------------------------------
+
+
+def synthesize(outdir: Path, context: dict[str, str] | None = None) -> SimpleNamespace:
+    app = cdk.App(outdir=str(outdir), context=context or {})
+    stack = LookalikeStack(app, "Lookalike")
+    assembly = app.synth()
+    artifact = assembly.get_stack_by_name("Lookalike")
+    template = artifact.template
+
+    def logical(construct: Any) -> str:
+        return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))
+
+    names = {
+        logical(stack.uploads_bucket): "UploadsBucket",
+        logical(stack.gallery_bucket): "GalleryBucket",
+        logical(stack.site_bucket): "SiteBucket",
+        logical(stack.jobs_queue): "JobsQueue",
+        logical(stack.dead_letters): "DeadLetterQueue",
+        logical(stack.table): "JobsTable",
+        logical(stack.websocket_api): "WebSocketApi",
+        logical(stack.http_api): "HttpApi",
+        logical(stack.distribution): "Distribution",
+    }
+    return SimpleNamespace(
+        stack=stack,
+        template=template,
+        assertions=cdk.assertions.Template.from_json(template),
+        names=names,
+        outdir=Path(artifact.assembly.directory),
+        messages=artifact.messages,
+    )
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    return synthesize(tmp_path_factory.mktemp("cdk") / "out")
+
+
+@pytest.fixture(scope="module")
+def synth_with_context(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    context = {
+        "allowed_origin": "https://photos.example.org",
+        "alarm_email": "ops@example.org",
+        "point_in_time_recovery": "true",
+    }
+    return synthesize(tmp_path_factory.mktemp("cdk-context") / "out", context)
+
+
+# -- reading the template ------------------------------------------------------------------------------
+
+
+def render(value: Any, names: dict[str, str]) -> Any:
+    """CloudFormation intrinsics as readable text: ``{"Fn::GetAtt": [id, "Arn"]}`` -> ``<Name.Arn>``."""
+    if isinstance(value, list):
+        return [render(v, names) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return f"<{names.get(value['Ref'], value['Ref'])}>"
+    if "Fn::GetAtt" in value:
+        target, attribute = value["Fn::GetAtt"]
+        return f"<{names.get(target, target)}.{attribute}>"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(render(p, names)) for p in parts)
+    if "Fn::Sub" in value:
+        return value["Fn::Sub"]
+    return {k: render(v, names) for k, v in value.items()}
+
+
+def resources(synth: SimpleNamespace, kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in synth.template["Resources"].items() if r["Type"] == kind}
+
+
+def props(synth: SimpleNamespace, name: str) -> dict[str, Any]:
+    logical = next(k for k, v in synth.names.items() if v == name)
+    return synth.template["Resources"][logical]["Properties"]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_grants(synth: SimpleNamespace, role: str) -> set[tuple[str, str]]:
+    """Every (action, resource) an IAM role is allowed, from all the policies attached to it."""
+    role_props = synth.template["Resources"][role]["Properties"]
+    assert "ManagedPolicyArns" not in role_props, f"{role} has managed policies: {role_props['ManagedPolicyArns']}"
+    assert "Policies" not in role_props
+    pairs: set[tuple[str, str]] = set()
+    for policy in resources(synth, "AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"].get("Roles", []):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert "NotAction" not in statement and "NotResource" not in statement
+            for action in as_list(statement["Action"]):
+                for resource in as_list(statement["Resource"]):
+                    pairs.add((action, str(render(resource, synth.names))))
+    return pairs
+
+
+def logical_of(value: dict[str, Any]) -> str:
+    return value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value["Ref"]
+
+
+def function_by_handler(synth: SimpleNamespace, handler: str) -> dict[str, Any]:
+    found = [
+        r["Properties"]
+        for r in resources(synth, "AWS::Lambda::Function").values()
+        if r["Properties"]["Handler"] == handler
+    ]
+    assert len(found) == 1, f"{len(found)} functions with handler {handler}"
+    return found[0]
+
+
+def log_group_arn(props_: dict[str, Any]) -> str:
+    return f"<{logical_of(props_['LoggingConfig']['LogGroup'])}.Arn>"
+
+
+def worker_task(synth: SimpleNamespace) -> dict[str, Any]:
+    (task,) = resources(synth, "AWS::ECS::TaskDefinition").values()
+    return task["Properties"]
+
+
+# -- nothing public; encryption and TLS everywhere -----------------------------------------------------
+
+
+def test_every_bucket_is_private_encrypted_unversioned_and_tls_only(synth: SimpleNamespace) -> None:
+    buckets = resources(synth, "AWS::S3::Bucket")
+    assert {synth.names[k] for k in buckets} == {"UploadsBucket", "GalleryBucket", "SiteBucket"}
+    policies = {
+        logical_of(p["Properties"]["Bucket"]): p["Properties"]
+        for p in resources(synth, "AWS::S3::BucketPolicy").values()
+    }
+    for logical, bucket in buckets.items():
+        p = bucket["Properties"]
+        assert p["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        (rule,) = p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        assert p.get("VersioningConfiguration", {}).get("Status") != "Enabled"  # a deleted photo is gone
+        assert "WebsiteConfiguration" not in p and "AccessControl" not in p
+        assert bucket["DeletionPolicy"] == "Delete"
+        statements = policies[logical]["PolicyDocument"]["Statement"]
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+        assert any(s.get("Condition") == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in denies)
+        for s in statements:  # the only principal ever allowed is CloudFront, for one distribution
+            if s["Effect"] == "Allow":
+                assert s["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+                assert s["Action"] == "s3:GetObject"
+                assert render(s["Condition"], synth.names) == {
+                    "StringEquals": {
+                        "AWS:SourceArn": "arn:<AWS::Partition>:cloudfront::<AWS::AccountId>:distribution/<Distribution>"
+                    }
+                }
+
+
+def test_cloudfront_reads_buckets_through_oac_and_only_thumbnails_of_the_gallery(synth: SimpleNamespace) -> None:
+    def allowed(bucket: str) -> list[str]:
+        logical = next(k for k, v in synth.names.items() if v == bucket)
+        for policy in resources(synth, "AWS::S3::BucketPolicy").values():
+            if logical_of(policy["Properties"]["Bucket"]) == logical:
+                statements = policy["Properties"]["PolicyDocument"]["Statement"]
+                return [render(s["Resource"], synth.names) for s in statements if s["Effect"] == "Allow"]
+        return []
+
+    assert allowed("GalleryBucket") == [f"<GalleryBucket.Arn>/{DEPLOYMENT.gallery_public_pattern}"]
+    assert allowed("SiteBucket") == ["<SiteBucket.Arn>/*"]
+    assert allowed("UploadsBucket") == []
+    (oac,) = resources(synth, "AWS::CloudFront::OriginAccessControl").values()
+    assert oac["Properties"]["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+    assert oac["Properties"]["OriginAccessControlConfig"]["OriginAccessControlOriginType"] == "s3"
+    config = props(synth, "Distribution")["DistributionConfig"]
+    for origin in config["Origins"]:
+        if "S3OriginConfig" in origin:
+            assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # no legacy OAI
+            assert render(origin["OriginAccessControlId"], synth.names).endswith(".Id>")
+        else:
+            assert origin["CustomOriginConfig"] == {
+                "OriginProtocolPolicy": "https-only",
+                "OriginSSLProtocols": ["TLSv1.2"],
+            }
+    assert not any(m.level.name == "ERROR" for m in synth.messages)
+    assert not [m.entry.data for m in synth.messages if m.level.name == "WARNING"]
+
+
+def test_cloudfront_routes_page_api_and_thumbnails(synth: SimpleNamespace) -> None:
+    config = props(synth, "Distribution")["DistributionConfig"]
+    origins = {o["Id"]: render(o["DomainName"], synth.names) for o in config["Origins"]}
+    assert config["DefaultRootObject"] == "index.html"
+    default = config["DefaultCacheBehavior"]
+    assert origins[default["TargetOriginId"]] == "<SiteBucket.RegionalDomainName>"
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    behaviours = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert set(behaviours) == {"/api/*", "/" + DEPLOYMENT.gallery_public_pattern}
+    api = behaviours["/api/*"]
+    assert origins[api["TargetOriginId"]] == "<HttpApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>"
+    assert api["CachePolicyId"] == CACHING_DISABLED
+    assert set(api["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
+    assert api["ViewerProtocolPolicy"] == "https-only"
+    (request_policy,) = resources(synth, "AWS::CloudFront::OriginRequestPolicy").values()
+    forwarded = request_policy["Properties"]["OriginRequestPolicyConfig"]
+    assert forwarded["HeadersConfig"]["HeaderBehavior"] == "whitelist"  # never the viewer's Host
+    assert (
+        "Host" not in forwarded["HeadersConfig"]["Headers"] and "Content-Type" in forwarded["HeadersConfig"]["Headers"]
+    )
+    assert forwarded["CookiesConfig"] == {"CookieBehavior": "none"}
+    thumbnails = behaviours["/" + DEPLOYMENT.gallery_public_pattern]
+    assert origins[thumbnails["TargetOriginId"]] == "<GalleryBucket.RegionalDomainName>"
+    assert thumbnails["CachePolicyId"] == CACHING_OPTIMIZED
+    assert thumbnails["AllowedMethods"] == ["GET", "HEAD"]
+
+
+def test_uploads_expire_and_accept_posts_only_from_the_page(
+    synth: SimpleNamespace, synth_with_context: SimpleNamespace
+) -> None:
+    uploads = props(synth, "UploadsBucket")
+    (rule,) = uploads["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == "uploads/" and rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == DEPLOYMENT.uploads_expire_days
+    (cors,) = uploads["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["POST"]
+    assert render(cors["AllowedOrigins"], synth.names) == ["https://<Distribution.DomainName>"]
+    (cors,) = props(synth_with_context, "UploadsBucket")["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedOrigins"] == ["https://photos.example.org"]
+    for other in ("GalleryBucket", "SiteBucket"):
+        assert "CorsConfiguration" not in props(synth, other)
+
+
+def test_no_auto_delete_custom_resource(synth: SimpleNamespace) -> None:
+    assert not resources(synth, "Custom::S3AutoDeleteObjects")
+
+
+def test_queues_encrypted_tls_only_with_redrive_from_spec(synth: SimpleNamespace) -> None:
+    jobs, dead = props(synth, "JobsQueue"), props(synth, "DeadLetterQueue")
+    for queue in (jobs, dead):
+        assert queue["SqsManagedSseEnabled"] is True
+    assert render(jobs["RedrivePolicy"], synth.names) == {
+        "deadLetterTargetArn": "<DeadLetterQueue.Arn>",
+        "maxReceiveCount": DEPLOYMENT.jobs_queue.max_receives,
+    }
+    assert jobs["VisibilityTimeout"] == DEPLOYMENT.jobs_queue.visibility_timeout_seconds
+    assert jobs["VisibilityTimeout"] > DEPLOYMENT.worker.job_timeout_seconds
+    assert jobs["MessageRetentionPeriod"] == DEPLOYMENT.jobs_queue.retention_seconds
+    assert jobs["ReceiveMessageWaitTimeSeconds"] == DEPLOYMENT.jobs_queue.receive_wait_seconds
+    assert dead["MessageRetentionPeriod"] == DEPLOYMENT.dead_letters.retention_seconds
+    tls_only = {
+        str(render(p["Properties"]["Queues"][0], synth.names)): p["Properties"]["PolicyDocument"]["Statement"]
+        for p in resources(synth, "AWS::SQS::QueuePolicy").values()
+    }
+    assert set(tls_only) == {"<JobsQueue>", "<DeadLetterQueue>"}
+    for statements in tls_only.values():
+        assert [s["Effect"] for s in statements] == ["Deny"]
+        assert statements[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_visibility_timeout_must_exceed_job_timeout() -> None:
+    from dataclasses import replace
+
+    spec = replace(
+        DEPLOYMENT,
+        jobs_queue=replace(DEPLOYMENT.jobs_queue, visibility_timeout_seconds=DEPLOYMENT.worker.job_timeout_seconds),
+    )
+    with pytest.raises(Exception, match="visibility timeout"):
+        LookalikeStack(cdk.App(), "Broken", spec=spec)
+
+
+def test_table_on_demand_encrypted_with_ttl(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
+    table = props(synth, "JobsTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": DEPLOYMENT.jobs_table.partition_key, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [
+        {"AttributeName": DEPLOYMENT.jobs_table.partition_key, "AttributeType": "S"}
+    ]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": DEPLOYMENT.jobs_table.ttl_attribute, "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is False
+    assert (
+        props(synth_with_context, "JobsTable")["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    )
+
+
+# -- least privilege -----------------------------------------------------------------------------------
+
+
+def test_each_function_role_has_exactly_its_grants(synth: SimpleNamespace) -> None:
+    for fn in DEPLOYMENT.functions:
+        function = function_by_handler(synth, fn.handler)
+        expected = set().union(*(EXPECTED_GRANTS[g] for g in fn.grants))
+        expected |= {("logs:CreateLogStream", log_group_arn(function)), ("logs:PutLogEvents", log_group_arn(function))}
+        assert role_grants(synth, logical_of(function["Role"])) == expected, fn.name
+
+
+def test_worker_task_role_has_exactly_the_worker_grants(synth: SimpleNamespace) -> None:
+    task = worker_task(synth)
+    expected = set().union(*(EXPECTED_GRANTS[g] for g in DEPLOYMENT.worker.grants))
+    assert role_grants(synth, logical_of(task["TaskRoleArn"])) == expected
+
+
+def test_worker_execution_role_pulls_its_image_and_writes_its_logs_only(synth: SimpleNamespace) -> None:
+    task = worker_task(synth)
+    (container,) = task["ContainerDefinitions"]
+    logs = f"<{logical_of(container['LogConfiguration']['Options']['awslogs-group'])}.Arn>"
+    repository = (
+        "arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/"
+        "cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}"
+    )
+    assert role_grants(synth, logical_of(task["ExecutionRoleArn"])) == {
+        ("ecr:BatchCheckLayerAvailability", repository),
+        ("ecr:GetDownloadUrlForLayer", repository),
+        ("ecr:BatchGetImage", repository),
+        ("ecr:GetAuthorizationToken", "*"),  # the one action AWS allows on no narrower resource
+        ("logs:CreateLogStream", logs),
+        ("logs:PutLogEvents", logs),
+    }
+
+
+def test_page_deployment_role_touches_the_site_and_cdk_assets_only(synth: SimpleNamespace) -> None:
+    deployment = next(
+        r["Properties"]
+        for k, r in resources(synth, "AWS::Lambda::Function").items()
+        if k.startswith("CustomCDKBucketDeployment")
+    )
+    pairs = role_grants(synth, logical_of(deployment["Role"]))
+    assets = "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"
+    allowed = {"<SiteBucket.Arn>", "<SiteBucket.Arn>/*", assets, assets + "/*", log_group_arn(deployment)}
+    allowed.add("arn:<AWS::Partition>:cloudfront::<AWS::AccountId>:distribution/<Distribution>")
+    assert {resource for _, resource in pairs} == allowed
+    assert {a for a, r in pairs if r.startswith("arn:<AWS::Partition>:cloudfront")} == {
+        "cloudfront:CreateInvalidation",
+        "cloudfront:GetInvalidation",
+    }
+    assert {a for a, r in pairs if r.startswith(assets)} <= {"s3:GetObject*", "s3:GetBucket*", "s3:List*"}
+
+
+def test_every_role_is_known_and_no_policy_allows_everything(synth: SimpleNamespace) -> None:
+    roles = set(resources(synth, "AWS::IAM::Role"))
+    known = {logical_of(function_by_handler(synth, fn.handler)["Role"]) for fn in DEPLOYMENT.functions}
+    task = worker_task(synth)
+    known |= {logical_of(task["TaskRoleArn"]), logical_of(task["ExecutionRoleArn"])}
+    known |= {k for k in roles if k.startswith("CustomCDKBucketDeployment")}
+    assert roles == known
+    for policy in resources(synth, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in as_list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), action
+            if statement.get("Resource") == "*":
+                assert statement["Action"] == "ecr:GetAuthorizationToken"
+
+
+# -- functions, APIs ------------------------------------------------------------------------------------
+
+
+def test_functions_from_spec_with_environment_and_log_retention(synth: SimpleNamespace) -> None:
+    for fn in DEPLOYMENT.functions:
+        p = function_by_handler(synth, fn.handler)
+        assert p["Runtime"] == "python3.12"
+        assert (p["Timeout"], p["MemorySize"]) == (fn.timeout_seconds, fn.memory_mb)
+        env = render(p["Environment"]["Variables"], synth.names)
+        assert env[ENVIRONMENT["profile"]] == "aws"
+        assert env[ENVIRONMENT["uploads_bucket"]] == "<UploadsBucket>"
+        assert env[ENVIRONMENT["queue_url"]] == "<JobsQueue>"
+        assert env[ENVIRONMENT["dead_letter_queue_url"]] == "<DeadLetterQueue>"
+        assert env[ENVIRONMENT["jobs_table"]] == "<JobsTable>"
+        assert env[ENVIRONMENT["websocket_endpoint"]] == CALLBACK_URL
+        assert env["LOOKALIKE_MAX_UPLOAD_BYTES"] == str(DEPLOYMENT.max_upload_bytes)
+        assert env["LOOKALIKE_UPLOAD_EXPIRES_SECONDS"] == str(DEPLOYMENT.upload_expires_seconds)
+        assert env["LOOKALIKE_JOB_TTL_SECONDS"] == str(DEPLOYMENT.job_ttl_seconds)
+    for function in resources(synth, "AWS::Lambda::Function").values():  # CDK's page copier too
+        assert "LogGroup" in function["Properties"]["LoggingConfig"]
+    groups = resources(synth, "AWS::Logs::LogGroup")
+    assert len(groups) == len(DEPLOYMENT.functions) + 2  # + the worker and the page copier
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == DEPLOYMENT.log_retention_days
+        assert group["DeletionPolicy"] == "Delete"
+
+
+def test_lambda_bundle_is_the_pure_python_part_and_imports_without_the_engine(synth: SimpleNamespace) -> None:
+    code = function_by_handler(synth, DEPLOYMENT.functions[0].handler)["Code"]["S3Key"]
+    bundle = synth.outdir / f"asset.{code.removesuffix('.zip')}"
+    files = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    src = ROOT / "src"
+    expected = set()
+    for source in LAMBDA_SOURCES:
+        path = src / source
+        found = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        expected |= {p.relative_to(src).as_posix() for p in found if "__pycache__" not in p.parts}
+    assert files == expected
+    assert not any(f.startswith(("lookalike/engine/", "lookalike/gallery/", "lookalike/web/")) for f in files)
+    # The Lambda runtime has the standard library and boto3; anything else imported at load time fails.
+    boto_dir = Path(__import__("boto3").__file__).parents[1]
+    check = f"""
+import importlib, importlib.abc, sys
+RUNTIME = {{"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}}
+ALLOWED = set(sys.stdlib_module_names) | RUNTIME | {{"lookalike"}}
+class Runtime(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] not in ALLOWED:
+            raise ImportError(f"{{name}} is not in the Lambda runtime")
+sys.meta_path.insert(0, Runtime())
+sys.path[:0] = [{str(bundle)!r}, {str(boto_dir)!r}]
+for handler in {[fn.handler for fn in DEPLOYMENT.functions]!r}:
+    module, _, attr = handler.rpartition(".")
+    assert callable(getattr(importlib.import_module(module), attr)), handler
+import lookalike
+assert lookalike.__file__.startswith({str(bundle)!r}), lookalike.__file__
+"""
+    result = subprocess.run([sys.executable, "-S", "-c", check], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_websocket_routes_and_stage_match_spec(synth: SimpleNamespace) -> None:
+    api = props(synth, "WebSocketApi")
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == DEPLOYMENT.websocket_route_selection
+    routes = [
+        r["Properties"]
+        for r in resources(synth, "AWS::ApiGatewayV2::Route").values()
+        if render(r["Properties"]["ApiId"], synth.names) == "<WebSocketApi>"
+    ]
+    assert sorted(r["RouteKey"] for r in routes) == sorted(DEPLOYMENT.websocket_routes)
+    integrations = resources(synth, "AWS::ApiGatewayV2::Integration")
+    handler = next(fn.handler for fn in DEPLOYMENT.functions if fn.name == "websocket")
+    function_logical = next(
+        k for k, r in resources(synth, "AWS::Lambda::Function").items() if r["Properties"]["Handler"] == handler
+    )
+    for route in routes:
+        target = render(route["Target"], synth.names)
+        integration = integrations[target.removeprefix("integrations/<").removesuffix(">")]["Properties"]
+        assert integration["IntegrationType"] == "AWS_PROXY"
+        assert f"<{function_logical}.Arn>" in render(integration["IntegrationUri"], synth.names)
+    stage = next(
+        r["Properties"]
+        for r in resources(synth, "AWS::ApiGatewayV2::Stage").values()
+        if render(r["Properties"]["ApiId"], synth.names) == "<WebSocketApi>"
+    )
+    assert stage["StageName"] == STAGE and stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+
+
+def test_websocket_routes_have_no_route_responses(synth: SimpleNamespace) -> None:
+    """The handlers answer with post_to_connection only: no route returns the handler's value to the client."""
+    assert not resources(synth, "AWS::ApiGatewayV2::RouteResponse")
+    assert not resources(synth, "AWS::ApiGatewayV2::IntegrationResponse")
+    for route in resources(synth, "AWS::ApiGatewayV2::Route").values():
+        assert "RouteResponseSelectionExpression" not in route["Properties"]
+
+
+def test_http_routes_match_spec(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in resources(synth, "AWS::ApiGatewayV2::Route").values()
+        if render(r["Properties"]["ApiId"], synth.names) == "<HttpApi>"
+    }
+    assert set(routes) == {f"{method} {path}" for method, path, _ in DEPLOYMENT.http_routes}
+    integrations = resources(synth, "AWS::ApiGatewayV2::Integration")
+    for method, path, name in DEPLOYMENT.http_routes:
+        handler = next(fn.handler for fn in DEPLOYMENT.functions if fn.name == name)
+        function_logical = next(
+            k for k, r in resources(synth, "AWS::Lambda::Function").items() if r["Properties"]["Handler"] == handler
+        )
+        target = render(routes[f"{method} {path}"]["Target"], synth.names)
+        integration = integrations[target.removeprefix("integrations/<").removesuffix(">")]["Properties"]
+        assert integration["IntegrationUri"] == {"Fn::GetAtt": [function_logical, "Arn"]}
+        assert integration["PayloadFormatVersion"] == "2.0"
+    # The page reaches /api/* on its own origin (CloudFront): no CORS unless another origin is named.
+    assert "CorsConfiguration" not in props(synth, "HttpApi")
+    cors = props(synth_with_context, "HttpApi")["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://photos.example.org"]
+
+
+def test_page_config_points_at_the_websocket_stage(synth: SimpleNamespace) -> None:
+    (deployment,) = resources(synth, "Custom::CDKBucketDeployment").values()
+    p = deployment["Properties"]
+    assert render(p["DestinationBucketName"], synth.names) == "<SiteBucket>"
+    assert p["RetainOnDelete"] is False and p["Prune"] is True
+    assert render(p["DistributionId"], synth.names) == "<Distribution>"
+    config = None
+    for key, markers in zip(p["SourceObjectKeys"], p["SourceMarkers"], strict=True):
+        staged = synth.outdir / f"asset.{key.removesuffix('.zip')}"
+        if (staged / "config.json").is_file():  # tokens are markers, filled in (JSON-quoted) at deploy time
+            text = (staged / "config.json").read_text()
+            for marker, value in markers.items():
+                text = text.replace(marker, str(render(value, synth.names)))
+            config = json.loads(text)
+        else:
+            assert (staged / "index.html").is_file()
+    assert config == {"websocket": WSS_URL, "api": ""}
+
+
+# -- the worker -----------------------------------------------------------------------------------------
+
+
+def test_no_nat_gateways_and_egress_only_workers(synth: SimpleNamespace) -> None:
+    synth.assertions.resource_count_is("AWS::EC2::NatGateway", 0)
+    (service,) = resources(synth, "AWS::ECS::Service").values()
+    network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "ENABLED"
+    (group,) = resources(synth, "AWS::EC2::SecurityGroup").values()
+    assert "SecurityGroupIngress" not in group["Properties"]
+    assert not resources(synth, "AWS::EC2::SecurityGroupIngress")
+    assert [(e["IpProtocol"], e["FromPort"], e["ToPort"]) for e in group["Properties"]["SecurityGroupEgress"]] == [
+        ("tcp", 443, 443)
+    ]
+
+
+def test_worker_task_from_spec(synth: SimpleNamespace) -> None:
+    worker = DEPLOYMENT.worker
+    task = worker_task(synth)
+    assert (task["Cpu"], task["Memory"]) == (str(worker.cpu), str(worker.memory_mb))
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    (container,) = task["ContainerDefinitions"]
+    assert container["Command"] == ["lookalike", "worker"]
+    assert container["HealthCheck"]["Command"] == ["CMD", *worker.health_command]
+    assert container["StopTimeout"] == worker.stop_timeout_seconds
+    env = {e["Name"]: render(e["Value"], synth.names) for e in container["Environment"]}
+    assert env[ENVIRONMENT["gallery_uri"]] == "s3://<GalleryBucket>/galleries/"
+    assert env[ENVIRONMENT["websocket_endpoint"]] == CALLBACK_URL
+    assert env[ENVIRONMENT["queue_url"]] == "<JobsQueue>"
+    assert env[ENVIRONMENT["dead_letter_queue_url"]] == "<DeadLetterQueue>"
+    assert env[ENVIRONMENT["profile"]] == "aws"
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    (service,) = resources(synth, "AWS::ECS::Service").values()
+    assert service["Properties"]["DesiredCount"] == 0
+    assets = json.loads((synth.outdir / "Lookalike.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "Dockerfile"
+    context = synth.outdir / image["source"]["directory"]
+    assert (context / "Dockerfile").is_file() and (context / "src" / "lookalike").is_dir()
+    for never in (".git", ".venv", "deploy/aws/node_modules", "deploy/aws/cdk.out"):
+        assert not (context / never).exists(), never
+
+
+def test_worker_scales_by_jobs_from_zero_with_the_spec_steps(synth: SimpleNamespace) -> None:
+    worker = DEPLOYMENT.worker
+    (target,) = resources(synth, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (
+        worker.min_tasks,
+        worker.max_tasks,
+    )
+    assert worker.min_tasks == 0
+    alarms = {
+        render(a["Properties"]["AlarmActions"][0], synth.names): a["Properties"]
+        for a in resources(synth, "AWS::CloudWatch::Alarm").values()
+        if "AlarmActions" in a["Properties"]
+    }
+    steps: set[tuple[float, int]] = set()
+    for logical, policy in resources(synth, "AWS::ApplicationAutoScaling::ScalingPolicy").items():
+        config = policy["Properties"]["StepScalingPolicyConfiguration"]
+        assert config["AdjustmentType"] == "ExactCapacity"
+        alarm = alarms[f"<{logical}>"]
+        metrics = {m["Id"]: m for m in alarm["Metrics"]}
+        queues = {
+            render(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"], synth.names)
+            for m in metrics.values()
+            if "MetricStat" in m
+        }
+        assert queues == {"<JobsQueue.QueueName>"}
+        names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics.values() if "MetricStat" in m}
+        assert names == {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
+        for step in config["StepAdjustments"]:  # bounds are relative to the alarm's threshold
+            lower = step.get("MetricIntervalLowerBound")
+            steps.add((alarm["Threshold"] + lower if lower is not None else float("-inf"), step["ScalingAdjustment"]))
+    by_tasks = sorted((tasks, messages) for messages, tasks in steps)
+    expected = sorted((tasks, messages) for messages, tasks in worker.scaling_steps)
+    assert [t for t, _ in by_tasks] == [t for t, _ in expected]
+    for (_, got), (_, want) in zip(by_tasks, expected, strict=True):
+        assert got == want or (want == 0 and got == float("-inf"))
+
+
+def test_dead_letter_alarm(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
+    def dlq_alarms(s: SimpleNamespace) -> list[dict[str, Any]]:
+        found = []
+        for alarm in resources(s, "AWS::CloudWatch::Alarm").values():
+            metrics = alarm["Properties"].get("Metrics", [])
+            queues = {
+                str(render(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"], s.names))
+                for m in metrics
+                if "MetricStat" in m
+            }
+            if queues == {"<DeadLetterQueue.QueueName>"}:
+                found.append(alarm["Properties"])
+        return found
+
+    (alarm,) = dlq_alarms(synth)
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert "ApproximateNumberOfMessagesVisible" in names
+    assert "AlarmActions" not in alarm
+    (alarm,) = dlq_alarms(synth_with_context)
+    (topic_ref,) = alarm["AlarmActions"]
+    (subscription,) = resources(synth_with_context, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.org"
+    assert subscription["Properties"]["TopicArn"] == topic_ref
+
+
+def test_outputs(synth: SimpleNamespace) -> None:
+    outputs = {k: render(v["Value"], synth.names) for k, v in synth.template["Outputs"].items()}
+    assert outputs["PageUrl"] == "https://<Distribution.DomainName>/"
+    assert outputs["WebSocketUrl"] == WSS_URL
+    assert outputs["HttpApiUrl"].startswith("https://<HttpApi>.execute-api.")
+    assert outputs["UploadsBucketName"] == "<UploadsBucket>"
+    assert outputs["GalleryBucketName"] == "<GalleryBucket>"
+    assert outputs["JobsQueueUrl"] == "<JobsQueue>"
+    assert outputs["JobsTableName"] == "<JobsTable>"
+
+
+# -- the template as CloudFormation sees it ------------------------------------------------------------
+
+
+def test_cfn_lint_is_clean(synth: SimpleNamespace) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    if not cfn_lint.exists():
+        pytest.skip("cfn-lint is not installed (pip install -e '.[dev]')")
+    template = synth.outdir / "Lookalike.template.json"
+    result = subprocess.run(
+        [str(cfn_lint), "--ignore-checks", "W3005", "--", str(template)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cdk_cli_synth(tmp_path: Path) -> None:
+    cli = APP_DIR / "node_modules" / ".bin" / "cdk"
+    if not cli.exists():
+        pytest.skip("the CDK CLI is not installed (make cdk-cli)")
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("CDK_")}
+    env.update(
+        CDK_HOME=str(tmp_path / "home"),
+        HOME=str(tmp_path / "home"),
+        AWS_EC2_METADATA_DISABLED="true",  # no credentials: do not probe for an instance role
+        CDK_DISABLE_VERSION_CHECK="1",
+        CDK_DISABLE_CLI_TELEMETRY="true",
+    )
+    out = tmp_path / "cdk.out"
+    result = subprocess.run(
+        [str(cli), "synth", "--no-notices", "--quiet", "--app", f"{sys.executable} app.py", "--output", str(out)],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((out / "Lookalike.template.json").read_text())
+    assert any(r["Type"] == "AWS::ECS::Service" for r in template["Resources"].values())
