@@ -1,15 +1,59 @@
 """Object storage on S3: the browser uploads with S3's own presigned POST, workers read and delete.
 
+Presigned POSTs are signed with SigV4 (``AWS4-HMAC-SHA256``): botocore still signs them with SigV2
+by default in older regions, which buckets increasingly refuse and S3-compatible servers may not
+implement. The policy pins the exact key, a size range of [1, max_bytes], the content type and a
+short expiry, and it is the storage server that refuses an upload outside it.
+
+The endpoint comes from boto3's own variables (``AWS_ENDPOINT_URL_S3``, then ``AWS_ENDPOINT_URL``)
+unless one is passed. With a custom endpoint (an S3-compatible server or an emulator) buckets are
+addressed by path (``http://host:port/bucket``), since ``bucket.host`` names rarely resolve there;
+on AWS itself botocore's default (virtual-hosted) is kept.
+
 The bucket should also carry a lifecycle rule expiring ``uploads/`` after a day, so that photos
 whose job never ran are not kept either.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from lookalike.media import MEDIA_TYPES
 from lookalike.service.ports import PresignedUpload, valid_key
+
+SIGV4_POST = "s3v4-presign-post"
+
+
+def s3_client(endpoint_url: str | None = None, addressing_style: str | None = None) -> Any:
+    """An S3 client that signs everything, presigned POSTs included, with SigV4."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    style = addressing_style or ("path" if endpoint else None)
+    config = Config(signature_version="s3v4", s3={"addressing_style": style} if style else None)
+    # endpoint_url=None lets boto3 read AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (and config files) itself.
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _sigv4_post_signer(signature_version: str, **_: Any) -> str | None:
+    """botocore ``choose-signer`` hook: a presigned POST is SigV4 whatever the client's default."""
+    if signature_version.endswith("-presign-post") and not signature_version.startswith(("v4a", "v4-s3express")):
+        return SIGV4_POST
+    return None
+
+
+def sign_posts_with_sigv4(client: Any) -> Any:
+    """Make a caller's client presign POSTs with SigV4.
+
+    A client made without ``Config(signature_version="s3v4")`` presigns POSTs with SigV2 in the
+    regions that still allow it, and ``client.meta.config`` does not tell the two apart; this hook
+    (more specific than botocore's SigV2 default, so it runs first) fixes it for PutObject POSTs only.
+    """
+    client.meta.events.register("choose-signer.s3.PutObject", _sigv4_post_signer, unique_id="lookalike-sigv4-post")
+    return client
 
 
 class S3Storage:
@@ -22,21 +66,20 @@ class S3Storage:
         expires_seconds: int = 300,
         allowed_types: tuple[str, ...] = MEDIA_TYPES,
         endpoint_url: str | None = None,
+        addressing_style: str | None = None,
     ) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3", endpoint_url=endpoint_url)
-        self.client = client
+        """``client``: a boto3 S3 client (its presigned POSTs are made SigV4); else one is made here."""
+        self.client = sign_posts_with_sigv4(client) if client is not None else s3_client(endpoint_url, addressing_style)
         self.bucket = bucket
         self.max_bytes = max_bytes
         self.expires_seconds = expires_seconds
         self.allowed_types = allowed_types
 
     def presign_upload(self, key: str, content_type: str | None = None) -> PresignedUpload:
-        """S3 checks the policy itself: key, expiry, size range and content type."""
-        import time
+        """S3 checks the policy itself: signature, key, expiry, size range and content type.
 
+        botocore adds the exact ``{"key": key}`` and ``{"bucket": ...}`` conditions itself.
+        """
         if not valid_key(key):
             raise ValueError(f"not a valid upload key: {key!r}")
         conditions: list[Any] = [["content-length-range", 1, self.max_bytes]]
@@ -49,6 +92,8 @@ class S3Storage:
         post = self.client.generate_presigned_post(
             self.bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=self.expires_seconds
         )
+        if "x-amz-signature" not in post["fields"]:  # e.g. a client made with signature_version=UNSIGNED
+            raise RuntimeError("the S3 client did not sign the presigned POST with SigV4")
         return PresignedUpload(
             key=key,
             url=post["url"],
