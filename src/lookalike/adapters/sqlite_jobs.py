@@ -88,8 +88,8 @@ class SqliteJobStore(SqliteFile):
         with self._db() as db:
             cursor = db.execute(
                 "UPDATE jobs SET state = ?, result = ?, updated_at = ?, expires_at = ? "
-                "WHERE id = ? AND state NOT IN ('done', 'failed')",
-                (state, json.dumps(result), now, now + self.ttl, job_id),
+                "WHERE id = ? AND state NOT IN ('done', 'failed') AND expires_at >= ?",
+                (state, json.dumps(result), now, now + self.ttl, job_id, now),
             )
             return cursor.rowcount == 1
 

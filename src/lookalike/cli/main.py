@@ -21,6 +21,7 @@ from lookalike.cli.output import (
     settings_from,
     workers_option,
 )
+from lookalike.cli.worker import worker as worker_command
 from lookalike.settings import Settings
 
 
@@ -360,6 +361,7 @@ def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-a
 
 cli.add_command(eval_group)
 cli.add_command(bench_group)
+cli.add_command(worker_command)
 
 
 def main() -> None:
