@@ -59,20 +59,11 @@ CAPABILITIES: dict[str, Callable[[Targets], list[iam.PolicyStatement]]] = {
         _allow(["s3:ListBucket"], [t.gallery.bucket_arn], "GalleryList"),
     ],
     "jobs:read": lambda t: [_allow(["dynamodb:GetItem"], [t.table.table_arn], "JobsRead")],
-    # TransactWriteItems has no IAM action of its own: each item in a transaction is authorised
-    # by its PutItem / UpdateItem / DeleteItem / ConditionCheckItem action.
+    # What adapters/dynamo_jobs.py calls: GetItem, UpdateItem, and PutItem inside TransactWriteItems
+    # (which has no IAM action of its own: each item is authorised by its Put/Update/Delete/ConditionCheck
+    # action).  Expired jobs are removed by the table's TTL, not by the role.
     "jobs:write": lambda t: [
-        _allow(
-            [
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:ConditionCheckItem",
-            ],
-            [t.table.table_arn],
-            "JobsWrite",
-        )
+        _allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [t.table.table_arn], "JobsWrite")
     ],
     "queue:send": lambda t: [_allow(["sqs:SendMessage"], [t.jobs_queue.queue_arn], "QueueSend")],
     "queue:consume": lambda t: [

@@ -32,13 +32,17 @@ def empty_bucket(bucket: str, s3: Any = None) -> int:
 
         s3 = boto3.client("s3")
     deleted = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    while True:  # the first page again until none is left: deleting while paginating can skip keys
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=1000)
         keys = [
             {"Key": v["Key"], "VersionId": v["VersionId"]}
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
-        for start in range(0, len(keys), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
+        if not keys:
+            break
+        errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True}).get("Errors", [])
+        if errors:  # e.g. no permission: stop rather than list the same keys again forever
+            raise RuntimeError(f"could not delete {len(errors)} objects from s3://{bucket}: {errors[0]}")
         deleted += len(keys)
     return deleted
 

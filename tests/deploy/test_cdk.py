@@ -43,16 +43,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "uploads:delete": {("s3:DeleteObject", UPLOAD_OBJECTS)},
     "gallery:read": {("s3:GetObject", "<GalleryBucket.Arn>/galleries/*"), ("s3:ListBucket", "<GalleryBucket.Arn>")},
     "jobs:read": {("dynamodb:GetItem", TABLE)},
-    "jobs:write": {
-        (action, TABLE)
-        for action in (
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
-        )
-    },
+    "jobs:write": {(action, TABLE) for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")},
     "queue:send": {("sqs:SendMessage", "<JobsQueue.Arn>")},
     "queue:consume": {
         (action, "<JobsQueue.Arn>")
@@ -434,6 +425,58 @@ def test_every_role_is_known_and_no_policy_allows_everything(synth: SimpleNamesp
                 assert action != "*" and not action.endswith(":*"), action
             if statement.get("Resource") == "*":
                 assert statement["Action"] == "ecr:GetAuthorizationToken"
+
+
+#: How the adapters' boto3 calls are authorised (HeadObject by s3:GetObject, a presigned POST by s3:PutObject).
+SDK_ACTIONS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "send_message": "sqs:SendMessage",
+    "receive_message": "sqs:ReceiveMessage",
+    "delete_message": "sqs:DeleteMessage",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+    "get_queue_attributes": "sqs:GetQueueAttributes",
+    "get_object": "s3:GetObject",
+    "head_object": "s3:GetObject",
+    "download_file": "s3:GetObject",
+    "delete_object": "s3:DeleteObject",
+    "generate_presigned_post": "s3:PutObject",
+    "post_to_connection": "execute-api:ManageConnections",
+}
+TRANSACT_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+NOT_AWS_CALLS = {"exceptions", "meta", "close", "post"}  # SDK attributes, and the embedded notifier's httpx
+
+
+def test_granted_actions_are_the_ones_the_aws_adapters_use(synth: SimpleNamespace) -> None:
+    import re
+
+    adapters = ROOT / "src" / "lookalike" / "adapters"
+    used: set[str] = set()
+    for name in ("dynamo_jobs.py", "sqs_queue.py", "s3_storage.py", "notifiers.py"):
+        text = (adapters / name).read_text()
+        for call in set(re.findall(r"self\.client\.(\w+)", text)) | set(
+            re.findall(r"client\.(post_to_connection)\(", text)
+        ):
+            if call == "transact_write_items":
+                used |= {TRANSACT_ACTIONS[op] for op in re.findall(r'\{"(Put|Update|Delete|ConditionCheck)":', text)}
+            elif call not in NOT_AWS_CALLS:
+                assert call in SDK_ACTIONS, f"{name} calls {call}: say which IAM action authorises it"
+                used.add(SDK_ACTIONS[call])
+    task = worker_task(synth)
+    roles = [logical_of(function_by_handler(synth, fn.handler)["Role"]) for fn in DEPLOYMENT.functions]
+    granted = {action for role in [*roles, logical_of(task["TaskRoleArn"])] for action, _ in role_grants(synth, role)}
+    for service in ("dynamodb:", "sqs:", "execute-api:"):  # exactly what is called, nothing unused
+        assert {a for a in granted if a.startswith(service)} == {a for a in used if a.startswith(service)}, service
+    assert {a for a in used if a.startswith("s3:")} <= granted
 
 
 # -- functions, APIs ------------------------------------------------------------------------------------
