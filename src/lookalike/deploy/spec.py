@@ -22,6 +22,85 @@ ENVIRONMENT = {
 }
 
 
+#: Only these parts of ``src/`` go into the Lambda bundle: pure Python, no engine, no web server
+#: (boto3 comes with the Lambda runtime).
+LAMBDA_SOURCES = (
+    "lookalike/__init__.py",
+    "lookalike/settings.py",
+    "lookalike/media.py",
+    "lookalike/errors.py",
+    "lookalike/service",
+    "lookalike/adapters",
+    "lookalike/deploy",
+)
+
+#: Where browsers upload (the only keys the presigned POST, the worker and the lifecycle rule touch).
+UPLOADS_PREFIX = "uploads/"
+#: Where ``lookalike gallery push`` writes galleries; workers read nothing else of the gallery bucket.
+GALLERIES_PREFIX = "galleries/"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One IAM statement: exact actions on one named resource.
+
+    Resources: ``uploads_objects`` (``uploads/*`` of the uploads bucket), ``gallery_objects``
+    (``galleries/*`` of the gallery bucket), ``gallery_bucket``, ``table``, ``jobs_queue``,
+    ``dead_letters``, ``connections`` (``<ws api>/<stage>/POST/@connections/*``).
+    """
+
+    sid: str
+    actions: tuple[str, ...]
+    resource: str
+
+
+#: What each capability named in ``grants`` allows: the CDK app and the emulator tests both build
+#: their IAM policies from this table, so the emulator (which enforces IAM) checks the real policies.
+CAPABILITIES: dict[str, tuple[Permission, ...]] = {
+    # The Lambda signs a presigned POST with its own credentials: the upload itself needs PutObject.
+    "uploads:presign": (Permission("UploadsPresign", ("s3:PutObject",), "uploads_objects"),),
+    # HeadObject is authorised by s3:GetObject (there is no s3:HeadObject action).
+    "uploads:head": (Permission("UploadsHead", ("s3:GetObject",), "uploads_objects"),),
+    "uploads:read": (Permission("UploadsRead", ("s3:GetObject",), "uploads_objects"),),
+    "uploads:delete": (Permission("UploadsDelete", ("s3:DeleteObject",), "uploads_objects"),),
+    # Listing is a bucket-level action (it makes a missing key answer 404 rather than 403).
+    "gallery:read": (
+        Permission("GalleryRead", ("s3:GetObject",), "gallery_objects"),
+        Permission("GalleryList", ("s3:ListBucket",), "gallery_bucket"),
+    ),
+    "jobs:read": (Permission("JobsRead", ("dynamodb:GetItem",), "table"),),
+    # What adapters/dynamo_jobs.py calls: GetItem, UpdateItem, and PutItem inside TransactWriteItems
+    # (which has no IAM action of its own: each item is authorised by its Put/Update action).
+    "jobs:write": (Permission("JobsWrite", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), "table"),),
+    "queue:send": (Permission("QueueSend", ("sqs:SendMessage",), "jobs_queue"),),
+    "queue:consume": (
+        Permission(
+            "QueueConsume",
+            ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+            "jobs_queue",
+        ),
+    ),
+    "dead_letters:consume": (
+        Permission(
+            "DeadLettersConsume",
+            ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+            "dead_letters",
+        ),
+    ),
+    "connections:post": (Permission("ConnectionsPost", ("execute-api:ManageConnections",), "connections"),),
+}
+
+
+def permissions(grants: tuple[str, ...]) -> list[Permission]:
+    """The statements for these capabilities; an unknown name is an error, never a silent no-op."""
+    out: list[Permission] = []
+    for name in grants:
+        if name not in CAPABILITIES:
+            raise ValueError(f"unknown capability {name!r} (known: {', '.join(sorted(CAPABILITIES))})")
+        out.extend(CAPABILITIES[name])
+    return out
+
+
 @dataclass(frozen=True)
 class Queue:
     name: str
@@ -126,3 +205,14 @@ class Deployment:
 
 
 DEPLOYMENT = Deployment()
+
+
+def static_environment(spec: Deployment = DEPLOYMENT) -> dict[str, str]:
+    """The settings every Lambda and worker gets that do not depend on a resource's name."""
+    return {
+        "LOOKALIKE_PROFILE": "aws",
+        "LOOKALIKE_MAX_UPLOAD_BYTES": str(spec.max_upload_bytes),
+        "LOOKALIKE_UPLOAD_EXPIRES_SECONDS": str(spec.upload_expires_seconds),
+        "LOOKALIKE_JOB_TTL_SECONDS": str(spec.job_ttl_seconds),
+        "LOOKALIKE_MAX_RECEIVES": str(spec.jobs_queue.max_receives),
+    }

@@ -1,0 +1,77 @@
+"""The AWS profile end to end on the emulated AWS (ministack with IAM enforced): the spec's resources,
+the Lambda handlers behind real HTTP and WebSocket APIs, ``lookalike worker`` processes as the image
+runs them, the gallery fetched from S3 as the workers do on AWS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aws.system import System, running_system
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def system(ministack_endpoint, small_gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running_system(ministack_endpoint, tmp_path_factory.mktemp("aws"), small_gallery, page=True) as system:
+        system.start_worker()
+        yield system
+
+
+@pytest.fixture(scope="session")
+def two_people(data: Path) -> bytes:
+    return (data / "group" / "face_recognition__two_people.jpg").read_bytes()
+
+
+class Client:
+    """A page's WebSocket, as the browser opens it on the WebSocket API."""
+
+    def __init__(self, url: str, timeout: float = 60) -> None:
+        from websockets.sync.client import connect
+
+        self.conn = connect(url, open_timeout=10, max_size=2**24).__enter__()
+        self.timeout = timeout
+
+    def send(self, message: Any) -> None:
+        self.conn.send(message if isinstance(message, str) else json.dumps(message))
+
+    def recv(self, timeout: float | None = None) -> dict[str, Any]:
+        return dict(json.loads(self.conn.recv(timeout=timeout or self.timeout)))
+
+    def until(self, *names: str, timeout: float | None = None) -> list[dict[str, Any]]:
+        seen = []
+        while True:
+            seen.append(self.recv(timeout))
+            if seen[-1]["event"] in names:
+                return seen
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def test_a_photo_goes_through_the_whole_aws_flow(system: System, two_people: bytes) -> None:
+    key = system.upload(two_people)
+    with Client(system.stack.websocket_url) as ws:
+        ws.send({"action": "match", "key": key})
+        events = ws.until("matched", "failed", timeout=120)
+    names = [e["event"] for e in events]
+    assert names == ["queued", "processing", "faces_found", "matched"], events
+    result = events[-1]["result"]
+    assert sorted(face["matches"][0]["name"] for face in result["faces"]) == ["Barack_Obama", "Joseph_Biden"]
+    thumbnail = result["faces"][0]["matches"][0]["thumbnail"]
+    assert thumbnail.startswith(f"/galleries/{system.gallery_version}/thumbnails/")
+    assert not system.object_exists(key)  # the photo is deleted once matched
+    job = system.job(events[0]["job"])
+    assert job.status_code == 200 and job.json()["state"] == "done"
+    assert job.json()["result"]["faces"] == result["faces"]
