@@ -215,4 +215,6 @@ def static_environment(spec: Deployment = DEPLOYMENT) -> dict[str, str]:
         "LOOKALIKE_UPLOAD_EXPIRES_SECONDS": str(spec.upload_expires_seconds),
         "LOOKALIKE_JOB_TTL_SECONDS": str(spec.job_ttl_seconds),
         "LOOKALIKE_MAX_RECEIVES": str(spec.jobs_queue.max_receives),
+        # A worker keeps its job's message hidden by this much at a time, while the job runs.
+        "LOOKALIKE_VISIBILITY_TIMEOUT_SECONDS": str(spec.jobs_queue.visibility_timeout_seconds),
     }
