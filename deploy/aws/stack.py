@@ -31,23 +31,19 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from grants import GALLERIES_PREFIX, UPLOADS_PREFIX, Targets, statements
+from grants import Targets, statements
 
-from lookalike.deploy.spec import DEPLOYMENT, ENVIRONMENT, Deployment
+from lookalike.deploy.spec import (
+    DEPLOYMENT,
+    ENVIRONMENT,
+    GALLERIES_PREFIX,
+    LAMBDA_SOURCES,
+    UPLOADS_PREFIX,
+    Deployment,
+    static_environment,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-#: Only these parts of ``src/`` go into the Lambda bundle: pure Python, no engine, no web server.
-#: (boto3 comes with the Lambda runtime.)
-LAMBDA_SOURCES = (
-    "lookalike/__init__.py",
-    "lookalike/settings.py",
-    "lookalike/media.py",
-    "lookalike/errors.py",
-    "lookalike/service",
-    "lookalike/adapters",
-    "lookalike/deploy",
-)
 
 #: Never part of the worker image's build context, whatever the repository's .dockerignore says.
 DOCKER_EXCLUDES = [
@@ -236,7 +232,6 @@ class LookalikeStack(Stack):
         # the newest; a worker fetches that one and links its thumbnails under /galleries/<version>/.
         gallery_uri = self._context("gallery_uri") or f"s3://{self.gallery_bucket.bucket_name}/{GALLERIES_PREFIX}"
         values = {
-            "profile": "aws",
             "uploads_bucket": self.uploads_bucket.bucket_name,
             "queue_url": self.jobs_queue.queue_url,
             "dead_letter_queue_url": self.dead_letters.queue_url,
@@ -246,14 +241,7 @@ class LookalikeStack(Stack):
         }
         # thumbnail_url stays unset: the worker derives it from the version of the gallery it fetched.
         env = {ENVIRONMENT[name]: value for name, value in values.items()}
-        env.update(
-            {
-                "LOOKALIKE_MAX_UPLOAD_BYTES": str(spec.max_upload_bytes),
-                "LOOKALIKE_UPLOAD_EXPIRES_SECONDS": str(spec.upload_expires_seconds),
-                "LOOKALIKE_JOB_TTL_SECONDS": str(spec.job_ttl_seconds),
-                "LOOKALIKE_MAX_RECEIVES": str(spec.jobs_queue.max_receives),
-            }
-        )
+        env.update(static_environment(spec))
         return env
 
     def _lambda_code(self) -> lambda_.Code:

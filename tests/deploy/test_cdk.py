@@ -24,13 +24,13 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 cdk = pytest.importorskip("aws_cdk", reason="aws-cdk-lib is not installed (pip install -e '.[deploy]')")
 
-from lookalike.deploy.spec import DEPLOYMENT, ENVIRONMENT  # noqa: E402
+from lookalike.deploy.spec import DEPLOYMENT, ENVIRONMENT, LAMBDA_SOURCES, static_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "deploy" / "aws"
 sys.path.insert(0, str(APP_DIR))
 
-from stack import LAMBDA_SOURCES, LookalikeStack  # noqa: E402
+from stack import LookalikeStack  # noqa: E402
 
 STAGE = DEPLOYMENT.websocket_stage
 UPLOAD_OBJECTS = "<UploadsBucket.Arn>/uploads/*"
@@ -497,6 +497,7 @@ def test_functions_from_spec_with_environment_and_log_retention(synth: SimpleNam
         assert env["LOOKALIKE_MAX_UPLOAD_BYTES"] == str(DEPLOYMENT.max_upload_bytes)
         assert env["LOOKALIKE_UPLOAD_EXPIRES_SECONDS"] == str(DEPLOYMENT.upload_expires_seconds)
         assert env["LOOKALIKE_JOB_TTL_SECONDS"] == str(DEPLOYMENT.job_ttl_seconds)
+        assert static_environment().items() <= env.items()
     for function in resources(synth, "AWS::Lambda::Function").values():  # CDK's page copier too
         assert "LogGroup" in function["Properties"]["LoggingConfig"]
     groups = resources(synth, "AWS::Logs::LogGroup")
@@ -651,6 +652,8 @@ def test_worker_task_from_spec(synth: SimpleNamespace) -> None:
     assert env[ENVIRONMENT["queue_url"]] == "<JobsQueue>"
     assert env[ENVIRONMENT["dead_letter_queue_url"]] == "<DeadLetterQueue>"
     assert env[ENVIRONMENT["profile"]] == "aws"
+    assert static_environment().items() <= env.items()
+    assert env["LOOKALIKE_VISIBILITY_TIMEOUT_SECONDS"] == str(DEPLOYMENT.jobs_queue.visibility_timeout_seconds)
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     (service,) = resources(synth, "AWS::ECS::Service").values()
     assert service["Properties"]["DesiredCount"] == 0
