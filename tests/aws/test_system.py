@@ -75,3 +75,32 @@ def test_a_photo_goes_through_the_whole_aws_flow(system: System, two_people: byt
     job = system.job(events[0]["job"])
     assert job.status_code == 200 and job.json()["state"] == "done"
     assert job.json()["result"]["faces"] == result["faces"]
+
+
+def test_the_worker_identity_holds_only_its_grants(system: System) -> None:
+    """The emulator enforces IAM: the worker's keys read and delete uploads and read the gallery, and
+    nothing else (no writing uploads, no sending jobs, no reading outside ``uploads/``)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    key, secret = system.stack.worker_access_key
+    session = boto3.session.Session(
+        aws_access_key_id=key, aws_secret_access_key=secret, region_name=system.emulator.region
+    )
+    s3 = session.client("s3", endpoint_url=system.emulator.endpoint)
+    sqs = session.client("sqs", endpoint_url=system.emulator.endpoint)
+    bucket = system.stack.uploads_bucket
+    system.admin("s3").put_object(Bucket=bucket, Key="uploads/x", Body=b"x")
+    system.admin("s3").put_object(Bucket=bucket, Key="elsewhere/x", Body=b"x")
+    assert s3.get_object(Bucket=bucket, Key="uploads/x")["Body"].read() == b"x"
+    s3.list_objects_v2(Bucket=system.stack.gallery_bucket, Prefix="galleries/")
+    for denied in (
+        lambda: s3.put_object(Bucket=bucket, Key="uploads/y", Body=b"y"),
+        lambda: s3.get_object(Bucket=bucket, Key="elsewhere/x"),
+        lambda: s3.put_object(Bucket=system.stack.gallery_bucket, Key="galleries/evil", Body=b"y"),
+        lambda: sqs.send_message(QueueUrl=system.stack.queue_url, MessageBody="{}"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            denied()
+        assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException"), refused.value
+    s3.delete_object(Bucket=bucket, Key="uploads/x")
