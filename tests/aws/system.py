@@ -11,6 +11,7 @@ the product's own code or the emulator.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -136,6 +137,38 @@ class System:
         return True
 
 
+class Client:
+    """A page's WebSocket, as the browser opens it on the WebSocket API; ``recv`` raises TimeoutError."""
+
+    def __init__(self, url: str, timeout: float = 60) -> None:
+        from websockets.sync.client import connect
+
+        self.conn = connect(url, open_timeout=10, max_size=2**24).__enter__()
+        self.timeout = timeout
+
+    def send(self, message: Any) -> None:
+        self.conn.send(message if isinstance(message, str) else json.dumps(message))
+
+    def recv(self, timeout: float | None = None) -> dict[str, Any]:
+        return dict(json.loads(self.conn.recv(timeout=timeout or self.timeout)))
+
+    def until(self, *names: str, timeout: float | None = None) -> list[dict[str, Any]]:
+        seen = []
+        while True:
+            seen.append(self.recv(timeout))
+            if seen[-1]["event"] in names:
+                return seen
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @contextlib.contextmanager
 def running_system(
     emulator: Emulator,
@@ -168,8 +201,6 @@ def running_system(
         text=True,
     )
     assert push.returncode == 0, push.stderr
-    import json
-
     system.gallery_version = json.loads(push.stdout)["version"]
     server = None
     try:

@@ -4,14 +4,12 @@ runs them, the gallery fetched from S3 as the workers do on AWS."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.aws.system import System, running_system
+from tests.aws.system import Client, System, running_system
 
 pytestmark = pytest.mark.data
 
@@ -26,38 +24,6 @@ def system(ministack_endpoint, small_gallery: Path, tmp_path_factory: pytest.Tem
 @pytest.fixture(scope="session")
 def two_people(data: Path) -> bytes:
     return (data / "group" / "face_recognition__two_people.jpg").read_bytes()
-
-
-class Client:
-    """A page's WebSocket, as the browser opens it on the WebSocket API."""
-
-    def __init__(self, url: str, timeout: float = 60) -> None:
-        from websockets.sync.client import connect
-
-        self.conn = connect(url, open_timeout=10, max_size=2**24).__enter__()
-        self.timeout = timeout
-
-    def send(self, message: Any) -> None:
-        self.conn.send(message if isinstance(message, str) else json.dumps(message))
-
-    def recv(self, timeout: float | None = None) -> dict[str, Any]:
-        return dict(json.loads(self.conn.recv(timeout=timeout or self.timeout)))
-
-    def until(self, *names: str, timeout: float | None = None) -> list[dict[str, Any]]:
-        seen = []
-        while True:
-            seen.append(self.recv(timeout))
-            if seen[-1]["event"] in names:
-                return seen
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def test_a_photo_goes_through_the_whole_aws_flow(system: System, two_people: bytes) -> None:
