@@ -16,7 +16,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parents[1] / "src"))  # lookalike.deploy.spec, also without an installed package
 
 import aws_cdk as cdk  # noqa: E402
-from stack import LookalikeStack  # noqa: E402
+from lookalike_cdk.stack import LookalikeStack  # noqa: E402
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "deploy" / "aws"
 sys.path.insert(0, str(APP_DIR))
 
-from stack import LookalikeStack  # noqa: E402
+from lookalike_cdk.stack import LookalikeStack  # noqa: E402
 
 STAGE = DEPLOYMENT.websocket_stage
 UPLOAD_OBJECTS = "<UploadsBucket.Arn>/uploads/*"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,11 @@ import pytest
 moto = pytest.importorskip("moto", reason="moto is not installed (pip install -e '.[dev]')")
 boto3 = pytest.importorskip("boto3")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "aws"))
-
-import outputs  # noqa: E402
+_path = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "outputs.py"
+_spec = importlib.util.spec_from_file_location("lookalike_deploy_outputs", _path)
+assert _spec is not None and _spec.loader is not None
+outputs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(outputs)
 
 TEMPLATE = {
     "Resources": {"Uploads": {"Type": "AWS::S3::Bucket"}, "Gallery": {"Type": "AWS::S3::Bucket"}},
