@@ -744,13 +744,13 @@ def test_outputs(synth: SimpleNamespace) -> None:
 # -- the template as CloudFormation sees it ------------------------------------------------------------
 
 
-def test_cfn_lint_is_clean(synth: SimpleNamespace) -> None:
+def test_cfn_lint_is_clean(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     if not cfn_lint.exists():
         pytest.skip("cfn-lint is not installed (pip install -e '.[dev]')")
-    template = synth.outdir / "Lookalike.template.json"
+    templates = [str(s.outdir / "Lookalike.template.json") for s in (synth, synth_with_context)]
     result = subprocess.run(
-        [str(cfn_lint), "--ignore-checks", "W3005", "--", str(template)], capture_output=True, text=True, timeout=300
+        [str(cfn_lint), "--ignore-checks", "W3005", "--", *templates], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
