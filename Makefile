@@ -12,7 +12,7 @@ PORT ?= 8000
 
 export LOOKALIKE_DATA_DIR := $(DATA_DIR)
 
-.PHONY: setup run gallery test lint system-deps bench-env bench clean
+.PHONY: setup run gallery test test-deps lint system-deps bench-env bench clean
 
 setup: $(VENV)/.installed
 
@@ -41,10 +41,15 @@ system-deps:
 	@sh scripts/system-deps.sh
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests deploy
+	$(BIN)/ruff format --check src tests deploy
 
-test: setup system-deps lint
+# The CDK CLI (npm) is needed by the `cdk synth` test only; without Node.js that test skips, saying so.
+test-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory cdk-cli; \
+	else echo "test-deps: no npm here: the cdk synth test will skip"; fi
+
+test: setup system-deps test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # face_recognition is only a peer to compare with: installed on the dlib we already have, never used by the product.

@@ -616,8 +616,9 @@ def test_page_config_points_at_the_websocket_stage(synth: SimpleNamespace) -> No
             for marker, value in markers.items():
                 text = text.replace(marker, str(render(value, synth.names)))
             config = json.loads(text)
-        else:
-            assert (staged / "index.html").is_file()
+        else:  # laid out as the page links its files: /index.html, /static/app.js ...
+            assert (staged / "index.html").is_file() and (staged / "static" / "app.js").is_file()
+            assert (staged / "static" / "favicon.svg").is_file()
     assert config == {"websocket": WSS_URL, "api": ""}
 
 

@@ -3,6 +3,9 @@ thumbnails, with origin access control for both buckets; the page's files and it
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws_cdk import Annotations, Aws
@@ -104,14 +107,24 @@ def add_distribution(stack: LookalikeStack) -> None:
     )
 
 
+def site_layout(static: Path) -> Path:
+    """The page's files laid out as ``lookalike serve`` serves them: ``/index.html`` and ``/static/*``
+    (the page links ``/static/app.js``), staged in a new directory for the asset."""
+    out = Path(tempfile.mkdtemp(prefix="lookalike-site-"))
+    shutil.copytree(static, out / "static")
+    shutil.copy2(static / "index.html", out / "index.html")
+    return out
+
+
 def add_site(stack: LookalikeStack) -> None:
     config = s3deploy.Source.json_data("config.json", {"websocket": stack.websocket_stage.url, "api": ""})
+    site = site_layout(stack.root / "src" / "lookalike" / "web" / "static")
     log_group = stack.log_group("PageDeploymentLogs")
     deployment = s3deploy.BucketDeployment(
         stack,
         "Page",
         destination_bucket=stack.site_bucket,
-        sources=[s3deploy.Source.asset(str(stack.root / "src" / "lookalike" / "web" / "static")), config],
+        sources=[s3deploy.Source.asset(str(site)), config],
         distribution=stack.distribution,
         distribution_paths=["/*"],
         prune=True,

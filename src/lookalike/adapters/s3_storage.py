@@ -104,12 +104,16 @@ class S3Storage:
         )
 
     def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
         if not valid_key(key):
             return None
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
-        except self.client.exceptions.NoSuchKey:
-            return None
+        except ClientError as exc:
+            if _absent(exc):
+                return None
+            raise
         return response["Body"].read()
 
     def exists(self, key: str) -> bool:
@@ -120,7 +124,7 @@ class S3Storage:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _absent(exc):
                 return False
             raise
         return True
@@ -128,3 +132,11 @@ class S3Storage:
     def delete(self, key: str) -> None:
         if valid_key(key):
             self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+def _absent(exc: Exception) -> bool:
+    """S3 answers 403, not 404, for a missing key when the caller may not list the bucket, and our roles
+    may not (least privilege: GetObject on ``uploads/*`` only).  With GetObject granted on the key's
+    prefix, 403 can only mean that the object is not there."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    return str(error.get("Code")) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden")

@@ -93,7 +93,7 @@ def build_loop(settings: Settings) -> tuple[Any, Any]:
         processor,
         queue,
         visibility_timeout=settings.visibility_timeout_seconds,
-        job_timeout=settings.visibility_timeout_seconds,
+        job_timeout=settings.job_timeout_seconds,
         wait_seconds=wait,
         heartbeat=heartbeat,
     )

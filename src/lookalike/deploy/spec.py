@@ -217,4 +217,5 @@ def static_environment(spec: Deployment = DEPLOYMENT) -> dict[str, str]:
         "LOOKALIKE_MAX_RECEIVES": str(spec.jobs_queue.max_receives),
         # A worker keeps its job's message hidden by this much at a time, while the job runs.
         "LOOKALIKE_VISIBILITY_TIMEOUT_SECONDS": str(spec.jobs_queue.visibility_timeout_seconds),
+        "LOOKALIKE_JOB_TIMEOUT_SECONDS": str(spec.worker.job_timeout_seconds),
     }

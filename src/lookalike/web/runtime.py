@@ -85,7 +85,7 @@ def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
         processor,
         env.queue,
         visibility_timeout=settings.visibility_timeout_seconds,
-        job_timeout=settings.visibility_timeout_seconds,
+        job_timeout=settings.job_timeout_seconds,
         wait_seconds=0.5,
     )
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
