@@ -55,6 +55,7 @@ def serve(
 
 def register(cli: click.Group) -> None:
     """Add ``serve`` to the CLI, and ``load`` to its ``bench`` group (made here if there is none yet)."""
+    from lookalike.bench.aws import register as register_aws
     from lookalike.bench.load import load
 
     cli.add_command(serve)
@@ -63,3 +64,4 @@ def register(cli: click.Group) -> None:
         bench = click.Group("bench", help="Measure speed.")
         cli.add_command(bench)
     bench.add_command(load)
+    register_aws(bench)
