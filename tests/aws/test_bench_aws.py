@@ -47,6 +47,8 @@ def test_a_small_run_answers_every_job_once_and_leaves_nothing(small_gallery: Pa
         assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]
         assert 0 < run["after_match_ms"]["p50"] <= latency["p50"]
         assert len(run["load_average"]) == 2
+        if Path("/proc/self/stat").exists():  # CPU time is read from /proc
+            assert run["cpu_seconds"]["workers"] > 0 and run["cpu_seconds"]["emulator"] > 0, run
     assert runs[0]["faces"] == runs[1]["faces"] >= 10  # the same photos, so the same work, in each run
     assert "2 workers: healthy" in done.stderr  # progress is shown while it runs
 

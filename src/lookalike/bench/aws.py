@@ -162,6 +162,9 @@ class WorkerPool:
                 time.sleep(0.5)
         return time.perf_counter() - begin
 
+    def pids(self) -> list[int]:
+        return [process.pid for process, _, _ in self.processes]
+
     def stop(self, grace: float = 60.0) -> None:
         """SIGTERM to every worker (each finishes its job), SIGKILL to any still running after ``grace``."""
         for process, _, _ in self.processes:
@@ -176,6 +179,43 @@ class WorkerPool:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
         self.processes.clear()
+
+
+def tree_cpu_seconds(pids: list[int]) -> float | None:
+    """CPU time (user + system) of these processes and all their descendants, including children that
+    have exited and were waited for; Linux (/proc) only, else None."""
+    proc = Path("/proc")
+    if not pids or not (proc / "self" / "stat").exists():
+        return None
+    stats: dict[int, list[str]] = {}
+    children: dict[int, list[int]] = {}
+    for entry in proc.glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        stats[int(entry.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    ticks, todo, total = os.sysconf("SC_CLK_TCK"), list(pids), 0
+    while todo:
+        pid = todo.pop()
+        fields = stats.get(pid)
+        if fields is None:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        total += int(fields[13]) + int(fields[14])  # its children that have exited (theirs included)
+        todo.extend(children.get(pid, []))
+    return total / ticks
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else round(after - before, 1)
+
+
+def _own_cpu_seconds() -> float:
+    """This process's CPU time: the clients, their event loop and the leftover checks."""
+    times = os.times()
+    return times.user + times.system
 
 
 def _tail(log: Path, chars: int = 3000) -> str:
@@ -454,7 +494,7 @@ def print_table(report: dict[str, Any]) -> None:
     runs = report["runs"]
     table = Table(title=f"AWS profile on {report['emulator']}: {report['jobs']} jobs from {report['clients']} clients")
     columns = ["workers", "results", "dup", "errors", "photos left", "msgs left", "jobs/s", "x 1st"]
-    columns += ["p50 ms", "p95 ms", "max ms", "faces", "load avg"]
+    columns += ["p50 ms", "p95 ms", "max ms", "faces", "CPU s w/e/c", "load avg"]
     for col in columns:
         table.add_column(col, justify="right")
     first = runs[0]["throughput_per_s"] if runs else None
@@ -473,12 +513,14 @@ def print_table(report: dict[str, Any]) -> None:
             str(lat["p95"]),
             str(lat["max"]),
             str(run["faces"]),
+            " / ".join("-" if v is None else f"{v:.0f}" for v in run["cpu_seconds"].values()),
             " / ".join(f"{v:.2f}" for v in run["load_average"]),
         )
     console.print(table)
     console.print(
         f"gallery {report['gallery']['faces']} faces ({report['gallery']['people']} people); "
-        f"{report['photos']} photos cycled; load avg = 1-minute load at the run's start / end "
+        f"{report['photos']} photos cycled; CPU s w/e/c = CPU time of the workers / the emulator (with its Lambda "
+        f"functions) / the clients during the run; load avg = 1-minute load at the run's start / end "
         f"on {report['cpus']} CPUs",
         highlight=False,
     )
@@ -519,8 +561,11 @@ def measure(
     clients: int,
     warmup: int,
     timeout: float,
+    emulator_pid: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One run per worker count: start the workers, warm up, run the jobs, count, stop the workers."""
+    """One run per worker count: start the workers, warm up, run the jobs, count, stop the workers.
+
+    ``emulator_pid``: the emulator's process, whose CPU time (with its Lambda processes) is reported."""
     leftovers = Leftovers(target, stack)
 
     async def settle() -> dict[str, int]:
@@ -544,9 +589,14 @@ def measure(
                     phase, wall, left = asyncio.run(run_phase(stack, photos, warmup, clients, timeout, settle, update))
                 warm = summarize(count, phase, wall, left)
             load_before = os.getloadavg()[0]
+            pids = {"workers": pool.pids(), "emulator": [emulator_pid] if emulator_pid else []}
+            cpu_before, clients_before = {k: tree_cpu_seconds(v) for k, v in pids.items()}, _own_cpu_seconds()
             with progress_for(f"{count} workers", jobs) as update:
                 phase, wall, left = asyncio.run(run_phase(stack, photos, jobs, clients, timeout, settle, update))
+            cpu = {k: _minus(tree_cpu_seconds(v), cpu_before[k]) for k, v in pids.items()}
+            cpu["clients"] = round(_own_cpu_seconds() - clients_before, 1)
             run = summarize(count, phase, wall, left)
+            run["cpu_seconds"] = cpu  # from the first job's start until the run settled (a few s after)
             run["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
             run["startup_seconds"] = round(startup, 1)
             run["warmup"] = None if warm is None else {k: warm[k] for k in ("jobs", "results", "errors", "duplicates")}
@@ -632,24 +682,26 @@ def aws(
 
     from lookalike.deploy import emulator
 
-    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="lookalike-bench-aws-") as tmp:
+    with contextlib.ExitStack() as resources, tempfile.TemporaryDirectory(prefix="lookalike-bench-aws-") as tmp:
         root = Path(tmp)
         if endpoint is None:
             if emulator.find_program("ministack") is None:
                 err_console.print(emulator.MISSING, highlight=False)
                 sys.exit(2)
             note("starting ministack")
-            emu = stack.enter_context(emulator.ministack(root))
+            emu = resources.enter_context(emulator.ministack(root))
+            emulator_pid: int | None = emu.process.pid
             target = Target(emu.endpoint, emu.region, emu.access_key, emu.secret_key)
             where = f"ministack {_version('ministack')} (started here)"
         else:
             target = Target(endpoint.rstrip("/"), region, emulator.ROOT_KEY, emulator.ROOT_SECRET)
             where = target.endpoint
+            emulator_pid = None
         try:
             stack, pushed = provision_stack(target, settings.gallery_path())
             try:
                 warm = clients if warmup is None else warmup
-                runs = measure(target, stack, root, photos, counts, jobs, clients, warm, timeout)
+                runs = measure(target, stack, root, photos, counts, jobs, clients, warm, timeout, emulator_pid)
             finally:
                 if endpoint is not None:  # an emulator that outlives us: leave it as it was
                     remove_stack(target, stack)
