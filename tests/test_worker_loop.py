@@ -1,0 +1,304 @@
+"""The worker loop on the embedded queue (SQLite, SQS semantics), with a real JobProcessor and job store
+and a stand-in for the engine that the test holds and releases: a slow job is kept hidden from other
+workers (for a while), a stopping worker hands back what it receives and finishes what it started,
+dead letters become failed jobs, one failing job does not end the loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lookalike.adapters.sqlite_jobs import SqliteJobStore
+from lookalike.adapters.sqlite_queue import SqliteQueue
+from lookalike.service.jobs import JobProcessor
+from lookalike.service.ports import Message
+from lookalike.service.worker import VisibilityKeeper, WorkerLoop
+
+
+class FakeStorage:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+
+class FakeNotifier:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, endpoint: str, connection_id: str, event: dict[str, Any]) -> bool:
+        self.sent.append(event)
+        return True
+
+    def events(self, job_id: str) -> list[str]:
+        return [e["event"] for e in self.sent if e["job"] == job_id]
+
+
+class Engine:
+    """Stands in for matching: can hold each call until released, and fail its first ``fail`` calls."""
+
+    def __init__(self, hold: bool = False, fail: int = 0) -> None:
+        self.hold, self.fail = hold, fail
+        self.calls = 0
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, data: bytes, name: str, on_faces: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        self.calls += 1
+        self.started.set()
+        if self.hold:
+            assert self.release.wait(10), "the test never released the job"
+        if self.calls <= self.fail:
+            raise RuntimeError("the engine fell over")
+        on_faces({"faces_found": 0, "boxes": [], "width": 1, "height": 1})
+        return {"error": None, "faces": [], "faces_found": 0}
+
+
+@dataclass
+class World:
+    path: Path
+    queue: SqliteQueue
+    engine: Engine
+    jobs: SqliteJobStore = field(init=False)
+    storage: FakeStorage = field(default_factory=FakeStorage)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)
+
+    def __post_init__(self) -> None:
+        self.jobs = SqliteJobStore(self.path / "jobs.sqlite")
+
+    def processor(self) -> JobProcessor:
+        return JobProcessor(self.storage, self.queue, self.jobs, self.notifier, self.engine)
+
+    def other_worker(self) -> SqliteQueue:
+        """The same queue as another worker process sees it."""
+        return SqliteQueue(self.path / "q.sqlite", visibility_timeout=60, max_receives=self.queue.max_receives)
+
+    def submit(self) -> tuple[str, str]:
+        """An uploaded photo submitted as a job, as the API does it: (job id, upload key)."""
+        job_id, key = str(uuid.uuid4()), f"uploads/{uuid.uuid4()}"
+        self.storage.objects[key] = b"photo"
+        self.jobs.create(job_id, key, f"conn-{job_id}")
+        self.queue.send({"job_id": job_id, "key": key, "connection_id": f"conn-{job_id}"})
+        return job_id, key
+
+
+def world(tmp_path: Path, visibility: float = 60, max_receives: int = 3, **engine: Any) -> World:
+    queue = SqliteQueue(tmp_path / "q.sqlite", visibility_timeout=visibility, max_receives=max_receives)
+    return World(tmp_path, queue, Engine(**engine))
+
+
+@pytest.fixture
+def in_background() -> Iterator[Callable[[Callable[[], object]], threading.Thread]]:
+    """Run a loop's method in a thread; whatever a test leaves running is joined at the end."""
+    threads: list[threading.Thread] = []
+
+    def start(target: Callable[[], object]) -> threading.Thread:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield start
+    for thread in threads:
+        thread.join(15)
+
+
+def finished(thread: threading.Thread, timeout: float = 10) -> bool:
+    thread.join(timeout)
+    return not thread.is_alive()
+
+
+# -- keeping a slow job hidden ------------------------------------------------------------------------
+
+
+def test_a_slow_job_stays_hidden_from_other_workers_past_the_visibility_timeout(tmp_path: Path, in_background) -> None:
+    w = world(tmp_path, visibility=0.3, hold=True)
+    job_id, key = w.submit()
+    loop = WorkerLoop(w.processor(), w.queue, visibility_timeout=0.3, job_timeout=30, wait_seconds=0.1)
+    runner = in_background(loop.run_once)
+    try:
+        assert w.engine.started.wait(10)
+        time.sleep(1.2)  # four visibility timeouts
+        assert w.other_worker().receive(wait_seconds=0.3) is None
+    finally:
+        w.engine.release.set()
+    assert finished(runner)
+    assert w.jobs.get(job_id).state == "done" and w.jobs.get(job_id).attempts == 1
+    assert w.queue.depth() == 0 and not w.storage.exists(key)
+    assert w.notifier.events(job_id) == ["processing", "faces_found", "matched"]
+
+
+def test_a_job_running_past_the_job_timeout_is_given_to_another_worker(tmp_path: Path, in_background) -> None:
+    w = world(tmp_path, visibility=0.3, hold=True)
+    job_id, _ = w.submit()
+    loop = WorkerLoop(w.processor(), w.queue, visibility_timeout=0.3, job_timeout=1.0, wait_seconds=0.1)
+    runner = in_background(loop.run_once)
+    other = w.other_worker()
+    try:
+        assert w.engine.started.wait(10)
+        started = time.monotonic()
+        time.sleep(0.6)  # twice the visibility timeout, within the job timeout: still kept
+        assert other.receive(wait_seconds=0) is None
+        again = other.receive(wait_seconds=5)  # the keeper gives up: the message comes back
+        waited = time.monotonic() - started
+    finally:
+        w.engine.release.set()
+    assert again is not None and again.body["job_id"] == job_id and again.receive_count == 2
+    assert 1.0 <= waited < 4
+    assert finished(runner)
+    # The first worker's late result is stored, but its stale receipt cannot delete the redelivered message.
+    assert w.jobs.get(job_id).state == "done"
+    assert w.queue.depth() == 1
+    other.delete(again.receipt)
+    assert w.queue.depth() == 0
+
+
+class RecordingQueue:
+    """Only what the keeper calls; the first extension fails, as a queue briefly unreachable does."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+
+    def extend(self, receipt: str, seconds: float) -> None:
+        self.calls.append((receipt, seconds))
+        if len(self.calls) == 1:
+            raise ConnectionError("the queue is unreachable for a moment")
+
+
+def test_the_keeper_extends_by_the_visibility_timeout_survives_an_error_and_stops_with_the_job() -> None:
+    queue = RecordingQueue()
+    with VisibilityKeeper(queue, Message({}, "receipt-1"), timeout=0.15, limit=30) as keeper:  # type: ignore[arg-type]
+        time.sleep(0.5)  # about ten ticks of 0.05 s
+    after_exit = len(queue.calls)
+    time.sleep(0.3)
+    assert len(queue.calls) == after_exit  # nothing once the job is done
+    assert after_exit >= 3 and keeper.extensions == after_exit - 1  # it went on after the failed one
+    assert set(queue.calls) == {("receipt-1", 0.15)}
+
+
+# -- stopping --------------------------------------------------------------------------------------
+
+
+class EnteringQueue:
+    """The queue, telling when a receive has begun (the worker is waiting for work)."""
+
+    def __init__(self, queue: SqliteQueue) -> None:
+        self.queue = queue
+        self.waiting = threading.Event()
+
+    def receive(self, wait_seconds: float = 1.0) -> Message | None:
+        self.waiting.set()
+        return self.queue.receive(wait_seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def test_a_message_received_after_stop_was_asked_is_handed_back_at_once(tmp_path: Path, in_background) -> None:
+    w = world(tmp_path, visibility=60)
+    queue = EnteringQueue(w.queue)
+    loop = WorkerLoop(w.processor(), queue, visibility_timeout=60, wait_seconds=3)  # type: ignore[arg-type]
+    runner = in_background(loop.run)
+    assert queue.waiting.wait(10)
+    loop.stop()  # while it waits for work...
+    job_id, key = w.submit()  # ...a job arrives and is received
+    assert finished(runner, 5)
+    message = w.other_worker().receive(wait_seconds=0)  # visible again now, not after 60 s
+    assert message is not None and message.body["job_id"] == job_id
+    assert message.receive_count == 2  # that delivery counts (a job cannot bounce between stopping workers forever)
+    assert w.engine.calls == 0 and w.notifier.sent == [] and loop.processed == 0
+    assert w.jobs.get(job_id).state == "queued" and w.jobs.get(job_id).attempts == 0
+    assert w.storage.exists(key)
+
+
+def test_run_returns_after_stop_once_the_current_job_is_done(tmp_path: Path, in_background) -> None:
+    w = world(tmp_path, visibility=60, hold=True)
+    current, _ = w.submit()
+    waiting, _ = w.submit()
+    loop = WorkerLoop(w.processor(), w.queue, visibility_timeout=60, wait_seconds=0.1)
+    runner = in_background(loop.run)
+    try:
+        assert w.engine.started.wait(10)
+        loop.stop()
+        time.sleep(0.3)
+        assert runner.is_alive()  # the job in hand is not abandoned
+    finally:
+        w.engine.release.set()
+    assert finished(runner)
+    assert loop.processed == 1 and w.jobs.get(current).state == "done"
+    assert w.notifier.events(current)[-1] == "matched"
+    assert w.jobs.get(waiting).state == "queued"  # the next one was never taken
+    message = w.other_worker().receive(wait_seconds=0)
+    assert message is not None and message.body["job_id"] == waiting and message.receive_count == 1
+    assert w.queue.depth() == 1
+
+
+# -- dead letters, errors, liveness --------------------------------------------------------------------
+
+
+def test_dead_letters_become_failed_jobs_once_the_queue_is_idle(tmp_path: Path) -> None:
+    w = world(tmp_path, visibility=0.05, max_receives=1)
+    doomed, doomed_key = w.submit()
+    assert w.queue.receive(wait_seconds=0) is not None  # ...and its worker dies: never deleted
+    time.sleep(0.1)  # past the visibility timeout; the next receive dead-letters it
+    waiting, _ = w.submit()
+    loop = WorkerLoop(w.processor(), w.queue, visibility_timeout=0.05, wait_seconds=0.1)
+    assert loop.run_once() is True  # work first: the waiting job
+    assert w.jobs.get(waiting).state == "done"
+    assert w.queue.dead_letter_count() == 1 and w.jobs.get(doomed).state == "queued"  # not failed yet
+    assert loop.run_once() is False  # idle: now the dead letter is turned into a failed job
+    job = w.jobs.get(doomed)
+    assert job.state == "failed" and job.result["error"]["code"] == "worker_crashed"
+    failed = [e for e in w.notifier.sent if e["job"] == doomed]
+    assert [e["event"] for e in failed] == ["failed"] and failed[0]["error"]["code"] == "worker_crashed"
+    assert not w.storage.exists(doomed_key)
+    assert w.queue.dead_letter_count() == 0 and w.queue.depth() == 0
+    assert w.engine.calls == 1  # only the healthy job was matched
+
+
+def test_a_job_that_raises_does_not_end_the_loop_and_is_retried(tmp_path: Path, in_background) -> None:
+    w = world(tmp_path, visibility=0.2, fail=1)
+    job_id, key = w.submit()
+    loop = WorkerLoop(w.processor(), w.queue, visibility_timeout=0.2, wait_seconds=0.1)
+    runner = in_background(loop.run)
+    try:
+        deadline = time.monotonic() + 10
+        while w.jobs.get(job_id).state != "done" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runner.is_alive()
+    finally:
+        loop.stop()
+    assert finished(runner)
+    job = w.jobs.get(job_id)
+    assert job.state == "done" and job.attempts == 2 and w.engine.calls == 2
+    assert w.notifier.events(job_id) == ["processing", "processing", "faces_found", "matched"]
+    assert [e.get("attempt") for e in w.notifier.sent[:2]] == [1, 2]
+    assert not w.storage.exists(key) and w.queue.depth() == 0
+
+
+def test_the_heartbeat_beats_while_idle_and_once_more_on_the_way_out(tmp_path: Path, in_background) -> None:
+    w = world(tmp_path)
+    beats: list[bool] = []  # whether a stop had been asked at each beat
+    loop = WorkerLoop(w.processor(), w.queue, wait_seconds=0.05)
+    loop.heartbeat = lambda: beats.append(loop.stopping.is_set())
+    runner = in_background(loop.run)
+    deadline = time.monotonic() + 10
+    while len(beats) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    loop.stop()
+    assert finished(runner)
+    assert len(beats) >= 4 and not any(beats[:3]) and beats[-1] is True
