@@ -2,11 +2,11 @@
 every worker, a client that leaves or reconnects.  Each test checks what the client hears, what the job
 store says, that the photo is gone and that the queue is empty; nothing is lost and nothing is doubled.
 
-The queue's visibility timeout is cut to a few seconds (the spec's own, provisioned with a shorter
-value) so that redelivery happens within a test.  Workers pause after ``processing`` on a job's first
-delivery (``LOOKALIKE_WORKER_PAUSE_SECONDS``, a test hook): the window in which a test kills or stops
-one.  One worker runs on a stack at a time, so the one that holds a job is known; a test starts one
-when the previous test stopped it.
+The queue's visibility timeout is cut to a few seconds (the spec, provisioned with a shorter value;
+workers get it from the stack's settings, as on AWS) so that redelivery happens within a test.
+Workers pause after ``processing`` on a job's first delivery (``LOOKALIKE_WORKER_PAUSE_SECONDS``, a
+test hook): the window in which a test kills or stops one.  One worker runs on a stack at a time, so
+the one that holds a job is known; a test starts one when the previous test stopped it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ pytestmark = pytest.mark.data
 VISIBILITY = 3  # seconds a received message stays hidden (and a worker extends it by)
 PAUSE = 3  # a worker waits this long after "processing" on a first delivery
 LONG_POLL = 10  # ``lookalike worker``'s SQS wait per receive on AWS (cli/worker.py)
-WORKER = {"visibility_timeout_seconds": str(VISIBILITY), "worker_pause_seconds": str(PAUSE)}
+#: The stack's settings (the spec's visibility timeout among them) plus the test hook.
+WORKER = {"worker_pause_seconds": str(PAUSE)}
 
 
 def fast_spec(max_receives: int) -> Deployment:
@@ -143,6 +144,7 @@ def identities(result: dict[str, Any]) -> list[str]:
 def test_a_worker_killed_mid_job_is_replaced_and_the_client_hears_one_result(stack: Stack, two_people: bytes) -> None:
     s = stack.system
     first = stack.worker()
+    assert first.env["LOOKALIKE_VISIBILITY_TIMEOUT_SECONDS"] == str(VISIBILITY)  # type: ignore[attr-defined]
     key = s.upload(two_people)
     with Client(s.stack.websocket_url) as ws:
         job_id = submit(ws, key)["job"]

@@ -82,11 +82,12 @@ class Provisioned:
     management_endpoint: str
     functions: dict[str, str] = field(default_factory=dict)  # logical name -> function name
     worker_access_key: tuple[str, str] = ("", "")  # an IAM user holding exactly the worker's grants
+    spec: Deployment = DEPLOYMENT  # what it was made from (its timeouts and limits reach the processes)
 
     def environment(self) -> dict[str, str]:
         """``LOOKALIKE_*`` for the Lambdas and workers (what the CDK stack sets on them)."""
         return {
-            **static_environment(),
+            **static_environment(self.spec),
             "LOOKALIKE_UPLOADS_BUCKET": self.uploads_bucket,
             "LOOKALIKE_QUEUE_URL": self.queue_url,
             "LOOKALIKE_DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
@@ -229,6 +230,7 @@ def provision(
         http_url=urls.http(http_api),
         websocket_url=urls.websocket(ws_api, spec.websocket_stage),
         management_endpoint=urls.management(ws_api, spec.websocket_stage),
+        spec=spec,
     )
     arns = _arns(spec, out, queue_arns, table_arn)
 
