@@ -302,3 +302,19 @@ def test_the_heartbeat_beats_while_idle_and_once_more_on_the_way_out(tmp_path: P
     loop.stop()
     assert finished(runner)
     assert len(beats) >= 4 and not any(beats[:3]) and beats[-1] is True
+
+
+def test_a_long_job_keeps_the_heartbeat_going_until_it_is_given_up(tmp_path: Path) -> None:
+    """The container's health check must not fail a worker busy with one slow photo, but must fail one
+    stuck past the job timeout (then the message is redelivered and the task replaced)."""
+    from lookalike.service.worker import VisibilityKeeper
+
+    queue = SqliteQueue(tmp_path / "q.sqlite", visibility_timeout=0.3)
+    queue.send({"job_id": "slow"})
+    message = queue.receive(0)
+    beats: list[float] = []
+    start = time.monotonic()
+    with VisibilityKeeper(queue, message, timeout=0.3, limit=0.9, on_extend=lambda: beats.append(time.monotonic())):
+        time.sleep(2.0)
+    assert len(beats) >= 4  # a beat with every extension (every 0.1 s) ...
+    assert beats[-1] - start < 1.05  # ... and none once the 0.9 s limit has passed

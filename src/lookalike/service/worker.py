@@ -24,8 +24,16 @@ class VisibilityKeeper:
     """While a job runs, push its message's visibility timeout forward every ``every`` seconds, for at
     most ``limit`` seconds (a job stuck longer is given up: the message comes back for another worker)."""
 
-    def __init__(self, queue: JobQueue, message: Message, timeout: float, limit: float) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        message: Message,
+        timeout: float,
+        limit: float,
+        on_extend: Callable[[], None] = lambda: None,
+    ) -> None:
         self.queue, self.message, self.timeout, self.limit = queue, message, timeout, limit
+        self.on_extend = on_extend  # a long job is still a live worker: its heartbeat goes on
         self.every = max(0.05, timeout / 3)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="visibility", daemon=True)
@@ -40,6 +48,7 @@ class VisibilityKeeper:
             try:
                 self.queue.extend(self.message.receipt, self.timeout)
                 self.extensions += 1
+                self.on_extend()
             except Exception as exc:  # the queue is unreachable for a moment: try again next tick
                 log.warning("could not extend visibility of %s: %s", self.message.id, exc)
 
@@ -77,7 +86,8 @@ class WorkerLoop:
         if self.stopping.is_set():  # asked to stop while waiting: hand it back untouched
             self.queue.release(message.receipt)
             return False
-        with VisibilityKeeper(self.queue, message, self.visibility_timeout, self.job_timeout):
+        keeper = VisibilityKeeper(self.queue, message, self.visibility_timeout, self.job_timeout, self.heartbeat)
+        with keeper:
             self.processor.process(message)
         self.processed += 1
         return True
