@@ -29,7 +29,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LOOKALIKE_PROFILE=aws \
-    LOOKALIKE_HOME=/tmp/lookalike
+    LOOKALIKE_HOME=/tmp/lookalike \
+    LOOKALIKE_MODELS_DIR=/opt/models
 
 COPY --from=builder /opt/venv /opt/venv
 
@@ -37,6 +38,7 @@ COPY --from=builder /opt/venv /opt/venv
 RUN python -c "import dlib, faiss, boto3; from lookalike.engine import models; \
 models.landmarks_5(); models.embedding_net(); models.cnn_detector(); print('models in', models.model_dir())" \
     && lookalike --version \
+    && lookalike models install \
     && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin lookalike
 
 USER 10001:10001

@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/lookalike models install
 	touch $@
 
 # The gallery: built from the shared LFW photos when they are there, else downloaded (LFW's public mirror).

