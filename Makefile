@@ -24,13 +24,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/lookalike models install
 	touch $@
 
-# The gallery: built from the shared LFW photos when they are there, else downloaded (LFW's public mirror).
+# The gallery: every set of named people in the data folder (LFW's news faces and celeb_mini's actors and
+# musicians), built or brought up to date (resumable: seconds when nothing changed); without the data
+# folder, LFW is downloaded (its public mirror) and built.
+GALLERY_SETS = $(wildcard $(DATA_DIR)/lfw $(DATA_DIR)/celeb_mini)
+
 gallery: setup
-	@if [ -f "$(GALLERY)/gallery.sqlite" ] && [ ! -f "$(GALLERY)/.building" ]; then \
+	@if [ -n "$(GALLERY_SETS)" ]; then \
+		$(BIN)/lookalike gallery build $(GALLERY_SETS) --out "$(GALLERY)"; \
+	elif [ -f "$(GALLERY)/gallery.sqlite" ]; then \
 		echo "gallery: $(GALLERY)"; \
-	elif [ -d "$(DATA_DIR)/lfw" ]; then \
-		mkdir -p "$(GALLERY)" && touch "$(GALLERY)/.building" && \
-		$(BIN)/lookalike gallery build "$(DATA_DIR)/lfw" --out "$(GALLERY)" && rm -f "$(GALLERY)/.building"; \
 	else \
 		$(BIN)/lookalike gallery download lfw --out "$(GALLERY)"; \
 	fi

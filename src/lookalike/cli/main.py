@@ -80,11 +80,15 @@ def gallery_build(
 
     Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
     """
-    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.errors import GalleryError
+    from lookalike.gallery.build import LAYOUT, build_gallery, expand_sets, scan_sources
     from lookalike.gallery.store import Gallery
 
     settings = settings_from(ctx, gallery=out)
-    photos, problems = scan_sources(sources)
+    photos, problems = scan_sources(expand_sets(sources))
+    if not photos:  # never build (or prune an existing gallery to) nothing
+        where = ", ".join(str(s) for s in sources)
+        raise GalleryError(f"no photos found in {where}; the layout is {LAYOUT}.")
     start = time.perf_counter()
     with Gallery.create(settings.gallery_path()) as g:
         with progress_bar("embedding", enabled=not as_json) as update:
@@ -96,6 +100,11 @@ def gallery_build(
         report.skipped[why] += 1
     log_file = log_path or settings.gallery_path() / "build-log.tsv"
     log_file.write_text("".join(f"{p}\t{why}\n" for p, why in sorted(skipped_all + problems)))
+    if counts["faces"] == 0:
+        raise GalleryError(
+            f"no face could be added: {len(skipped_all) + len(problems)} files skipped (why: {log_file}); "
+            f"the layout is {LAYOUT}."
+        )
     summary = {
         **report.as_dict(),
         "gallery": str(settings.gallery_path()),

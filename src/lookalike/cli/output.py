@@ -59,9 +59,25 @@ def print_json(data: object) -> None:
 
 @contextmanager
 def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    """A rich progress bar on stderr; yields ``update(done, total)``.  Where stderr is not a terminal
+    (a log file, CI, ``make run > log``) a plain line is printed every 10 s instead."""
     if not enabled:
         yield lambda done, total: None
+        return
+    if not err_console.is_terminal:
+        import time
+
+        start = last = time.monotonic()
+
+        def line(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= 10 or (total and done >= total):
+                last = now
+                share = f" ({100 * done / total:.0f}%)" if total else ""
+                err_console.print(f"{description}: {done}/{total or '?'}{share}, {now - start:.0f} s", highlight=False)
+
+        yield line
         return
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -59,6 +59,43 @@ class BuildReport:
         }
 
 
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+LAYOUT = "ROOT/<Person_Name>/<photos> (or a folder of such sets: ROOT/<set>/<Person_Name>/<photos>)"
+
+
+def _visible(folder: Path) -> list[Path]:
+    return [e for e in sorted(folder.iterdir()) if not e.name.startswith((".", "_"))]
+
+
+def _holds_photos(folder: Path) -> bool:
+    return any(e.is_file() and e.suffix.lower() in PHOTO_SUFFIXES for e in _visible(folder))
+
+
+def expand_sets(roots: Iterable[Path], depth: int = 3) -> list[Path]:
+    """Each root is a set (``<Person>/<photos>``) or a folder of sets (a data folder holding ``lfw/`` and
+    ``celeb_mini/``): the latter stands for its sets.  A folder mixing both is refused, with the fix."""
+    out: list[Path] = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            out.append(root)  # scan_sources says what is wrong with it
+            continue
+        folders = [e for e in _visible(root) if e.is_dir()]
+        people = [f for f in folders if _holds_photos(f)]
+        sets = [f for f in folders if not _holds_photos(f) and any(e.is_dir() for e in _visible(f))]
+        if sets and not people and depth > 0:
+            out.extend(expand_sets(sets, depth - 1))
+        elif sets and people:
+            raise LookalikeError(
+                f"{root} holds both person folders (e.g. {people[0].name}) and folders of person folders "
+                f"({', '.join(s.name for s in sets)}); the layout is {LAYOUT}. Name the sets to build from, "
+                f"e.g. `lookalike gallery build {sets[0]}`.",
+                code="bad_layout",
+            )
+        else:
+            out.append(root)
+    return out
+
+
 def scan_sources(roots: Iterable[Path], person: str | None = None) -> tuple[list[SourcePhoto], list[tuple[str, str]]]:
     """List photos under person folders of each root (or, with ``person``, the given files).
 
