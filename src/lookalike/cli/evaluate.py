@@ -38,6 +38,9 @@ def _folds(value: str | None) -> list[int] | None:
     return out
 
 
+MODEL_NAMES = ("dlib", "dlib-yunet", "dlib-yunet-flip", "sface", "sface-flip", "fused", "fused-flip", "fused-dlib")
+
+
 @eval_group.command("lfw")
 @click.option(
     "--lfw",
@@ -57,6 +60,13 @@ def _folds(value: str | None) -> list[int] | None:
     show_default=True,
     help="Measure face_recognition's pipeline instead (make bench-env installs it).",
 )
+@click.option(
+    "--model",
+    "model_names",
+    multiple=True,
+    type=click.Choice(MODEL_NAMES),
+    help="Compare embedding models instead (repeatable; cached vectors, cosine distance, all 10 folds).",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -68,10 +78,15 @@ def eval_lfw(
     workers: int | None,
     detector: str | None,
     pipeline: str,
+    model_names: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """LFW verification accuracy (pairs.txt, 10-fold cross-validated threshold)."""
     from lookalike.evaluation.lfw import evaluate
+
+    if model_names:
+        _eval_lfw_models(ctx, lfw_dir, list(model_names), workers, as_json)
+        return
 
     if pipeline == "face_recognition":
         from lookalike.bench.engine import import_face_recognition
@@ -105,6 +120,118 @@ def eval_lfw(
         f"{report['accuracy_at_setting']:.2%} at threshold {report['setting_threshold']}. "
         f"{report['images_missed']} of {report['images']} images without a face."
     )
+
+
+def _eval_lfw_models(
+    ctx: click.Context, lfw_dir: Path | None, model_names: list[str], workers: int | None, as_json: bool
+) -> None:
+    from lookalike.evaluation.lfw import evaluate_models
+
+    settings = settings_from(ctx)
+    lfw_dir = lfw_dir or settings.data_dir / "lfw"
+    with progress_bar("embedding", enabled=not as_json) as update:
+        report = evaluate_models(lfw_dir, settings, model_names, workers, update)
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"LFW pairs.txt ({report['pairs']} pairs, threshold and weight from the other folds)")
+    for col in ("model", "accuracy", "± (folds)", "acc. found pairs", "missed pairs", "threshold", "weight"):
+        table.add_column(col, justify="right")
+    for name, r in report["models"].items():  # type: ignore[union-attr]
+        table.add_row(
+            name,
+            f"{r['accuracy']:.2%}",
+            f"{r['accuracy_std']:.2%}",
+            f"{r['accuracy_found_pairs']:.2%}",
+            str(r["missed_pairs"]),
+            f"{r['threshold_mean']:.3f}",
+            f"{r['weight_mean']:.2f}" if len(r["parts"]) == 2 else "-",
+        )
+    console.print(table)
+    console.print("distance = 1 - cosine; weight = share of the first model's cosine in a fusion.")
+
+
+@eval_group.command("models")
+@click.option(
+    "--model",
+    "model_names",
+    multiple=True,
+    required=True,
+    type=click.Choice(MODEL_NAMES),
+    help="Model(s) to measure (repeatable).",
+)
+@click.option(
+    "--lfw",
+    "lfw_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The gallery: every photo of this LFW folder [default: DATA_DIR/lfw].",
+)
+@click.option(
+    "--queries",
+    "queries",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder(s) of <Person>/<photos> from other sources; people not in LFW are the strangers.",
+)
+@click.option("--max-strangers", type=float, default=0.01, show_default=True, help="Strangers named at most.")
+@click.option(
+    "--weight",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="A fusion's share of its first model's cosine (take it from `eval lfw --model fused`).",
+)
+@workers_option
+@json_option
+@click.pass_context
+@friendly_errors
+def eval_models(
+    ctx: click.Context,
+    model_names: tuple[str, ...],
+    lfw_dir: Path | None,
+    queries: tuple[Path, ...],
+    max_strangers: float,
+    weight: float,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Cross-source identification per model against all of LFW; identity rule chosen by cross-validation."""
+    from lookalike.evaluation.crossid import evaluate
+
+    settings = settings_from(ctx)
+    lfw_dir = lfw_dir or settings.data_dir / "lfw"
+    reports = []
+    for name in model_names:
+        with progress_bar(name, enabled=not as_json) as update:
+            reports.append(evaluate(name, lfw_dir, list(queries), settings, workers, update, max_strangers, weight))
+    if as_json:
+        print_json(reports)
+        return
+    table = Table(title="identification against all of LFW (held-out: rule chosen on the other half of the people)")
+    cols = ("model", "rank-1", "rank-5", "identified", "wrong id.", "strangers named", "threshold", "margin", "no face")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for r in reports:
+        table.add_row(
+            str(r["model"]),
+            f"{r['rank1']:.2%}",
+            f"{r['rank5']:.2%}",
+            f"{r['held_out_identified']:.2%}",
+            f"{r['held_out_wrong_identity']:.2%}",
+            f"{r['held_out_strangers_named']:.2%}",
+            f"{r['identity_threshold']:.2f}",
+            f"{r['identity_margin']:.2f}",
+            str(r["no_face"]),
+        )
+    console.print(table)
+    for r in reports:
+        for source, numbers in r["by_source"].items():  # type: ignore[union-attr]
+            console.print(
+                f"{r['model']}: {source}: rank-1 {numbers['rank1']:.2%}, rank-5 {numbers['rank5']:.2%} "
+                f"of {numbers['queries_in_gallery']} queries of LFW people"
+            )
 
 
 @eval_group.command("identify")

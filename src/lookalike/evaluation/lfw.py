@@ -141,3 +141,108 @@ def evaluate(
         "per_fold": per_fold,
         "missed_images": sorted(missed.items()),
     }
+
+
+#: Cosine-distance thresholds tried for the unit-vector models (1 - cosine lies in 0..2).
+COSINE_THRESHOLDS = np.round(np.arange(0.0, 1.5, 0.0025), 4)
+#: Fusion weights tried (share of the first model's cosine).
+FUSION_WEIGHTS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+
+
+def _best(dist: np.ndarray, same: np.ndarray, thresholds: np.ndarray) -> tuple[float, float]:
+    """(threshold, accuracy) maximising accuracy over the pairs with a distance; of several equally good
+    thresholds, the middle one (the least tuned to these pairs)."""
+    ok = ~np.isnan(dist)
+    d, s = dist[ok], same[ok]
+    right = ((d[None, :] <= thresholds[:, None]) == s[None, :]).mean(axis=1)
+    best = np.flatnonzero(right == right.max())
+    i = int(best[len(best) // 2])
+    return float(thresholds[i]), float(right[i])
+
+
+def cross_validate(
+    dists: list[np.ndarray], same: np.ndarray, fold_of: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, object]:
+    """10-fold protocol for cosine distances of one model (``dists`` of length 1) or the fusion of two:
+    on the nine other folds choose the weight and the threshold, then count the fold's errors (a pair
+    without a distance is an error)."""
+    folds = sorted(set(fold_of.tolist()))
+    weights = weights if len(dists) == 2 and weights is not None else np.array([1.0])
+    per_fold = []
+    for f in folds:
+        test, train = fold_of == f, fold_of != f
+        best = (-1.0, 0.0, 1.0)
+        for w in weights:
+            d = w * dists[0] + (1 - w) * dists[1] if len(dists) == 2 else dists[0]
+            t, acc = _best(d[train], same[train], COSINE_THRESHOLDS)
+            if acc > best[0]:
+                best = (acc, t, float(w))
+        _, t, w = best
+        d = w * dists[0] + (1 - w) * dists[1] if len(dists) == 2 else dists[0]
+        ok = test & ~np.isnan(d)
+        per_fold.append(
+            {
+                "fold": f,
+                "threshold": t,
+                "weight": w,
+                "accuracy": _accuracy(d[test], same[test], t),
+                "accuracy_found": _accuracy(d[ok], same[ok], t),
+                "missed_pairs": int((test & np.isnan(d)).sum()),
+            }
+        )
+    acc = np.array([f["accuracy"] for f in per_fold])
+    return {
+        "accuracy": float(acc.mean()),
+        "accuracy_std": float(acc.std()),
+        "accuracy_found_pairs": float(np.mean([f["accuracy_found"] for f in per_fold])),
+        "missed_pairs": int(sum(f["missed_pairs"] for f in per_fold)),
+        "threshold_mean": float(np.mean([f["threshold"] for f in per_fold])),
+        "weight_mean": float(np.mean([f["weight"] for f in per_fold])),
+        "per_fold": per_fold,
+    }
+
+
+def evaluate_models(
+    lfw_dir: Path,
+    settings: Settings,
+    model_names: list[str],
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, object]:
+    """The protocol for each named model of ``evaluation.zoo`` (cached embeddings, cosine distance).
+
+    Fusions (``fused``: dlib-yunet + sface, ``fused-flip``, ``fused-dlib``: today's dlib + sface) take
+    the weight chosen on the other nine folds too.
+    """
+    from lookalike.evaluation.zoo import FUSIONS, embed_cached
+
+    pairs = read_pairs(find_pairs_file(lfw_dir), lfw_dir)
+    images = sorted({x for p in pairs for x in (p.left, p.right)})
+    same = np.array([p.same for p in pairs])
+    fold_of = np.array([p.fold for p in pairs])
+    fusions = FUSIONS
+    needed = sorted({m for name in model_names for m in fusions.get(name, (name,))})
+    dists: dict[str, np.ndarray] = {}
+    missed_images: dict[str, int] = {}
+    for name in needed:
+        vectors, missed = embed_cached(images, name, settings, workers, progress)
+        missed_images[name] = len(missed)
+        dists[name] = np.array(
+            [
+                1.0 - float(vectors[p.left] @ vectors[p.right]) if p.left in vectors and p.right in vectors else np.nan
+                for p in pairs
+            ]
+        )
+    results: dict[str, object] = {}
+    for name in model_names:
+        parts = fusions.get(name, (name,))
+        report = cross_validate([dists[m] for m in parts], same, fold_of, FUSION_WEIGHTS)
+        report["images_missed"] = max(missed_images[m] for m in parts)
+        report["parts"] = list(parts)
+        results[name] = report
+    return {
+        "protocol": "LFW pairs.txt, cosine distance, threshold (and fusion weight) chosen on the other folds",
+        "pairs": len(pairs),
+        "images": len(images),
+        "models": results,
+    }

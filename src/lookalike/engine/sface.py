@@ -1,0 +1,129 @@
+"""SFace (OpenCV Zoo, Apache-2.0) as an embedding model: 5 landmarks in, a unit 128-d vector out.
+
+Why this module exists: SFace is the license-clean model that beats dlib's ResNet on LFW when the
+face is aligned with YuNet's 5 points to the standard 112x112 ArcFace template.  Alignment is a
+similarity transform (Umeyama, least squares) cut from a *crop of the right size*: for a big face
+the region around it is first reduced with an area filter to about twice the chip's scale, so the
+work does not grow with the photo's resolution and the chip is not aliased.
+
+Landmarks are YuNet's order, in image coordinates: the eye on the image's left (the person's right
+eye), the other eye, the nose tip, the mouth corner on the image's left, the other mouth corner.
+Images are RGB uint8 (the engine's convention).  Distance between two vectors: ``1 - a @ b``
+(cosine) or Euclidean on the unit vectors; both rank the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from lookalike.engine.weights import model_path
+from lookalike.settings import Settings
+
+CHIP_SIZE = 112
+
+#: The standard ArcFace 112x112 template (InsightFace's ``arcface_dst``), YuNet's point order.
+TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+
+#: The crop is reduced until the chip's scale is at most this (source pixels per chip pixel <= 2).
+_MAX_REDUCTION = 2.0
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2x3 rotation+scale+translation mapping ``src`` points onto ``dst`` (Umeyama, no reflection)."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    a, b = src - src_mean, dst - dst_mean
+    cov = b.T @ a / len(src)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(d) @ sign) / a.var(0).sum())
+    matrix = np.zeros((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = dst_mean - matrix[:, :2] @ src_mean
+    return matrix
+
+
+def align(
+    image: np.ndarray, landmarks: np.ndarray, template: np.ndarray = TEMPLATE, size: int = CHIP_SIZE
+) -> np.ndarray:
+    """The aligned ``size`` x ``size`` chip of the face whose 5 points are ``landmarks`` (x, y).
+
+    Only the chip's region of ``image`` (with a margin) is read; if the face is large, that region is
+    first reduced with an area filter so the final warp never skips source pixels.
+    """
+    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    matrix = similarity_transform(points, template)
+    scale = math.hypot(matrix[0, 0], matrix[0, 1])  # chip pixels per source pixel
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64) @ inverse.T
+    margin = 4.0 / scale
+    height, width = image.shape[:2]
+    left = max(0, int(math.floor(corners[:, 0].min() - margin)))
+    top = max(0, int(math.floor(corners[:, 1].min() - margin)))
+    right = min(width, int(math.ceil(corners[:, 0].max() + margin)))
+    bottom = min(height, int(math.ceil(corners[:, 1].max() + margin)))
+    if right <= left or bottom <= top:  # the face is entirely outside the image: a black chip
+        return np.zeros((size, size, 3), dtype=np.uint8)
+    crop = image[top:bottom, left:right]
+    points = points - (left, top)
+    reduction = 1.0 / (scale * _MAX_REDUCTION)  # > 1: the crop holds more pixels than the warp needs
+    if reduction > 1.0:
+        new_size = (max(1, round(crop.shape[1] / reduction)), max(1, round(crop.shape[0] / reduction)))
+        fx, fy = new_size[0] / crop.shape[1], new_size[1] / crop.shape[0]
+        crop = cv2.resize(crop, new_size, interpolation=cv2.INTER_AREA)
+        points = points * (fx, fy)
+    matrix = similarity_transform(points, template)
+    return cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+class SFace:
+    """SFace through OpenCV's DNN module; batches of chips cost less per face than one at a time."""
+
+    def __init__(self, settings: Settings | None = None, flip: bool = False) -> None:
+        self.settings = settings or Settings()
+        self.flip = flip
+        self._net = cv2.dnn.readNetFromONNX(str(model_path("sface", self.settings)))
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """``chips``: uint8 (N, 112, 112, 3) RGB -> float32 (N, 128), unit length.
+
+        With ``flip`` each chip is also seen mirrored and the two outputs summed before normalising.
+        """
+        chips = np.asarray(chips, dtype=np.uint8)
+        if len(chips) == 0:
+            return np.zeros((0, 128), dtype=np.float32)
+        batch = np.concatenate([chips, chips[:, :, ::-1]]) if self.flip else chips
+        # SFace wants RGB, 0..255, no mean: what FaceRecognizerSF.feature does from a BGR image with swapRB.
+        blob = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+        self._net.setInput(blob)
+        out = np.asarray(self._net.forward(), dtype=np.float32).reshape(len(batch), -1)
+        if self.flip:
+            out = normalise(out[: len(chips)]) + normalise(out[len(chips) :])
+        return normalise(out)
+
+    def embed(self, image: np.ndarray, landmarks: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Unit vectors of the faces with these 5-point ``landmarks`` (YuNet's order) in an RGB image."""
+        chips = [align(image, points) for points in landmarks]
+        if not chips:
+            return np.zeros((0, 128), dtype=np.float32)
+        return self.embed_chips(np.stack(chips))
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 - cosine similarity of two unit vectors: 0 = same direction, 2 = opposite."""
+    return float(1.0 - np.dot(a, b))
