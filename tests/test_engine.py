@@ -108,3 +108,18 @@ def test_cnn_detector_finds_the_face(data: Path, detector: str) -> None:
     engine = FaceEngine(Settings(detector=detector))
     faces = engine.analyze(read_rgb(data / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"))
     assert len(faces) == 1 and faces[0].detector == "cnn"
+
+
+def test_auto_is_yunet_where_its_model_is_installed_and_hog_where_not(tmp_path: Path) -> None:
+    from lookalike.engine import weights
+
+    bare = FaceEngine(Settings(home=tmp_path / "bare"))
+    assert bare.detector_mode() == "auto"  # no YuNet file: HOG, then the CNN fallback, as before
+    settings = Settings(home=tmp_path / "home")
+    try:
+        weights.install(settings, ("yunet",))
+    except weights.ModelError as exc:
+        pytest.skip(f"YuNet model not available: {exc}")
+    assert FaceEngine(settings).detector_mode() == "yunet"
+    with pytest.raises(Exception, match="unknown detector"):
+        FaceEngine(Settings(home=tmp_path / "home", detector="nope")).detector_mode()

