@@ -74,3 +74,17 @@ def test_matches_counts_one_found_box_per_wanted_box() -> None:
     assert matches(wanted, [(5, 5, 105, 105), (0, 0, 90, 90)]) == 1  # two boxes on one face count once
     assert matches(wanted, [(5, 5, 105, 105), (210, 10, 300, 100)]) == 2
     assert matches(wanted, [(400, 400, 500, 500)]) == 0
+
+
+def test_worse_counts_missed_true_faces_not_the_other_pipelines_false_positives() -> None:
+    from lookalike.bench.engine import Case, CaseResult
+
+    truth = [(0, 0, 100, 100), (200, 0, 300, 100)]
+    case = Case("p", b"", 400, 400, truth, "1MP")
+    ear = (350, 350, 380, 380)  # face_recognition's box where no true face is
+    fine = CaseResult(case, boxes_ours=list(truth), boxes_theirs=[truth[0], ear])
+    assert not fine.worse and fine.missed_outside_truth == 1 and fine.matched == 1
+    missed = CaseResult(case, boxes_ours=[truth[0]], boxes_theirs=list(truth))
+    assert missed.worse and missed.truth_ours == 1 and missed.truth_theirs == 2
+    no_truth = CaseResult(Case("g", b"", 400, 400), boxes_ours=[truth[0]], boxes_theirs=[truth[0], ear])
+    assert no_truth.worse  # without ground truth every face it found counts

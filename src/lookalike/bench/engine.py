@@ -82,12 +82,24 @@ class CaseResult:
         return matches(self.case.truth, self.boxes_theirs)
 
     @property
+    def missed_outside_truth(self) -> int | None:
+        """face_recognition's faces ours missed that are not ground-truth faces (its false positives, or
+        faces the truth does not list, e.g. a neighbour's cut face in a pasted photo)."""
+        if self.boxes_theirs is None or self.case.truth is None:
+            return None
+        missed = [b for b in self.boxes_theirs if matches([b], self.boxes_ours) == 0]
+        return sum(1 for b in missed if matches([b], self.case.truth) == 0)
+
+    @property
     def worse(self) -> bool:
-        """Ours missed a face face_recognition found, or found fewer true faces."""
-        if self.boxes_theirs is not None and self.matched != len(self.boxes_theirs):
-            return True
-        truth_theirs = self.truth_theirs
-        return truth_theirs is not None and (self.truth_ours or 0) < truth_theirs
+        """Ours found fewer true faces, or missed a face face_recognition found (where the ground truth is
+        known: one that is a true face)."""
+        if self.boxes_theirs is None:
+            return False
+        missed = len(self.boxes_theirs) - (self.matched or 0)
+        if self.case.truth is None:
+            return missed > 0
+        return (self.truth_ours or 0) < (self.truth_theirs or 0) or missed > (self.missed_outside_truth or 0)
 
     def as_dict(self) -> dict[str, object]:
         med = {s: _ms(statistics.median(r.get(s, 0.0) for r in self.ours)) for s in (*STAGES, "total")}
@@ -109,6 +121,7 @@ class CaseResult:
                 face_recognition_faces=self.faces_theirs,
                 face_recognition_truth_found=self.truth_theirs,
                 matched=self.matched,
+                missed_outside_truth=self.missed_outside_truth,
                 worse=self.worse,
                 speedup=round(theirs / med["total"], 2) if med["total"] else None,
             )
@@ -263,6 +276,7 @@ def summary(results: list[CaseResult]) -> list[dict[str, object]]:
                 face_recognition_ms=_ms(theirs),
                 face_recognition_faces=sum(r.faces_theirs or 0 for r in rs),
                 matched=sum(r.matched or 0 for r in rs),
+                missed_outside_truth=sum(r.missed_outside_truth or 0 for r in rs),
                 worse=sum(r.worse for r in rs),
                 speedup=round(theirs / ours, 2) if ours else None,
             )

@@ -127,7 +127,9 @@ def bench_engine(
                 str(row["face_recognition_ms"]),
                 str(row["face_recognition_faces"]),
                 fr_truth,
-                f"{row['matched']}/{row['face_recognition_faces']}" + (" WORSE" if row["worse"] else ""),
+                f"{row['matched']}/{row['face_recognition_faces']}"
+                + (f" ({row['missed_outside_truth']} not true)" if row["missed_outside_truth"] else "")
+                + (" WORSE" if row["worse"] else ""),
                 f"{row['speedup']}x",
             ]
         table.add_row(*cells)
@@ -141,7 +143,8 @@ def bench_engine(
             if "face_recognition_truth_found" in s:
                 line += f" ({s['face_recognition_truth_found']}/{s['truth_faces']} true faces)"
             line += (
-                f"; we found {s['matched']}/{s['face_recognition_faces']} of theirs; "
+                f"; we found {s['matched']}/{s['face_recognition_faces']} of theirs"
+                f" (missed, not in the ground truth: {s['missed_outside_truth']}); "
                 f"photos where ours found fewer: {s['worse']}; speed-up (sum of times) {s['speedup']}x"
             )
         console.print(line)
