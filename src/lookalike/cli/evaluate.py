@@ -221,8 +221,8 @@ def eval_models(
             f"{r['held_out_identified']:.2%}",
             f"{r['held_out_wrong_identity']:.2%}",
             f"{r['held_out_strangers_named']:.2%}",
-            f"{r['identity_threshold']:.2f}",
-            f"{r['identity_margin']:.2f}",
+            f"{r['identity_threshold']:.3f}",
+            f"{r['identity_margin']:.3f}",
             str(r["no_face"]),
         )
     console.print(table)

@@ -20,8 +20,8 @@ import numpy as np
 from lookalike.gallery.build import scan_sources
 from lookalike.settings import Settings
 
-THRESHOLDS = np.round(np.arange(0.20, 0.90, 0.01), 3)
-MARGINS = np.round(np.arange(0.0, 0.155, 0.01), 3)
+#: Candidate values are quantiles of the training queries' own distances: every model's scale fits.
+_STEPS = np.linspace(0.0, 1.0, 201)
 
 
 def _people_distances(queries: np.ndarray, gallery: np.ndarray, labels: np.ndarray, people: int) -> np.ndarray:
@@ -42,9 +42,12 @@ def _choose(
     top2_known: np.ndarray, right: np.ndarray, top2_strangers: np.ndarray, max_strangers: float
 ) -> tuple[float, float]:
     """The (threshold, margin) naming most known queries rightly with strangers named <= max_strangers."""
-    best = (-1.0, 0.0, float(THRESHOLDS[0]), float(MARGINS[-1]))
-    for t in THRESHOLDS:
-        for m in MARGINS:
+    both = np.concatenate([top2_known, top2_strangers])
+    thresholds = np.unique(np.quantile(both[:, 0], _STEPS))
+    margins = np.unique(np.concatenate([[0.0], np.quantile(both[:, 1] - both[:, 0], _STEPS[::5])]))
+    best = (-1.0, 0.0, float(thresholds[0]), float(margins[-1]))
+    for t in thresholds:
+        for m in margins:
             strangers = _named(top2_strangers, t, m).mean() if len(top2_strangers) else 0.0
             if strangers > max_strangers:
                 continue
@@ -105,8 +108,9 @@ def evaluate(
     missed_known = sum(query_person[p] in known for p in missed)
     by_source = {}
     for folder in query_dirs:
-        inside = np.array([Path(p).is_relative_to(folder) for p in qpaths], dtype=bool)
-        total = sum(query_person[p] in known and Path(p).is_relative_to(folder) for p in query_person)
+        root = folder.resolve()
+        inside = np.array([Path(p).resolve().is_relative_to(root) for p in qpaths], dtype=bool)
+        total = sum(query_person[p] in known and Path(p).resolve().is_relative_to(root) for p in query_person)
         if total:
             by_source[str(folder)] = {
                 "queries_in_gallery": total,

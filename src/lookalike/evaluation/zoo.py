@@ -4,7 +4,7 @@ Models (names used by ``lookalike eval lfw --model``):
 
 - ``dlib``: today's engine (HOG, dlib's 5 landmarks, dlib's chip, ResNet with mirror averaging).
 - ``dlib-yunet``: the same ResNet on a 150x150 chip aligned with YuNet's 5 points to dlib's own
-  template (measured once by running YuNet on dlib's chips, see ``dlib_template``).
+  template (``engine.sface.DLIB_TEMPLATE``, measured by running YuNet on dlib's chips: ``dlib_template``).
 - ``sface`` / ``sface-flip``: SFace on the 112x112 ArcFace chip from YuNet's points, without / with
   mirror averaging.
 - ``fused``: ``dlib-yunet`` and ``sface`` concatenated as ``[sqrt(w) a, sqrt(1-w) b]``: one unit
@@ -28,12 +28,6 @@ from lookalike.settings import Settings
 
 YUNET_MODELS = ("dlib-yunet", "dlib-yunet-flip", "sface", "sface-flip")
 MODELS = ("dlib", *YUNET_MODELS, "fused", "fused-flip", "fused-dlib")
-
-#: dlib's 150x150 chip (padding 0.25) in YuNet's point order: YuNet's points found on dlib's own chips
-#: of 300 LFW photos, averaged (``dlib_template``).
-DLIB_TEMPLATE = np.array(
-    [[47.37, 44.51], [100.60, 44.19], [73.37, 76.29], [51.61, 102.15], [97.52, 102.05]], dtype=np.float64
-)
 
 _state: dict[str, object] = {}
 
@@ -75,7 +69,7 @@ def _embed_yunet(path: str, flip: bool = False) -> tuple[str, dict[str, np.ndarr
     """Both YuNet-aligned models of one photo; with ``flip``, their mirror-averaged variants instead."""
     from lookalike.engine import models
     from lookalike.engine.resnet import FaceNet
-    from lookalike.engine.sface import SFace, align, normalise
+    from lookalike.engine.sface import DLIB_TEMPLATE, SFace, align, normalise
 
     settings: Settings = _state["settings"]  # type: ignore[assignment]
     if "sface" not in _state:
