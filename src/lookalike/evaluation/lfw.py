@@ -143,21 +143,36 @@ def evaluate(
     }
 
 
-#: Cosine-distance thresholds tried for the unit-vector models (1 - cosine lies in 0..2).
-COSINE_THRESHOLDS = np.round(np.arange(0.0, 1.5, 0.0025), 4)
 #: Fusion weights tried (share of the first model's cosine).
 FUSION_WEIGHTS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 
 
-def _best(dist: np.ndarray, same: np.ndarray, thresholds: np.ndarray) -> tuple[float, float]:
-    """(threshold, accuracy) maximising accuracy over the pairs with a distance; of several equally good
-    thresholds, the middle one (the least tuned to these pairs)."""
+def _best(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """(threshold, accuracy) maximising accuracy over the pairs with a distance.
+
+    Exact: every cut between two sorted distances is tried (midpoints), so the search fits every model's
+    scale; of several equally good cuts, the middle one (the least tuned to these pairs).
+    """
     ok = ~np.isnan(dist)
     d, s = dist[ok], same[ok]
-    right = ((d[None, :] <= thresholds[:, None]) == s[None, :]).mean(axis=1)
+    order = np.argsort(d, kind="stable")
+    d, s = d[order], s[order]
+    # Accuracy when the first k pairs (k = 0..n) are called "same".
+    same_below = np.concatenate([[0], np.cumsum(s)])
+    diff_above = (~s).sum() - np.concatenate([[0], np.cumsum(~s)])
+    right = (same_below + diff_above) / max(len(d), 1)
+    valid = np.ones(len(d) + 1, dtype=bool)
+    valid[1:-1] = d[1:] > d[:-1]  # a cut between equal distances is not a threshold
+    right = np.where(valid, right, -1.0)
     best = np.flatnonzero(right == right.max())
-    i = int(best[len(best) // 2])
-    return float(thresholds[i]), float(right[i])
+    k = int(best[len(best) // 2])
+    if k == 0:
+        threshold = float(d[0]) - 1e-6 if len(d) else 0.0
+    elif k == len(d):
+        threshold = float(d[-1])
+    else:
+        threshold = float((d[k - 1] + d[k]) / 2)
+    return threshold, float(right[k])
 
 
 def cross_validate(
@@ -174,7 +189,7 @@ def cross_validate(
         best = (-1.0, 0.0, 1.0)
         for w in weights:
             d = w * dists[0] + (1 - w) * dists[1] if len(dists) == 2 else dists[0]
-            t, acc = _best(d[train], same[train], COSINE_THRESHOLDS)
+            t, acc = _best(d[train], same[train])
             if acc > best[0]:
                 best = (acc, t, float(w))
         _, t, w = best
