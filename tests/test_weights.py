@@ -35,9 +35,11 @@ def test_the_fixed_sface_loads_in_opencv_and_the_shipped_one_does_not(tmp_path: 
         shipped.feature(np.zeros((112, 112, 3), np.uint8))
 
 
-def test_a_missing_model_says_how_to_install_it(tmp_path: Path) -> None:
-    with pytest.raises(weights.ModelError, match="lookalike models install"):
-        weights.model_path("yunet", Settings(home=tmp_path))
+def test_a_model_not_installed_yet_is_installed_on_first_use_with_the_same_checks(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    path = weights.model_path("sface", settings)
+    assert path.parent == weights.models_dir(settings)
+    assert weights._sha256(path.read_bytes()) == weights.MODELS["sface"].sha256
 
 
 def test_your_own_copy_of_the_official_file_is_checked_and_fixed(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ class Settings:
     max_upload_bytes: int = 25 * 1024 * 1024
 
     # Detection policy (see docs/engine.md).
-    detector: str = "auto"  # "hog", "cnn" or "auto" (HOG, then CNN when HOG finds nothing)
+    detector: str = "auto"  # "auto" (YuNet; else HOG then CNN), "yunet", "hog" or "cnn"
     detect_min_pixels: int = 500_000
     detect_max_pixels: int = 2_500_000
     upsample_limit_pixels: int = 1_000_000

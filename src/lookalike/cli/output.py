@@ -109,7 +109,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 workers_option = click.option("--workers", type=int, default=None, help="Processes [default: all cores].")
 detector_option = click.option(
     "--detector",
-    type=click.Choice(["auto", "hog", "cnn"]),
+    type=click.Choice(["auto", "yunet", "hog", "cnn"]),
     default=None,
-    help="Face detector [default: $LOOKALIKE_DETECTOR or auto: HOG, then CNN when HOG finds nothing].",
+    help="Face detector [default: $LOOKALIKE_DETECTOR or auto: YuNet (else HOG, then CNN when HOG finds nothing)].",
 )

@@ -8,6 +8,7 @@ so a big face in a 12 MP photo costs what a small one does.  See ``docs/engine.m
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -26,6 +27,8 @@ from lookalike.engine.weights import ModelError
 from lookalike.engine.yunet import YuNet
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,8 @@ class FaceEngine:
             if self._yunet is None and not self._yunet_missing:
                 try:
                     self._load_yunet()
-                except ModelError:
+                except ModelError as exc:
+                    log.warning("YuNet is not available (%s): detecting with HOG and the CNN fallback", exc.message)
                     self._yunet_missing = True
             return "auto" if self._yunet_missing else "yunet"
         return mode

