@@ -134,3 +134,9 @@ class SFace:
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
     """1 - cosine similarity of two unit vectors: 0 = same direction, 2 = opposite."""
     return float(1.0 - np.dot(a, b))
+
+
+def fuse(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """Unit vectors ``a`` (N, da) and ``b`` (N, db) -> (N, da + db) unit vectors whose cosine is
+    ``weight * cos_a + (1 - weight) * cos_b``: a fusion of two models a gallery stores as one vector."""
+    return np.concatenate([np.sqrt(weight) * a, np.sqrt(1.0 - weight) * b], axis=-1).astype(np.float32)

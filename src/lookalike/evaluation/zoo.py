@@ -24,7 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lookalike.engine.sface import fuse
 from lookalike.settings import Settings
+
+__all__ = ["FUSIONS", "MODELS", "embed_cached", "fuse", "vectors"]
 
 YUNET_MODELS = ("dlib-yunet", "dlib-yunet-flip", "sface", "sface-flip")
 MODELS = ("dlib", *YUNET_MODELS, "fused", "fused-flip", "fused-dlib")
@@ -206,11 +209,6 @@ def vectors(
     both = sorted(set(first[0]) & set(second[0]))
     fused = fuse(np.array([first[0][p] for p in both]), np.array([second[0][p] for p in both]), weight)
     return dict(zip(both, fused)), set(paths) - set(both)
-
-
-def fuse(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
-    """Unit vectors ``a`` (N, da) and ``b`` (N, db) -> (N, da + db) unit vectors, cosine = w cos_a + (1-w) cos_b."""
-    return np.concatenate([np.sqrt(weight) * a, np.sqrt(1.0 - weight) * b], axis=-1).astype(np.float32)
 
 
 def dlib_template(paths: list[str], settings: Settings) -> np.ndarray:
