@@ -153,8 +153,14 @@ def test_rotated_phone_photo_still_finds_the_face(data: Path, engine) -> None:  
     data_bytes = jpeg_bytes(stored, exif=exif.tobytes())
     hog_only = FaceEngine(Settings(detector="hog"))
     assert hog_only.detect(stored) == [], "a sideways face is invisible to HOG (else this test proves nothing)"
-    faces = hog_only.analyze(load_image(data_bytes))
-    assert len(faces) == 1
-    reference = engine.analyze(upright)[0]
-    assert faces[0].box == reference.box
-    assert np.linalg.norm(faces[0].embedding - reference.embedding) < 0.05
+    for detector in (hog_only, engine):  # HOG, and the default detector
+        faces = detector.analyze(load_image(data_bytes))
+        assert len(faces) == 1
+        reference = detector.analyze(upright)[0]
+        got, want = faces[0].box, reference.box  # the rotated copy went through JPEG once more: a pixel may move
+        tolerance = max(2, (want.right - want.left) // 50)
+        assert all(
+            abs(a - b) <= tolerance
+            for a, b in zip((got.left, got.top, got.right, got.bottom), (want.left, want.top, want.right, want.bottom))
+        ), (got, want)
+        assert np.linalg.norm(faces[0].embedding - reference.embedding) < 0.05

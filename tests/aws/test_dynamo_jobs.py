@@ -241,6 +241,7 @@ def test_concurrent_submissions_of_one_key_make_one_job(store: JobStore) -> None
     barrier = threading.Barrier(n)
     made: list[str] = []
     refused: list[str] = []
+    errors: list[Exception] = []
 
     def create(job_id: str) -> None:
         barrier.wait()
@@ -249,6 +250,8 @@ def test_concurrent_submissions_of_one_key_make_one_job(store: JobStore) -> None
             made.append(job_id)
         except DuplicateJob:
             refused.append(job_id)
+        except Exception as exc:  # anything else is a bug: show it rather than lose the thread
+            errors.append(exc)
 
     ids = [new_id() for _ in range(n)]
     threads = [threading.Thread(target=create, args=(i,)) for i in ids]
@@ -256,6 +259,7 @@ def test_concurrent_submissions_of_one_key_make_one_job(store: JobStore) -> None
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     assert len(made) == 1 and len(refused) == n - 1
     assert store.by_key(key).id == made[0]
     assert all(store.get(i) is None for i in refused)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import time
 import zlib
@@ -43,7 +44,7 @@ TTL_ATTRIBUTE = DEPLOYMENT.jobs_table.ttl_attribute
 #: DynamoDB refuses items over 400 KB; results above this are compressed, and refused if still too big.
 MAX_RESULT_BYTES = 350_000
 _FINISHED = ("done", "failed")
-_CONFLICT_RETRIES = 5
+_CONFLICT_RETRIES = 8
 #: Placeholders for every attribute named in an expression (some, like ``state``, are reserved words).
 _NAMES = {
     "#pk": PK,
@@ -225,7 +226,7 @@ class DynamoJobStore:
                     raise DuplicateJob(key) from exc
                 if attempt == _CONFLICT_RETRIES - 1:  # only conflicts with a racing transaction: try again
                     raise
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))  # jitter: racers part ways
         return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint)
 
     def start(self, job_id: str, worker: int) -> Job | None:
