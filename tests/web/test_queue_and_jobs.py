@@ -150,3 +150,21 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
     match_doc = notifier.sent[-1][1]["result"]["faces"][0]["matches"][0]
     assert match_doc == {"face_id": 7, "photo": "a.jpg", "thumbnail": "/api/faces/7/thumbnail"}
     assert not storage.exists(key) and queue.depth() == 0 and jobs.get("j").state == "done"
+
+
+def test_a_client_gone_while_hearing_queued_does_not_lose_the_job(tmp_path: Path) -> None:
+    """The page closed its socket right after sending "match": telling it "queued" fails, but the job must
+    still reach the queue (else a page that reconnects and resumes waits for ever)."""
+    from lookalike.service.jobs import JobService
+
+    key = "uploads/00000000-0000-0000-0000-000000000003"
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
+
+    def gone(job) -> None:  # type: ignore[no-untyped-def]
+        raise ConnectionResetError("the socket closed")
+
+    job, created = JobService(FakeStorage({key: b"photo"}), queue, jobs).submit(key, "conn", before_enqueue=gone)
+    assert created and jobs.get(job.id) is not None
+    message = queue.receive(0)
+    assert message is not None and message.body["job_id"] == job.id

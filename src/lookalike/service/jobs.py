@@ -8,6 +8,7 @@ photo is deleted as soon as the job has finished, whatever the outcome.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -26,6 +27,7 @@ from lookalike.service.ports import (
     valid_key,
 )
 
+log = logging.getLogger(__name__)
 TERMINAL_EVENTS = ("matched", "failed")
 
 
@@ -113,7 +115,10 @@ class JobService:
                 raise JobError("busy", "That upload is being submitted already; try again.") from None
             return self.jobs.attach(existing.id, connection_id, endpoint) or existing, False
         if before_enqueue is not None:
-            before_enqueue(job)
+            try:
+                before_enqueue(job)
+            except Exception:  # the client left as it asked: the job still runs, its result stays fetchable
+                log.warning("could not tell the client job %s was queued", job.id, exc_info=True)
         self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint})
         return job, True
 

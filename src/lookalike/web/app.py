@@ -414,7 +414,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 hub.follow[job_id] = connection_id
             elif name == "error":
                 metrics.refused.labels(event["error"]["code"]).inc()
-            await ws.send_json(event)
+            with contextlib.suppress(Exception):  # closed under us: the job goes on, and a resume finds it
+                await ws.send_json(event)
 
         def reply(event: dict[str, Any]) -> None:  # called from the conversation's worker thread
             anyio.from_thread.run(send, event)
