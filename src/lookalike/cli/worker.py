@@ -13,7 +13,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -46,60 +45,6 @@ def prepare_gallery(settings: Settings) -> Settings:
     return settings.replace(gallery=fetched.path, thumbnail_url=thumbnails)
 
 
-def build_loop(settings: Settings) -> tuple[Any, Any]:
-    """(worker loop, ports) for the chosen profile."""
-    from lookalike.service.jobs import JobProcessor
-    from lookalike.service.matching import MatchService
-    from lookalike.service.worker import WorkerLoop
-
-    if settings.profile == "aws":
-        from lookalike.adapters.aws import AwsPorts
-
-        ports: Any = AwsPorts.from_settings(settings)
-        storage, queue, jobs, notifier = ports.storage, ports.queue, ports.jobs, ports.notifier
-        wait = 10.0  # SQS long polling; short enough that a stop is not kept waiting long
-    elif settings.profile == "embedded":
-        from lookalike.adapters.local_storage import load_secret
-        from lookalike.adapters.notifiers import HttpNotifier, internal_token
-        from lookalike.web.app import api_url_for
-        from lookalike.web.runtime import Embedded
-
-        endpoint = api_url_for(settings)  # the `lookalike serve` whose jobs this worker takes
-        ports = Embedded.open(settings, channel=endpoint)
-        storage, queue, jobs = ports.storage, ports.queue, ports.jobs
-        notifier = HttpNotifier(endpoint, internal_token(load_secret(settings.home, settings.upload_secret)))
-        wait = 0.5
-    else:
-        from lookalike.adapters.aws import ConfigurationError
-
-        raise ConfigurationError(f"LOOKALIKE_PROFILE={settings.profile!r}: use 'embedded' or 'aws'.")
-    service = MatchService(settings)
-    processor = JobProcessor(
-        storage,
-        queue,
-        jobs,
-        notifier,
-        service.match_bytes,
-        pause_seconds=settings.worker_pause_seconds,
-        thumbnails=settings.thumbnail_url,
-    )
-    health = settings.health_file()
-    health.parent.mkdir(parents=True, exist_ok=True)
-
-    def heartbeat() -> None:
-        health.touch()
-
-    loop = WorkerLoop(
-        processor,
-        queue,
-        visibility_timeout=settings.visibility_timeout_seconds,
-        job_timeout=settings.job_timeout_seconds,
-        wait_seconds=wait,
-        heartbeat=heartbeat,
-    )
-    return loop, ports
-
-
 @click.command("worker")
 @gallery_option
 @click.option("--check", is_flag=True, help="Exit 0 if a worker here is healthy, 1 if not (a health check).")
@@ -116,8 +61,12 @@ def worker(ctx: click.Context, gallery: Path | None, check: bool) -> None:
         ok, why = check_health(settings)
         (console if ok else err_console).print(why, highlight=False)
         sys.exit(0 if ok else 1)
+    from lookalike.web.runtime import build_worker_loop
+
     settings = prepare_gallery(settings)
-    loop, _ = build_loop(settings)
+    health = settings.health_file()
+    health.parent.mkdir(parents=True, exist_ok=True)
+    loop = build_worker_loop(settings, heartbeat=health.touch)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     signal.signal(signal.SIGINT, lambda *_: loop.stop())
     console.print(

@@ -12,14 +12,18 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.adapters.local_storage import LocalStorage, load_secret
 from lookalike.adapters.notifiers import HttpNotifier, internal_token
 from lookalike.adapters.sqlite_jobs import SqliteJobStore
 from lookalike.adapters.sqlite_queue import SqliteQueue
 from lookalike.settings import Settings
+
+if TYPE_CHECKING:
+    from lookalike.service.worker import WorkerLoop
 
 log = logging.getLogger(__name__)
 
@@ -58,41 +62,66 @@ def worker_count(settings: Settings) -> int:
     return settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
 
 
-def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
-    """One worker process of ``lookalike serve``: the shared worker loop, until SIGTERM."""
+def build_worker_loop(
+    settings: Settings, api_url: str | None = None, heartbeat: Callable[[], None] | None = None
+) -> WorkerLoop:
+    """The worker loop over the chosen profile's adapters: one wiring for `lookalike serve`'s worker
+    processes and for `lookalike worker`.  Embedded: the queue channel of the server at ``api_url``
+    (default: the one this host and port name); AWS: SQS, S3, DynamoDB and API Gateway."""
     from lookalike.service.jobs import JobProcessor
     from lookalike.service.matching import MatchService
     from lookalike.service.worker import WorkerLoop
 
+    if settings.profile == "aws":
+        from lookalike.adapters.aws import AwsPorts
+
+        aws = AwsPorts.from_settings(settings)
+        assert aws.storage is not None and aws.queue is not None and aws.jobs is not None
+        storage, queue, jobs, notifier = aws.storage, aws.queue, aws.jobs, aws.notifier
+        wait = 10.0  # SQS long polling; short enough that a stop is not kept waiting long
+    elif settings.profile == "embedded":
+        from lookalike.web.app import api_url_for
+
+        endpoint = api_url or api_url_for(settings)
+        env = Embedded.open(settings, channel=endpoint)
+        storage, queue, jobs = env.storage, env.queue, env.jobs
+        notifier = HttpNotifier(endpoint, internal_token(env.secret))
+        wait = 0.5
+    else:
+        from lookalike.adapters.aws import ConfigurationError
+
+        raise ConfigurationError(f"LOOKALIKE_PROFILE={settings.profile!r}: use 'embedded' or 'aws'.")
+    processor = JobProcessor(
+        storage,
+        queue,
+        jobs,
+        notifier,
+        MatchService(settings).match_bytes,
+        pause_seconds=settings.worker_pause_seconds,
+        thumbnails=settings.thumbnail_url,
+    )
+    return WorkerLoop(
+        processor,
+        queue,
+        visibility_timeout=settings.visibility_timeout_seconds,
+        job_timeout=settings.job_timeout_seconds,
+        wait_seconds=wait,
+        heartbeat=heartbeat or (lambda: None),
+    )
+
+
+def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
+    """One worker process of ``lookalike serve``: the shared worker loop, until SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     if worker_count(settings) > 1:
         from lookalike.engine.parallel import single_threaded_blas
 
         single_threaded_blas()
-    env = Embedded.open(settings, channel=api_url)
-    service = MatchService(settings)
-    notifier = HttpNotifier(api_url, internal_token(env.secret))
-    processor = JobProcessor(
-        env.storage,
-        env.queue,
-        env.jobs,
-        notifier,
-        service.match_bytes,
-        pause_seconds=settings.worker_pause_seconds,
-        thumbnails=settings.thumbnail_url,
-    )
-    loop = WorkerLoop(
-        processor,
-        env.queue,
-        visibility_timeout=settings.visibility_timeout_seconds,
-        job_timeout=settings.job_timeout_seconds,
-        wait_seconds=0.5,
-    )
+    loop = build_worker_loop(settings, api_url)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     if ready is not None:
         ready.set()
     loop.run()
-    notifier.close()
 
 
 class WorkerPool:
