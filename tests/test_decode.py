@@ -151,7 +151,7 @@ def test_rotated_phone_photo_still_finds_the_face(data: Path, engine) -> None:  
     exif = Image.Exif()
     exif[0x0112] = 6
     data_bytes = jpeg_bytes(stored, exif=exif.tobytes())
-    hog_only = FaceEngine(Settings(detector="hog"))
+    hog_only = FaceEngine(Settings(detector="hog", embedding="dlib"))
     assert hog_only.detect(stored) == [], "a sideways face is invisible to HOG (else this test proves nothing)"
     for detector in (hog_only, engine):  # HOG, and the default detector
         faces = detector.analyze(load_image(data_bytes))
@@ -163,4 +163,6 @@ def test_rotated_phone_photo_still_finds_the_face(data: Path, engine) -> None:  
             abs(a - b) <= tolerance
             for a, b in zip((got.left, got.top, got.right, got.bottom), (want.left, want.top, want.right, want.bottom))
         ), (got, want)
-        assert np.linalg.norm(faces[0].embedding - reference.embedding) < 0.05
+        # One more JPEG generation moves YuNet's points by ~1-2% of the face (engine/yunet.py REFINE_FACES),
+        # dlib's by less: the same face all the same, far under 0.6.
+        assert np.linalg.norm(faces[0].embedding - reference.embedding) < (0.05 if detector is hog_only else 0.15)

@@ -10,6 +10,7 @@ from PIL import Image
 
 from lookalike.engine.decode import load_image
 from lookalike.engine.engine import FaceEngine, plan_detection
+from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
 from .conftest import jpeg_bytes, read_rgb
@@ -26,8 +27,11 @@ def test_plan_scans_small_photos_upsampled_and_large_ones_downscaled() -> None:
     assert one_mp.scale < 1 and one_mp.min_face < 120
 
 
-def test_same_person_close_different_people_far(data: Path, engine: FaceEngine) -> None:
+@pytest.mark.parametrize("model", ["fused", "sface", "dlib"])
+def test_same_person_close_different_people_far(data: Path, model: str) -> None:
+    """Every model is scaled so that 0.6 separates one person from another (engine/embedders.py)."""
     lfw = data / "lfw"
+    engine = FaceEngine(Settings(embedding=model))
 
     def embed(name: str, n: int) -> np.ndarray:
         faces = engine.analyze(read_rgb(lfw / name / f"{name}_{n:04d}.jpg"))
@@ -37,7 +41,7 @@ def test_same_person_close_different_people_far(data: Path, engine: FaceEngine) 
 
     bush = [embed("George_W_Bush", i) for i in (1, 2, 3)]
     blair = embed("Tony_Blair", 1)
-    assert bush[0].shape == (128,) and bush[0].dtype == np.float32
+    assert bush[0].shape == ({"fused": 256}.get(model, 128),) and bush[0].dtype == np.float32
     assert all(np.linalg.norm(bush[0] - b) < 0.6 for b in bush[1:])
     assert all(np.linalg.norm(b - blair) > 0.6 for b in bush)
 
@@ -65,7 +69,8 @@ def test_large_photo_gives_the_same_faces_as_its_small_copy(data: Path, engine: 
     for a, b in zip(small_faces, big_faces):
         tolerance = 0.15 * a.box.width  # HOG boxes snap to its pyramid levels
         assert abs(b.box.left / 3 - a.box.left) < tolerance and abs(b.box.top / 3 - a.box.top) < tolerance
-        assert np.linalg.norm(a.embedding - b.embedding) < 0.12
+        # YuNet's points move a little with the scale (median 0.076 on 30 LFW faces at 1.6-4x: engine/yunet.py)
+        assert np.linalg.norm(a.embedding - b.embedding) < 0.15
 
 
 def test_photo_with_no_face(engine: FaceEngine) -> None:
@@ -94,7 +99,7 @@ def _collage(data: Path, count: int) -> np.ndarray:
 
 def test_many_faces_are_found_and_the_largest_ones_processed(data: Path) -> None:
     group = _collage(data, 24)
-    engine = FaceEngine(Settings(max_faces=10, detector="hog"))
+    engine = FaceEngine(Settings(max_faces=10, detector="hog", embedding="dlib"))
     detections = engine.detect(group)
     assert len(detections) >= 20
     faces = engine.analyze(group)
@@ -105,9 +110,14 @@ def test_many_faces_are_found_and_the_largest_ones_processed(data: Path) -> None
 
 @pytest.mark.parametrize("detector", ["cnn"])
 def test_cnn_detector_finds_the_face(data: Path, detector: str) -> None:
-    engine = FaceEngine(Settings(detector=detector))
+    engine = FaceEngine(Settings(detector=detector, embedding="dlib"))
     faces = engine.analyze(read_rgb(data / "lfw" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"))
     assert len(faces) == 1 and faces[0].detector == "cnn"
+
+
+def test_a_yunet_aligned_model_refuses_a_detector_without_landmarks() -> None:
+    with pytest.raises(LookalikeError, match="aligns faces on YuNet's landmarks"):
+        FaceEngine(Settings(detector="hog")).detector_mode()
 
 
 def test_auto_is_yunet_installed_on_first_use_and_hog_only_without_the_model(
@@ -124,7 +134,9 @@ def test_auto_is_yunet_installed_on_first_use_and_hog_only_without_the_model(
         raise weights.ModelError(f"the {model.package} package is not installed")
 
     monkeypatch.setattr(weights, "_package_file", no_package)
-    bare = FaceEngine(Settings(home=tmp_path / "bare"))
+    bare = FaceEngine(Settings(home=tmp_path / "bare", embedding="dlib"))
     assert bare.detector_mode() == "auto"  # no YuNet to be had: HOG, then the CNN fallback, as before
+    with pytest.raises(weights.ModelError, match="not installed"):  # the default model needs YuNet: said so
+        FaceEngine(Settings(home=tmp_path / "bare")).detector_mode()
     with pytest.raises(Exception, match="unknown detector"):
         FaceEngine(Settings(home=tmp_path / "home", detector="nope")).detector_mode()

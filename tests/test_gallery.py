@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lookalike.engine.embedders import embedding_id
 from lookalike.errors import GalleryError
 from lookalike.gallery.build import build_gallery, scan_sources
 from lookalike.gallery.store import FORMAT_VERSION, Gallery
@@ -71,16 +72,17 @@ def test_build_skips_junk_with_reasons_and_resumes(source: Path, tmp_path: Path,
 def test_store_format_and_cache(small_gallery: Path) -> None:
     with Gallery.open(small_gallery) as g:
         meta = g.meta()
-        assert meta["format_version"] == str(FORMAT_VERSION) and meta["dim"] == "128"
+        assert meta["format_version"] == str(FORMAT_VERSION) and meta["dim"] == "256"  # the fused model's
+        assert meta["embedding"] == embedding_id(Settings())
         vectors, ids, persons = g.vectors()
-        assert vectors.shape == (len(ids), 128) and len(persons) == len(ids)
+        assert vectors.shape == (len(ids), 256) and len(persons) == len(ids)
         assert (small_gallery / "cache" / "stamp").read_text() == str(g.generation)
         info = g.face_info(int(ids[0]))
         assert Path(info.photo).is_file() and info.person == persons[0]
         thumb = g.thumbnail(int(ids[0]))
         assert thumb is not None and thumb[:2] == b"\xff\xd8" and len(thumb) < 20_000
     # A stale cache is noticed: fake one with wrong numbers and the same stamp moved on.
-    np.save(small_gallery / "cache" / "vectors.npy", np.zeros((1, 128), np.float32))
+    np.save(small_gallery / "cache" / "vectors.npy", np.zeros((1, 256), np.float32))
     with Gallery.open(small_gallery) as g:
         assert len(g.vectors()[0]) == len(ids)
 
@@ -103,3 +105,22 @@ def test_add_and_remove_a_person(data: Path, tmp_path: Path, settings: Settings)
         assert report.added == 2 and g.people() == ["Madonna"]
         assert g.remove_person("Madonna") == 2
         assert g.people() == [] and g.counts()["faces"] == 0
+
+
+def test_a_gallery_of_another_model_is_refused_with_what_to_do(data: Path, tmp_path: Path) -> None:
+    """Switching models means rebuilding: vectors of two embedding spaces are never compared or mixed."""
+    from lookalike.gallery.search import Matcher
+
+    photos, _ = scan_sources([data / "small" / "five_celeb"])
+    photos = photos[:3]
+    dlib = Settings(embedding="dlib", embed_flip=True)
+    with Gallery.create(tmp_path / "g") as g:
+        build_gallery(g, photos, dlib, workers=1)
+        assert g.dim == 128 and g.meta()["embedding"] == embedding_id(dlib)
+        assert Matcher(g, dlib).size == 3  # searched with the model it was built with
+        with pytest.raises(GalleryError, match="LOOKALIKE_EMBEDDING") as refused:
+            Matcher(g, Settings())
+        assert "Rebuild" in refused.value.message
+        with pytest.raises(GalleryError, match="holds embeddings of kind"):
+            build_gallery(g, photos, Settings(), workers=1)  # nor is a fused vector added to it
+        assert g.counts()["faces"] == 3

@@ -175,7 +175,7 @@ def test_embedding_from_a_right_sized_crop_matches_the_full_resolution_one(data:
 
     from lookalike.engine.engine import FaceEngine, _to_rect
 
-    engine = FaceEngine(Settings(detector="hog"))
+    engine = FaceEngine(Settings(detector="hog", embedding="dlib"))  # dlib's model: its own landmarks and chip
     original = Image.open(data / "group" / "face_recognition__two_people.jpg").convert("RGB")
     big = np.asarray(original.resize((original.width * 4, original.height * 4), Image.Resampling.LANCZOS))
     detections = engine.detect(big)
@@ -186,3 +186,25 @@ def test_embedding_from_a_right_sized_crop_matches_the_full_resolution_one(data:
     for d, f in zip(detections, engine.describe(big, detections)):
         full = engine._shape(big, _to_rect(d.box))
         assert all(abs(p.x - x) < 0.03 * d.box.width + 2 for p, (x, _) in zip(full.parts(), f.landmarks))
+
+
+def test_landmarks_are_re_measured_at_one_face_size_whatever_the_photo_size(
+    data: Path, yunet_settings: Settings
+) -> None:
+    """A face seen at 1x, 2x and 3x gets (nearly) the same 5 points once refined (REFINE_FACES)."""
+    from lookalike.engine import weights
+
+    detector = YuNet(str(weights.model_path("yunet", yunet_settings)))
+    original = read_rgb(data / "group" / "face_recognition__two_people.jpg")
+    refined = []
+    for k in (1, 2, 3):
+        photo = cv2.resize(original, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC) if k > 1 else original
+        rows = detector.detect(photo)
+        rows = rows[np.argsort(rows[:, 0])]
+        assert len(rows) == 2
+        again = detector.refine(photo, rows)
+        assert np.array_equal(again[:, :4], rows[:, :4])  # boxes kept; the points are what is re-measured
+        refined.append(again[:, 4:14].reshape(2, 5, 2) / k)
+    width = rows[:, 2] / 3
+    spread = np.abs(np.array(refined) - np.mean(refined, axis=0)).max(axis=(0, 2, 3))
+    assert (spread < 0.03 * width).all(), (spread, width)

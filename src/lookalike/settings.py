@@ -11,7 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 
 def _default_home() -> Path:
@@ -47,12 +47,13 @@ class Settings:
     models_dir: Path | None = None  # network files besides dlib's (``lookalike models install``); default <home>/models
     yunet_model: Path | None = None  # your own copy of the official YuNet file, instead of the installed one
     sface_model: Path | None = None  # your own copy of the official SFace file, instead of the installed one
-    embed_flip: bool = True  # average each face's embedding with its mirror image's (steadier, +~4 ms)
+    embedding: str = "fused"  # the face model: "fused" (dlib + SFace), "sface" or "dlib" (engine/embedders.py)
+    embed_flip: bool = False  # also embed each face's mirror image and average (a little more accurate, ~2x the time)
 
     # Matching.
-    threshold: float = 0.6  # verification (1:1): same person within this distance; the watch list uses it
-    identity_threshold: float = 0.45  # identification (1:N, "this is X"): stricter, see docs/gallery.md
-    identity_margin: float = 0.05  # ... and at least this much closer than the next person
+    threshold: float = 0.6  # verification (1:1): same person within this distance (every model is scaled so)
+    identity_threshold: float | None = None  # identification (1:N, "this is X"); None: the model's calibrated value
+    identity_margin: float | None = None  # ... and at least this much closer than the next person; None: the model's
     top_k: int = 5
     ann_min_faces: int = 300_000  # use the approximate index at and above this gallery size
 
@@ -110,6 +111,9 @@ class Settings:
 
 def _parse(name: str, hint: Any, raw: str) -> Any:
     text = str(hint)
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if len(args) == 1:  # ``X | None``: parsed as X
+        hint = args[0]
     try:
         if "Path" in text:
             return Path(raw).expanduser()

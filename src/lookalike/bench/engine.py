@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.decode import decode
+from lookalike.engine.embedders import embedding_model
 from lookalike.engine.engine import FaceEngine, Timings
 from lookalike.gallery.index import ExactIndex
 from lookalike.settings import Settings
@@ -187,9 +188,9 @@ def cases_from_set(folder: Path) -> list[Case]:
     return cases
 
 
-def synthetic_gallery(n: int = 13_233, seed: int = 0) -> np.ndarray:
+def synthetic_gallery(dim: int, n: int = 13_233, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (rng.normal(0, 0.09, (n, 128))).astype(np.float32)
+    return (rng.normal(0, 0.09, (n, dim))).astype(np.float32)
 
 
 def run(
@@ -200,7 +201,9 @@ def run(
     versus: bool = False,
 ) -> list[CaseResult]:
     engine = FaceEngine(settings)
-    index = ExactIndex(gallery_vectors if gallery_vectors is not None else synthetic_gallery())
+    index = ExactIndex(
+        gallery_vectors if gallery_vectors is not None else synthetic_gallery(embedding_model(settings).dim)
+    )
     fr = import_face_recognition() if versus else None
     results = []
     for n, case in enumerate(cases):

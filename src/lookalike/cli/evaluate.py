@@ -38,7 +38,17 @@ def _folds(value: str | None) -> list[int] | None:
     return out
 
 
-MODEL_NAMES = ("dlib", "dlib-yunet", "dlib-yunet-flip", "sface", "sface-flip", "fused", "fused-flip", "fused-dlib")
+MODEL_NAMES = (
+    "engine",
+    "dlib",
+    "dlib-yunet",
+    "dlib-yunet-flip",
+    "sface",
+    "sface-flip",
+    "fused",
+    "fused-flip",
+    "fused-dlib",
+)
 
 
 @eval_group.command("lfw")
@@ -118,7 +128,9 @@ def eval_lfw(
         f"accuracy {report['accuracy']:.2%} ± {report['accuracy_std']:.2%} (misses count as errors); "
         f"{report['accuracy_found_pairs']:.2%} on pairs with both faces found; "
         f"{report['accuracy_at_setting']:.2%} at threshold {report['setting_threshold']}. "
-        f"{report['images_missed']} of {report['images']} images without a face."
+        f"{report['images_missed']} of {report['images']} images without a face. Median distance: same person "
+        f"{report['median_distance_same']:.3f}, different people {report['median_distance_different']:.3f}; "
+        f"similarity curve slope {report['similarity_slope']} (folds {report['similarity_slope_folds']})."
     )
 
 

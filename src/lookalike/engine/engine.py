@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine import models, weights
+from lookalike.engine.embedders import MODELS, YunetAlignedEmbedder, embedding_id, embedding_model
 from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, FaceNet
 from lookalike.engine.weights import ModelError
 from lookalike.engine.yunet import YuNet
@@ -61,15 +62,19 @@ class Detection:
     detector: str  # "hog", "cnn" or "yunet"
     #: YuNet's 5 points (right eye, left eye, nose tip, right and left mouth corners); empty for dlib's detectors
     points: tuple[tuple[float, float], ...] = ()
+    #: YuNet's own box (x, y, w, h), before it is turned into the box dlib's shape predictor expects
+    yunet_box: tuple[float, float, float, float] | None = None
 
 
 @dataclass
 class Face:
     box: Box
-    landmarks: list[tuple[int, int]]  # dlib's 5 points: eye corners (2 per eye) and the base of the nose
+    #: The 5 points the face was aligned on: YuNet's (eye centres, nose tip, mouth corners) for the
+    #: ``fused`` and ``sface`` models, dlib's (two corners of each eye, base of the nose) for ``dlib``.
+    landmarks: list[tuple[int, int]]
     score: float
     detector: str
-    embedding: np.ndarray  # float32[128]; faces of one person are < 0.6 apart (Euclidean)
+    embedding: np.ndarray  # float32[dim of the model]; faces of one person are < 0.6 apart (Euclidean)
 
     @property
     def size(self) -> int:
@@ -124,14 +129,12 @@ class DetectionPlan:
         return 80.0 / (self.scale * 2**self.upsample)
 
 
-#: Mean length of dlib's face embeddings (measured on LFW: 1.429 +/- 0.072).  Our vectors are scaled
-#: to exactly this length, so distances stay on dlib's familiar scale (0.6 = same person).
-EMBEDDING_RADIUS = 1.43
+#: Mean length of dlib's face embeddings (measured on LFW: 1.429 +/- 0.072).  With the ``dlib`` model
+#: vectors are scaled to exactly this length, so distances stay on dlib's familiar scale (0.6 = same
+#: person); every other model is scaled to put its own threshold at 0.6 too (``engine/embedders.py``).
+EMBEDDING_RADIUS = MODELS["dlib"].plain.radius
 
-
-def embedding_id(settings: Settings) -> str:
-    """Names the embedding space; galleries record it, so vectors of two spaces are never compared."""
-    return f"{models.EMBEDDING_MODEL}{'+flip' if settings.embed_flip else ''}+r{EMBEDDING_RADIUS}"
+__all__ = ["Box", "Detection", "Face", "FaceEngine", "Timings", "embedding_id"]
 
 
 def plan_detection(width: int, height: int, settings: Settings) -> DetectionPlan:
@@ -158,7 +161,9 @@ class FaceEngine:
         self._cnn: object | None = None
         self._yunet: YuNet | None = None
         self._yunet_missing = False
+        self._embedder: YunetAlignedEmbedder | None = None
         self._lock = threading.Lock()
+        self.model = embedding_model(self.settings)
 
     # -- detection ---------------------------------------------------------------------------
 
@@ -191,6 +196,15 @@ class FaceEngine:
         mode = self.settings.detector
         if mode not in ("auto", "yunet", "hog", "cnn"):
             raise LookalikeError(f"unknown detector {mode!r}: auto, yunet, hog or cnn", code="bad_setting")
+        if self.model.yunet_aligned:
+            if mode in ("hog", "cnn"):
+                raise LookalikeError(
+                    f"The {self.model.name!r} embedding aligns faces on YuNet's landmarks: use LOOKALIKE_DETECTOR=auto "
+                    f"or yunet, or LOOKALIKE_EMBEDDING=dlib with the {mode!r} detector.",
+                    code="bad_setting",
+                )
+            self._load_yunet()  # installed on first use, or a clear error now
+            return "yunet"
         if mode == "auto":
             if self._yunet is None and not self._yunet_missing:
                 try:
@@ -214,7 +228,8 @@ class FaceEngine:
             if box.width < 2 or box.height < 2:
                 continue
             points = tuple((float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5))
-            out.append(Detection(box, float(row[14]), "yunet", points))
+            yunet_box = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+            out.append(Detection(box, float(row[14]), "yunet", points, yunet_box))
         return out
 
     def _run_hog(self, small: np.ndarray, upsample: int, scale: float, width: int, height: int) -> list[Detection]:
@@ -245,6 +260,8 @@ class FaceEngine:
         timings = timings or Timings()
         if not detections:
             return []
+        if self.model.yunet_aligned:
+            return self._describe_on_points(image, detections, timings)
         with timings.stage("landmarks"):
             crops = [self.face_crop(image, d.box) for d in detections]
         with timings.stage("embed"):
@@ -253,6 +270,25 @@ class FaceEngine:
             Face(det.box, crop.points, det.score, det.detector, vector)
             for det, crop, vector in zip(detections, crops, vectors)
         ]
+
+    def _describe_on_points(self, image: np.ndarray, detections: list[Detection], timings: Timings) -> list[Face]:
+        if self._embedder is None:
+            self._embedder = YunetAlignedEmbedder(self.settings, self.model, self._net)
+        with timings.stage("landmarks"):
+            points = self._precise_points(image, detections)
+        with timings.stage("embed"):
+            vectors = self._embedder.embed(image, points)
+        return [
+            Face(det.box, [(round(x), round(y)) for x, y in p], det.score, det.detector, vector)
+            for det, p, vector in zip(detections, points, vectors)
+        ]
+
+    def _precise_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
+        """YuNet's 5 points of each face (5x2), re-measured on a crop where the face has one fixed size
+        (``YuNet.refine``), so a face gets the same points in a 1 MP and a 24 MP photo."""
+        rows = np.array([[*d.yunet_box, *np.ravel(d.points), d.score] for d in detections], dtype=np.float32)
+        refined = self._load_yunet().refine(image, rows)
+        return [row[4:14].reshape(5, 2).astype(np.float64) for row in refined]
 
     def face_crop(self, image: np.ndarray, box: Box) -> FaceCrop:
         """dlib's 5 points and aligned chip from a crop around ``box`` (with room for any rotation),

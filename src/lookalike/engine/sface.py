@@ -19,7 +19,7 @@ import math
 import cv2
 import numpy as np
 
-from lookalike.engine.weights import model_path
+from lookalike.engine.weights import model_path, quiet_opencv
 from lookalike.settings import Settings
 
 CHIP_SIZE = 112
@@ -104,7 +104,8 @@ class SFace:
     def __init__(self, settings: Settings | None = None, flip: bool = False) -> None:
         self.settings = settings or Settings()
         self.flip = flip
-        self._net = cv2.dnn.readNetFromONNX(str(model_path("sface", self.settings)))
+        with quiet_opencv():
+            self._net = cv2.dnn.readNetFromONNX(str(model_path("sface", self.settings)))
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """``chips``: uint8 (N, 112, 112, 3) RGB -> float32 (N, 128), unit length.

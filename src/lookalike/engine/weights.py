@@ -15,7 +15,9 @@ import hashlib
 import importlib.util
 import os
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,3 +160,21 @@ def model_path(name: str, settings: Settings) -> Path:
         install(settings, (name,))
     _prepared(model, target.read_bytes(), target)
     return target
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV 5 warns on every network it loads ("Targets are not supported by the new graph engine"):
+    noise in a user's terminal, since we ask for no target.  Errors still show."""
+    import cv2
+
+    with _opencv_log_lock:  # the level is process-wide: two threads loading at once must not interleave
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+        try:
+            yield
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+
+
+_opencv_log_lock = threading.Lock()

@@ -7,6 +7,9 @@ other sources.  The identity rule is the one the app uses: the nearest person is
 chosen on half of the query *people* (most queries named with at most ``max_strangers`` of the
 strangers named) and measured on the other half, then the halves swap: the numbers reported are
 held-out.  The values to configure are then chosen on all queries.
+
+For a model the engine offers (``engine/embedders.py``), distances are the engine's own: Euclidean
+between vectors scaled to the model's radius, so the numbers reported are the settings' numbers.
 """
 
 from __future__ import annotations
@@ -24,9 +27,36 @@ from lookalike.settings import Settings
 _STEPS = np.linspace(0.0, 1.0, 201)
 
 
-def _people_distances(queries: np.ndarray, gallery: np.ndarray, labels: np.ndarray, people: int) -> np.ndarray:
-    """(Q, people) minimum cosine distance of each query to each gallery person."""
+#: ``evaluation.zoo`` models the engine offers: (``LOOKALIKE_EMBEDDING``, ``LOOKALIKE_EMBED_FLIP``).
+ENGINE_MODELS = {
+    "fused": ("fused", False),
+    "fused-flip": ("fused", True),
+    "sface": ("sface", False),
+    "sface-flip": ("sface", True),
+    "dlib": ("dlib", True),
+}
+
+
+def engine_radius(model: str, weight: float, settings: Settings) -> float | None:
+    """The engine's vector length for a zoo model, or None when the engine does not offer it."""
+    from lookalike.engine.embedders import FUSION_WEIGHT, MODELS, calibration
+
+    if model == "engine":
+        return calibration(settings).radius
+    if model not in ENGINE_MODELS or ("fused" in model and abs(weight - FUSION_WEIGHT) > 1e-9):
+        return None
+    name, flip = ENGINE_MODELS[model]
+    return MODELS[name].calibration(flip).radius
+
+
+def _people_distances(
+    queries: np.ndarray, gallery: np.ndarray, labels: np.ndarray, people: int, radius: float | None = None
+) -> np.ndarray:
+    """(Q, people) minimum distance of each query to each gallery person: cosine distance, or with
+    ``radius`` the Euclidean distance of the vectors scaled to that length (the engine's)."""
     dist = 1.0 - queries @ gallery.T
+    if radius is not None:
+        dist = radius * np.sqrt(2.0 * np.maximum(dist, 0.0))
     out = np.full((len(queries), people), np.inf, dtype=np.float32)
     order = np.argsort(labels, kind="stable")
     starts = np.searchsorted(labels[order], np.arange(people))
@@ -82,7 +112,9 @@ def evaluate(
     query_person = {p.path: p.person for p in photos}
     vectors, missed = embed_cached(list(query_person), model, settings, workers, progress, weight)
     qpaths = sorted(vectors)
-    dist = _people_distances(np.array([vectors[p] for p in qpaths], dtype=np.float32), gallery, labels, len(people))
+    radius = engine_radius(model, weight, settings)
+    query_vectors = np.array([vectors[p] for p in qpaths], dtype=np.float32)
+    dist = _people_distances(query_vectors, gallery, labels, len(people), radius)
     order = np.argsort(dist, axis=1)[:, :5]
     top2 = np.take_along_axis(dist, order[:, :2], axis=1)
     names = people[order]
@@ -138,5 +170,5 @@ def evaluate(
         "thresholds_per_half": chosen,
         "identity_threshold": t_all,
         "identity_margin": m_all,
-        "distance": "1 - cosine",
+        "distance": "1 - cosine" if radius is None else f"Euclidean, vectors of length {radius} (the engine's)",
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.engine.embedders import identity_rule
 from lookalike.evaluation.embed import embed_photos
 from lookalike.gallery.build import scan_sources
 from lookalike.gallery.search import Matcher
@@ -69,6 +70,5 @@ def evaluate(
     out["identified"] = identified / total if total else None
     out["wrong_identity"] = wrong_identity / total if total else None
     out["strangers_named"] = named / len(strangers) if strangers else None
-    out["identity_threshold"] = settings.identity_threshold
-    out["identity_margin"] = settings.identity_margin
+    out["identity_threshold"], out["identity_margin"] = identity_rule(settings)
     return out

@@ -4,10 +4,19 @@ For each fold the threshold is chosen on the other nine folds (the usual
 cross-validation), then accuracy is measured on the fold.  A pair where a face
 was not found counts as an error; accuracy on the pairs where both faces were
 found is reported apart, as is accuracy at the fixed 0.6 threshold.
+
+The same run measures the similarity curve's slope (``gallery.search.similarity``: a logistic
+function of the distance, 50% at the setting's threshold) for the model: the slope that gives the
+median different-person pair the similarity dlib's curve gives it (``REFERENCE_SIMILARITY``), so a
+lookalike at the same place among strangers shows the same percentage under every model.  It is
+measured on the other nine folds for each fold (its spread is reported) and on all pairs.  The slope
+that best predicts "same person" (least log-loss) is reported too: on LFW it is so steep that every
+lookalike would show ~0%, which is why the page does not use it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +28,29 @@ from lookalike.evaluation.embed import embed_photos
 from lookalike.settings import Settings
 
 THRESHOLDS = np.round(np.arange(0.30, 0.90, 0.005), 3)
+SLOPES = np.round(np.arange(1.0, 200.001, 0.25), 2)
+#: The similarity of LFW's median different-person pair under dlib's curve, slope 10 at 0.6: that
+#: median is 0.8132 with ``LOOKALIKE_EMBEDDING=dlib LOOKALIKE_EMBED_FLIP=1`` (docs/results.md).
+REFERENCE_SIMILARITY = 1 / (1 + math.exp(10 * (0.8132 - 0.6)))
+
+
+def _log_loss(dist: np.ndarray, same: np.ndarray, threshold: float, slope: float) -> float:
+    """Mean -log P(the pair's truth) under similarity = 1 / (1 + exp(slope (d - threshold)))."""
+    x = slope * (dist - threshold)
+    return float(np.mean(np.where(same, np.logaddexp(0.0, x), np.logaddexp(0.0, -x))))
+
+
+def fit_similarity_slope(dist: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """The slope of the similarity curve (centred on ``threshold``) best predicting same/different."""
+    ok = ~np.isnan(dist)
+    losses = [_log_loss(dist[ok], same[ok], threshold, k) for k in SLOPES]
+    return float(SLOPES[int(np.argmin(losses))])
+
+
+def display_slope(dist: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """The slope giving the median different-person pair ``REFERENCE_SIMILARITY`` (see module doc)."""
+    median = float(np.nanmedian(dist[~same]))
+    return round(math.log((1 - REFERENCE_SIMILARITY) / REFERENCE_SIMILARITY) / (median - threshold), 2)
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,7 @@ def evaluate(
         cross = len(folds) > 1
         threshold = best_threshold(dist[train], same[train]) if cross else settings.threshold
         ok = test & ~np.isnan(dist)
+        slope = display_slope(dist[train], same[train], settings.threshold) if cross else float("nan")
         per_fold.append(
             {
                 "fold": f,
@@ -120,6 +153,7 @@ def evaluate(
                 "accuracy_found": _accuracy(dist[ok], same[ok], threshold),
                 "accuracy_at_setting": _accuracy(dist[test], same[test], settings.threshold),
                 "missed_pairs": int((test & np.isnan(dist)).sum()),
+                "similarity_slope": slope,
             }
         )
     acc = np.array([f["accuracy"] for f in per_fold])
@@ -138,6 +172,14 @@ def evaluate(
         "setting_threshold": settings.threshold,
         "accuracy_at_setting": _accuracy(dist, same, settings.threshold),
         "accuracy_at_setting_found_pairs": _accuracy(dist[both], same[both], settings.threshold),
+        "median_distance_same": float(np.nanmedian(dist[same])),
+        "median_distance_different": float(np.nanmedian(dist[~same])),
+        "similarity_slope": display_slope(dist, same, settings.threshold),
+        "similarity_slope_folds": [
+            min(f["similarity_slope"] for f in per_fold),
+            max(f["similarity_slope"] for f in per_fold),
+        ],
+        "similarity_slope_least_log_loss": fit_similarity_slope(dist, same, settings.threshold),
         "per_fold": per_fold,
         "missed_images": sorted(missed.items()),
     }

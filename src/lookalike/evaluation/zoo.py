@@ -2,7 +2,10 @@
 
 Models (names used by ``lookalike eval lfw --model``):
 
-- ``dlib``: today's engine (HOG, dlib's 5 landmarks, dlib's chip, ResNet with mirror averaging).
+- ``engine``: the engine as configured (``LOOKALIKE_EMBEDDING``, ``LOOKALIKE_EMBED_FLIP``, detector),
+  through its whole pipeline: what the app computes.
+- ``dlib``: the engine with ``LOOKALIKE_EMBEDDING=dlib`` (dlib's 5 landmarks and chip, ResNet with
+  mirror averaging): the embedding before engine v2.
 - ``dlib-yunet``: the same ResNet on a 150x150 chip aligned with YuNet's 5 points to dlib's own
   template (``engine.sface.DLIB_TEMPLATE``, measured by running YuNet on dlib's chips: ``dlib_template``).
 - ``sface`` / ``sface-flip``: SFace on the 112x112 ArcFace chip from YuNet's points, without / with
@@ -30,17 +33,34 @@ from lookalike.settings import Settings
 __all__ = ["FUSIONS", "MODELS", "embed_cached", "fuse", "vectors"]
 
 YUNET_MODELS = ("dlib-yunet", "dlib-yunet-flip", "sface", "sface-flip")
-MODELS = ("dlib", *YUNET_MODELS, "fused", "fused-flip", "fused-dlib")
+MODELS = ("engine", "dlib", *YUNET_MODELS, "fused", "fused-flip", "fused-dlib")
+
+
+def engine_settings(model: str, settings: Settings) -> Settings:
+    """The settings the engine-made zoo models (``engine``, ``dlib``) embed with."""
+    return settings if model == "engine" else settings.replace(embedding="dlib", embed_flip=True)
+
+
+def _group(model: str, settings: Settings) -> str:
+    """The cache a model's vectors live in (the YuNet-aligned models share one per flip setting)."""
+    if model in ("engine", "dlib"):
+        from lookalike.engine.embedders import embedding_id
+
+        space = embedding_id(engine_settings(model, settings))
+        return "engine-" + "".join(c if c.isalnum() or c in ".-" else "_" for c in space)
+    return "yunet-flip" if model.endswith("-flip") else "yunet"
+
 
 _state: dict[str, object] = {}
 
 
 def _detector(width: int, height: int, settings: Settings) -> cv2.FaceDetectorYN:
-    from lookalike.engine.weights import model_path
+    from lookalike.engine.weights import model_path, quiet_opencv
 
     det = _state.get("yunet")
     if det is None:
-        det = cv2.FaceDetectorYN.create(str(model_path("yunet", settings)), "", (width, height), 0.5, 0.3, 5000)
+        with quiet_opencv():
+            det = cv2.FaceDetectorYN.create(str(model_path("yunet", settings)), "", (width, height), 0.5, 0.3, 5000)
         _state["yunet"] = det
     det.setInputSize((width, height))  # type: ignore[attr-defined]
     return det  # type: ignore[return-value]
@@ -132,7 +152,7 @@ def embed_cached(
     photos not yet in the cache (``<home>/eval/<group>.npz``; misses are cached too)."""
     given = {p: os.path.realpath(p) for p in set(paths)}  # cache keys: real paths, however a path is spelt
     wanted = sorted(set(given.values()))
-    group = "dlib" if model == "dlib" else "yunet-flip" if model.endswith("-flip") else "yunet"
+    group = _group(model, settings)
     file = _cache_file(settings, f"embeddings-{group}")
     cache = _load(file)
     stored = [os.path.realpath(p) for p in cache.get("paths", np.array([], dtype=str)).tolist()]
@@ -141,7 +161,7 @@ def embed_cached(
     if progress:
         progress(0, len(todo))
     if todo:
-        new = _embed_group(group, todo, settings, workers, progress)
+        new = _embed_group(group, todo, engine_settings(model, settings), workers, progress)
         sample = next((v for v in new.values() if v is not None), {})
         keys = [k for k in cache if k not in ("paths", "found")] or sorted(sample)
         rows = {k: list(cache.get(k, np.zeros((0, 0), np.float32))) for k in keys}
@@ -159,7 +179,7 @@ def embed_cached(
     for p, real in given.items():
         i = known[real]
         if cache["found"][i]:
-            vectors[p] = cache["vector" if group == "dlib" else model][i]
+            vectors[p] = cache["vector" if group.startswith("engine-") else model][i]
         else:
             missed.add(p)
     return vectors, missed
@@ -169,7 +189,7 @@ def _embed_group(
     group: str, todo: list[str], settings: Settings, workers: int | None, progress: Callable[[int, int], None] | None
 ) -> dict[str, dict[str, np.ndarray] | None]:
     out: dict[str, dict[str, np.ndarray] | None] = {}
-    if group == "dlib":
+    if group.startswith("engine-"):
         from lookalike.engine.sface import normalise
         from lookalike.evaluation.embed import embed_photos
 

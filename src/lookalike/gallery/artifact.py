@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lookalike.engine.models import EMBEDDING_MODEL
 from lookalike.errors import GalleryError
 from lookalike.gallery.store import DB_NAME, FORMAT_VERSION, Gallery
 
@@ -209,7 +208,7 @@ def _describe(db_file: Path) -> dict[str, Any]:
     finally:
         db.close()
     return {
-        "model": meta.get("model"),
+        "model": meta.get("model"),  # galleries before engine v2 only; "embedding" names the space
         "embedding": meta.get("embedding"),
         "gallery_format": int(meta.get("format_version", "0")),
         "faces": int(faces),
@@ -373,11 +372,10 @@ def _check_manifest(manifest: dict[str, Any], version: str, where: Location) -> 
     """The files a worker needs (all but the thumbnails), after checking this lookalike can read them."""
     if manifest.get("version") != version or manifest.get("format") != ARTIFACT_FORMAT:
         raise GalleryError(f"The manifest at {where} does not describe version {version}.", code="bad_gallery")
-    if manifest.get("gallery_format") != FORMAT_VERSION or manifest.get("model") != EMBEDDING_MODEL:
+    if manifest.get("gallery_format") != FORMAT_VERSION:  # the embedding space is checked by the matcher
         raise GalleryError(
-            f"The gallery at {where} has format {manifest.get('gallery_format')} and model "
-            f"{manifest.get('model')!r}; this lookalike reads format {FORMAT_VERSION} of {EMBEDDING_MODEL!r}. "
-            "Push a gallery built by this version.",
+            f"The gallery at {where} has format {manifest.get('gallery_format')}; this lookalike reads format "
+            f"{FORMAT_VERSION}. Push a gallery built by this version.",
             code="gallery_version",
         )
     files = {name: entry for name, entry in manifest.get("files", {}).items() if not name.startswith(f"{THUMBNAILS}/")}

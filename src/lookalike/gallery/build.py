@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.decode import load_image
-from lookalike.engine.engine import Box, Detection, Face, FaceEngine, embedding_id
+from lookalike.engine.embedders import embedding_id, embedding_model
+from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError
 from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
@@ -209,7 +210,7 @@ def build_gallery(
     """Embed new and changed ``photos`` into ``gallery``; drop vanished ones when ``prune``."""
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {PICKS}")
-    gallery.check_embedding(embedding_id(settings), claim=True)
+    gallery.check_embedding(embedding_id(settings), claim=True, dim=embedding_model(settings).dim)
     report = BuildReport()
     known = gallery.photos()
     todo = []

@@ -1,13 +1,13 @@
 """Matching: for a face embedding, the top-k *distinct* people of the gallery, and who it is.
 
-Distances are Euclidean between dlib embeddings: two photos of one person are
-usually < 0.6 apart (the verification threshold).  For people we also show a
-*similarity*, a logistic mapping of the distance:
+Distances are Euclidean between embeddings scaled so that two photos of one person are
+usually < 0.6 apart, whatever the model (the verification threshold; ``engine/embedders.py``).
+For people we also show a *similarity*, a logistic mapping of the distance:
 
-    similarity = 1 / (1 + exp(10 * (distance - threshold)))
+    similarity = 1 / (1 + exp(slope * (distance - threshold)))
 
-so it is 50% exactly at the threshold, ~88% at 0.4 (a clear match of the same
-person), ~27% at 0.7 and ~12% at 0.8 (strangers).
+so it is 50% exactly at the threshold; the slope is the model's, fitted on LFW pairs (for dlib,
+10: ~88% at 0.4, a clear match of the same person, ~27% at 0.7 and ~12% at 0.8, strangers).
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lookalike.engine.engine import embedding_id
+from lookalike.engine.embedders import calibration, embedding_id, identity_rule
 from lookalike.errors import GalleryError
 from lookalike.gallery.index import ExactIndex, HnswIndex, VectorIndex
 from lookalike.gallery.store import Gallery, display_name
 from lookalike.settings import Settings
 
-SIMILARITY_SLOPE = 10.0
 
-
-def similarity(distance: float, threshold: float = 0.6) -> float:
+def similarity(distance: float, threshold: float = 0.6, slope: float = 10.0) -> float:
     """Distance -> 0..1 (see module docstring)."""
-    return 1.0 / (1.0 + math.exp(SIMILARITY_SLOPE * (distance - threshold)))
+    x = slope * (distance - threshold)
+    return 0.0 if x > 700 else 1.0 / (1.0 + math.exp(x))
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,8 @@ class Matcher:
         self.settings = settings or Settings()
         self.gallery = gallery
         gallery.check_embedding(embedding_id(self.settings))
+        self.identity_threshold, self.identity_margin = identity_rule(self.settings)
+        self.similarity_slope = calibration(self.settings).similarity_slope
         vectors, ids, persons = gallery.vectors()
         if len(vectors) == 0:
             raise GalleryError(f"The gallery at {gallery.path} has no faces yet.", code="empty_gallery")
@@ -124,9 +125,9 @@ class Matcher:
         thousands: a stranger's nearest of 5,749 LFW people is under 0.6 almost always (see
         docs/gallery.md).  So an identity needs ``identity_threshold`` and ``identity_margin``.
         """
-        if not distances or distances[0] > self.settings.identity_threshold:
+        if not distances or distances[0] > self.identity_threshold:
             return None
-        if len(distances) > 1 and distances[1] - distances[0] < self.settings.identity_margin:
+        if len(distances) > 1 and distances[1] - distances[0] < self.identity_margin:
             return None
         return str(self.people[labels[0]])
 
@@ -188,4 +189,6 @@ class Matcher:
     def _match(self, row: int, dist: float) -> Match:
         face_id = int(self.ids[row])
         info = self.gallery.face_info(face_id)
-        return Match(info.person, dist, similarity(dist, self.settings.threshold), face_id, info.photo)
+        return Match(
+            info.person, dist, similarity(dist, self.settings.threshold, self.similarity_slope), face_id, info.photo
+        )

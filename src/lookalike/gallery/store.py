@@ -7,8 +7,9 @@ Format (version 1), a directory holding:
   ``photos(id, path, person, size, mtime_ns, status, reason, faces_found)``, one row per source
   photo seen, ``status`` being ``ok``, ``no_face`` or ``error`` (``reason`` says why);
   ``faces(id, photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail)``,
-  ``embedding`` being 128 little-endian float32 and ``thumbnail`` a small JPEG of the face.
-* ``cache/`` — ``vectors.npy`` (float32 N x 128), ``ids.npy`` (face ids) and ``stamp`` (the
+  ``embedding`` being ``dim`` little-endian float32 (256 for ``fused``, 128 for the others) and
+  ``thumbnail`` a small JPEG of the face.
+* ``cache/`` — ``vectors.npy`` (float32 N x dim), ``ids.npy`` (face ids) and ``stamp`` (the
   generation they were written at); rebuilt whenever the generation moved on.  Safe to delete.
 
 Every write bumps ``generation``, so a reader notices a stale cache.
@@ -24,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.engine.models import EMBEDDING_DIM, EMBEDDING_MODEL
 from lookalike.errors import GalleryError
 
 FORMAT_VERSION = 1
@@ -110,12 +110,7 @@ class Gallery:
         gallery = cls(path, _connect(path / DB_NAME))
         with gallery._db:
             gallery._db.executescript(_SCHEMA)
-            for key, value in (
-                ("format_version", str(FORMAT_VERSION)),
-                ("model", EMBEDDING_MODEL),
-                ("dim", str(EMBEDDING_DIM)),
-                ("generation", "0"),
-            ):
+            for key, value in (("format_version", str(FORMAT_VERSION)), ("generation", "0")):
                 gallery._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
         gallery._check()
         return gallery
@@ -141,8 +136,6 @@ class Gallery:
                 f"{FORMAT_VERSION}. Rebuild it with 'lookalike gallery build'.",
                 code="gallery_version",
             )
-        if meta.get("model") != EMBEDDING_MODEL:
-            raise GalleryError(f"The gallery was built with model {meta.get('model')!r}.", code="gallery_version")
 
     def close(self) -> None:
         self._db.close()
@@ -163,20 +156,27 @@ class Gallery:
         """The embedding space of the vectors (see ``engine.embedding_id``); None before the first build."""
         return self.meta().get("embedding")
 
-    def check_embedding(self, expected: str, *, claim: bool = False) -> None:
-        """Refuse to mix embedding spaces; with ``claim``, an empty gallery takes ``expected``."""
+    def check_embedding(self, expected: str, *, claim: bool = False, dim: int | None = None) -> None:
+        """Refuse to mix embedding spaces; with ``claim``, an empty gallery takes ``expected`` (of ``dim``)."""
         current = self.embedding
         if current is None and claim:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('embedding', ?)", (expected,))
+                if dim is not None:
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dim', ?)", (str(dim),))
             return
         if current is not None and current != expected:
             raise GalleryError(
-                f"The gallery at {self.path} holds embeddings of kind {current!r}, but the engine makes {expected!r} "
-                "(LOOKALIKE_EMBED_FLIP differs, or another version built it). Rebuild the gallery into a new "
-                "directory, or use the setting it was built with.",
+                f"The gallery at {self.path} holds embeddings of kind {current!r}, but the engine makes {expected!r}: "
+                "LOOKALIKE_EMBEDDING or LOOKALIKE_EMBED_FLIP differs from the build's, or an older version built "
+                "it. Rebuild it ('lookalike gallery build … --out NEW_DIR'), or use the settings it was built with.",
                 code="gallery_version",
             )
+
+    @property
+    def dim(self) -> int:
+        """Floats per embedding (galleries before engine v2 recorded 128 at creation)."""
+        return int(self.meta().get("dim", "128"))
 
     @property
     def generation(self) -> int:
@@ -247,7 +247,7 @@ class Gallery:
         rows = self._db.execute("SELECT id, embedding FROM faces ORDER BY id").fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         blob = b"".join(r[1] for r in rows)
-        vectors = np.frombuffer(blob, dtype="<f4").reshape(len(rows), EMBEDDING_DIM).astype(np.float32)
+        vectors = np.frombuffer(blob, dtype="<f4").reshape(len(rows), self.dim).astype(np.float32)
         return vectors, ids
 
     @staticmethod
@@ -269,7 +269,7 @@ class Gallery:
     def writing(self) -> Iterator[GalleryWriter]:
         """A transaction; the generation moves on when it commits."""
         with self._db:
-            yield GalleryWriter(self._db)
+            yield GalleryWriter(self._db, self.dim)
             self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
         self._vectors = None
 
@@ -279,8 +279,9 @@ class Gallery:
 
 
 class GalleryWriter:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, dim: int) -> None:
         self._db = db
+        self._dim = dim
 
     def put_photo(self, photo: PhotoRecord, faces: Iterable[FaceRecord] = ()) -> None:
         """Insert or replace a photo and its faces."""
@@ -292,7 +293,7 @@ class GalleryWriter:
         photo_id = cursor.lastrowid
         for face in faces:
             vector = np.asarray(face.embedding, dtype="<f4")
-            if vector.shape != (EMBEDDING_DIM,):
+            if vector.shape != (self._dim,):
                 raise ValueError(f"embedding of shape {vector.shape}")
             self._db.execute(
                 "INSERT INTO faces (photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail)"
