@@ -31,7 +31,7 @@ GALLERY_SETS = $(wildcard $(DATA_DIR)/lfw $(DATA_DIR)/celeb_mini)
 
 gallery: setup
 	@if [ -n "$(GALLERY_SETS)" ]; then \
-		$(BIN)/lookalike gallery build $(GALLERY_SETS) --out "$(GALLERY)"; \
+		$(BIN)/lookalike gallery build $(GALLERY_SETS) --out "$(GALLERY)" --replace-other-model; \
 	elif [ -f "$(GALLERY)/gallery.sqlite" ]; then \
 		echo "gallery: $(GALLERY)"; \
 	else \

@@ -117,3 +117,22 @@ def test_bench_engine_prints_stage_medians(data: Path) -> None:
     doc = json.loads(out.stdout)
     assert [p["faces"] for p in doc["photos"]] == [2, 2]
     assert all(p["ours_ms"]["embed"] > 0 and p["ours_ms"]["total"] > 0 for p in doc["photos"])
+
+
+def test_gallery_of_another_model_is_refused_then_replaced_when_asked(data: Path, tmp_path: Path) -> None:
+    """Switching the embedding model: the old gallery is kept until the new one is complete."""
+    source = data / "small" / "five_celeb"
+    out = tmp_path / "gallery"
+    built = run("gallery", "build", str(source), "--out", str(out), "--json", env={"LOOKALIKE_EMBEDDING": "dlib"})
+    assert built.returncode == 0, built.stderr
+    again = run("gallery", "build", str(source), "--out", str(out), "--json")
+    assert again.returncode != 0 and "--replace-other-model" in again.stderr and "Traceback" not in again.stderr
+    replaced = run("gallery", "build", str(source), "--out", str(out), "--replace-other-model", "--json")
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(replaced.stdout)["faces"] == json.loads(built.stdout)["faces"]
+    from lookalike.engine.embedders import embedding_id
+    from lookalike.gallery.store import embedding_of
+    from lookalike.settings import Settings
+
+    assert embedding_of(out) == embedding_id(Settings())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gallery"]  # nothing left beside it

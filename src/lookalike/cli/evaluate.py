@@ -77,6 +77,13 @@ MODEL_NAMES = (
     type=click.Choice(MODEL_NAMES),
     help="Compare embedding models instead (repeatable; cached vectors, cosine distance, all 10 folds).",
 )
+@click.option(
+    "--weight",
+    "fusion_weight",
+    type=float,
+    default=None,
+    help="With --model: a fusion's share of its first model's cosine, fixed [default: chosen on the other folds].",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -89,13 +96,14 @@ def eval_lfw(
     detector: str | None,
     pipeline: str,
     model_names: tuple[str, ...],
+    fusion_weight: float | None,
     as_json: bool,
 ) -> None:
     """LFW verification accuracy (pairs.txt, 10-fold cross-validated threshold)."""
     from lookalike.evaluation.lfw import evaluate
 
     if model_names:
-        _eval_lfw_models(ctx, lfw_dir, list(model_names), workers, as_json)
+        _eval_lfw_models(ctx, lfw_dir, list(model_names), workers, as_json, fusion_weight)
         return
 
     if pipeline == "face_recognition":
@@ -135,18 +143,24 @@ def eval_lfw(
 
 
 def _eval_lfw_models(
-    ctx: click.Context, lfw_dir: Path | None, model_names: list[str], workers: int | None, as_json: bool
+    ctx: click.Context,
+    lfw_dir: Path | None,
+    model_names: list[str],
+    workers: int | None,
+    as_json: bool,
+    weight: float | None = None,
 ) -> None:
     from lookalike.evaluation.lfw import evaluate_models
 
     settings = settings_from(ctx)
     lfw_dir = lfw_dir or settings.data_dir / "lfw"
     with progress_bar("embedding", enabled=not as_json) as update:
-        report = evaluate_models(lfw_dir, settings, model_names, workers, update)
+        report = evaluate_models(lfw_dir, settings, model_names, workers, update, weight)
     if as_json:
         print_json(report)
         return
-    table = Table(title=f"LFW pairs.txt ({report['pairs']} pairs, threshold and weight from the other folds)")
+    chosen = "threshold and weight" if weight is None else f"threshold (weight fixed at {weight})"
+    table = Table(title=f"LFW pairs.txt ({report['pairs']} pairs, {chosen} from the other folds)")
     for col in ("model", "accuracy", "± (folds)", "acc. found pairs", "missed pairs", "threshold", "weight"):
         table.add_column(col, justify="right")
     for name, r in report["models"].items():  # type: ignore[union-attr]

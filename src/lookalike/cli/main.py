@@ -64,6 +64,12 @@ def gallery() -> None:
     default=None,
     help="Where to write why photos were skipped [default: GALLERY/build-log.tsv].",
 )
+@click.option(
+    "--replace-other-model",
+    is_flag=True,
+    help="If the gallery holds another embedding model's vectors, build a new one beside it and replace it "
+    "when done (else: an error that says so).",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -74,27 +80,40 @@ def gallery_build(
     pick: str,
     workers: int | None,
     log_path: Path | None,
+    replace_other_model: bool,
     as_json: bool,
 ) -> None:
     """Build (or update) a gallery from SOURCES folders laid out as <Person_Name>/<photos>.
 
     Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
     """
+    from lookalike.engine.embedders import embedding_id
     from lookalike.errors import GalleryError
     from lookalike.gallery.build import LAYOUT, build_gallery, expand_sets, scan_sources
-    from lookalike.gallery.store import Gallery
+    from lookalike.gallery.store import Gallery, embedding_of, replace_gallery
 
     settings = settings_from(ctx, gallery=out)
     photos, problems = scan_sources(expand_sets(sources))
     if not photos:  # never build (or prune an existing gallery to) nothing
         where = ", ".join(str(s) for s in sources)
         raise GalleryError(f"no photos found in {where}; the layout is {LAYOUT}.")
+    target = build_at = settings.gallery_path()
+    old_space = embedding_of(target)
+    if replace_other_model and old_space not in (None, embedding_id(settings)):
+        build_at = target.with_name(target.name + ".rebuilding")  # resumable, like any build
+        if not as_json:
+            console.print(
+                f"{target} holds {old_space!r} vectors; the engine makes {embedding_id(settings)!r}. Building a "
+                f"new gallery at {build_at}; it replaces the old one when done."
+            )
     start = time.perf_counter()
-    with Gallery.create(settings.gallery_path()) as g:
+    with Gallery.create(build_at) as g:
         with progress_bar("embedding", enabled=not as_json) as update:
             report = build_gallery(g, photos, settings, pick=pick, workers=workers, progress=update)
         counts = g.counts()
         skipped_all = [(path, reason or status) for path, status, reason in g.skipped()]
+    if build_at != target and counts["faces"]:
+        replace_gallery(build_at, target)
     elapsed = time.perf_counter() - start
     for _path, why in problems:
         report.skipped[why] += 1

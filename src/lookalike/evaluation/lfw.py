@@ -265,6 +265,7 @@ def evaluate_models(
     model_names: list[str],
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    weight: float | None = None,
 ) -> dict[str, object]:
     """The protocol for each named model of ``evaluation.zoo`` (cached embeddings, cosine distance).
 
@@ -293,7 +294,8 @@ def evaluate_models(
     results: dict[str, object] = {}
     for name in model_names:
         parts = fusions.get(name, (name,))
-        report = cross_validate([dists[m] for m in parts], same, fold_of, FUSION_WEIGHTS)
+        weights = FUSION_WEIGHTS if weight is None else np.array([weight])
+        report = cross_validate([dists[m] for m in parts], same, fold_of, weights)
         report["images_missed"] = max(missed_images[m] for m in parts)
         report["parts"] = list(parts)
         results[name] = report

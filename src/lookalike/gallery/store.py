@@ -17,6 +17,7 @@ Every write bumps ``generation``, so a reader notices a stale cache.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -169,7 +170,8 @@ class Gallery:
             raise GalleryError(
                 f"The gallery at {self.path} holds embeddings of kind {current!r}, but the engine makes {expected!r}: "
                 "LOOKALIKE_EMBEDDING or LOOKALIKE_EMBED_FLIP differs from the build's, or an older version built "
-                "it. Rebuild it ('lookalike gallery build … --out NEW_DIR'), or use the settings it was built with.",
+                "it. Rebuild it ('lookalike gallery build SOURCES --out DIR --replace-other-model', or into a new "
+                "directory), or use the settings it was built with.",
                 code="gallery_version",
             )
 
@@ -318,3 +320,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     return db
+
+
+def embedding_of(path: Path) -> str | None:
+    """The embedding space of the gallery at ``path``; None if there is none (or it is still empty)."""
+    if not (Path(path) / DB_NAME).is_file():
+        return None
+    with Gallery.open(Path(path)) as gallery:
+        return gallery.embedding
+
+
+def replace_gallery(new: Path, target: Path) -> None:
+    """Put the gallery built at ``new`` in ``target``'s place (two renames; the old one is then deleted)."""
+    old = target.with_name(target.name + ".replaced")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,77 @@
+"""Embedding models: one scale for all, per-model rules, and the fused vector computed as specified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike.engine import models
+from lookalike.engine.embedders import (
+    FUSION_WEIGHT,
+    MODELS,
+    YunetAlignedEmbedder,
+    calibration,
+    embedding_id,
+    embedding_model,
+    identity_rule,
+)
+from lookalike.engine.engine import FaceEngine
+from lookalike.engine.resnet import FaceNet
+from lookalike.engine.sface import DLIB_TEMPLATE, SFace, align, normalise
+from lookalike.errors import LookalikeError
+from lookalike.gallery.search import similarity
+from lookalike.settings import Settings
+
+from .conftest import read_rgb
+
+
+def test_every_space_has_its_own_name_and_an_unknown_model_is_refused() -> None:
+    ids = {embedding_id(Settings(embedding=m, embed_flip=f)) for m in MODELS for f in (False, True)}
+    assert len(ids) == 2 * len(MODELS)
+    # Galleries built before engine v2 keep their name: the dlib model with mirror-averaging.
+    assert embedding_id(Settings(embedding="dlib", embed_flip=True)) == f"{models.EMBEDDING_MODEL}+flip+r1.43"
+    with pytest.raises(LookalikeError, match="unknown embedding model 'arcface'"):
+        embedding_model(Settings(embedding="arcface"))
+
+
+def test_identity_rule_is_the_models_unless_set() -> None:
+    fused, dlib = Settings(), Settings(embedding="dlib")
+    assert identity_rule(fused) == (calibration(fused).identity_threshold, calibration(fused).identity_margin)
+    assert identity_rule(dlib) == (0.45, 0.05)
+    assert identity_rule(fused) != identity_rule(dlib)
+    assert identity_rule(Settings(identity_threshold=0.6, identity_margin=0.0)) == (0.6, 0.0)
+    env = Settings.from_env({"LOOKALIKE_IDENTITY_THRESHOLD": "0.5", "LOOKALIKE_EMBEDDING": "sface"})
+    assert env.identity_threshold == 0.5 and identity_rule(env)[1] == calibration(env).identity_margin
+
+
+@pytest.mark.parametrize("slope", [10.0, 19.9])
+def test_similarity_is_half_at_the_threshold_and_falls_with_distance(slope: float) -> None:
+    assert similarity(0.6, 0.6, slope) == pytest.approx(0.5)
+    values = [similarity(d, 0.6, slope) for d in np.linspace(0.0, 3.0, 61)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    assert similarity(1e6, 0.6, slope) == 0.0  # no overflow for absurd distances
+
+
+def test_fused_vector_is_both_networks_weighted_and_scaled(data: Path) -> None:
+    """The two networks run at once on two threads; the result must equal doing it step by step."""
+    settings = Settings()
+    engine = FaceEngine(settings)
+    image = read_rgb(data / "group" / "face_recognition__obama_and_biden.jpg")
+    faces = engine.analyze(image)
+    assert len(faces) >= 2
+    points = [np.asarray(f.landmarks, dtype=np.float64) for f in faces]  # rounded points: recompute from them
+    vectors = YunetAlignedEmbedder(settings, MODELS["fused"]).embed(image, points)
+    dlib = normalise(
+        FaceNet(models.embedding_net()).embed(np.stack([align(image, p, DLIB_TEMPLATE, 150) for p in points]))
+    )
+    sface = SFace(settings).embed(image, points)
+    radius = calibration(settings).radius
+    assert vectors.shape == (len(faces), 256)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), radius, atol=1e-4)
+    unit = vectors / radius
+    for i in range(len(faces)):
+        for j in range(len(faces)):
+            expected = FUSION_WEIGHT * dlib[i] @ dlib[j] + (1 - FUSION_WEIGHT) * sface[i] @ sface[j]
+            assert unit[i] @ unit[j] == pytest.approx(expected, abs=1e-4)
