@@ -19,6 +19,7 @@ import pytest
 boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
 
+from lookalike.engine.embedders import embedding_id  # noqa: E402
 from lookalike.errors import GalleryError  # noqa: E402
 from lookalike.gallery.artifact import (  # noqa: E402
     THUMBNAIL_CACHE_CONTROL,
@@ -128,7 +129,7 @@ def test_push_publishes_a_checksummed_version_then_points_current_at_it(
     assert json.loads(read(s3, bucket, "galleries/current.json"))["version"] == version
     manifest = json.loads(read(s3, bucket, f"galleries/{version}/manifest.json"))
     assert (manifest["version"], manifest["faces"], manifest["people"]) == (version, counts["faces"], counts["people"])
-    assert manifest["model"] == "dlib_face_recognition_resnet_model_v1" and manifest["created_at"]
+    assert manifest["model"] == "fused" and manifest["embedding"] == embedding_id(Settings()) and manifest["created_at"]
     with Gallery.open(gallery_dir) as g:
         thumbs = {face_id: g.thumbnail(face_id) for face_id in g.vectors()[1].tolist()}
     assert manifest["thumbnails"] == report["thumbnails"] == sum(1 for t in thumbs.values() if t)
@@ -263,7 +264,7 @@ def test_fetch_refuses_pointers_that_leave_the_cache(s3: Any, bucket: str, tmp_p
     with pytest.raises(GalleryError, match="no valid version"):
         fetch_gallery(f"s3://{bucket}/g/", tmp_path / "cache", s3)
     version = "0123456789abcdef"
-    manifest = {"format": 1, "version": version, "gallery_format": 1, "model": "dlib_face_recognition_resnet_model_v1"}
+    manifest = {"format": 1, "version": version, "gallery_format": 1, "model": "fused"}
     manifest["files"] = {"gallery.sqlite": {"size": 1, "sha256": "0" * 64}, "../escape": {"size": 1, "sha256": "0"}}
     s3.put_object(Bucket=bucket, Key=f"g/{version}/manifest.json", Body=json.dumps(manifest).encode())
     with pytest.raises(GalleryError, match="outside the gallery"):

@@ -208,7 +208,7 @@ def _describe(db_file: Path) -> dict[str, Any]:
     finally:
         db.close()
     return {
-        "model": meta.get("model"),  # galleries before engine v2 only; "embedding" names the space
+        "model": meta.get("model"),  # the embedding model ("fused", ...); "embedding" names the exact space
         "embedding": meta.get("embedding"),
         "gallery_format": int(meta.get("format_version", "0")),
         "faces": int(faces),

@@ -210,7 +210,8 @@ def build_gallery(
     """Embed new and changed ``photos`` into ``gallery``; drop vanished ones when ``prune``."""
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {PICKS}")
-    gallery.check_embedding(embedding_id(settings), claim=True, dim=embedding_model(settings).dim)
+    model = embedding_model(settings)
+    gallery.check_embedding(embedding_id(settings), claim=True, dim=model.dim, model=model.name)
     report = BuildReport()
     known = gallery.photos()
     todo = []

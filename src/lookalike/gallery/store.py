@@ -157,14 +157,19 @@ class Gallery:
         """The embedding space of the vectors (see ``engine.embedding_id``); None before the first build."""
         return self.meta().get("embedding")
 
-    def check_embedding(self, expected: str, *, claim: bool = False, dim: int | None = None) -> None:
-        """Refuse to mix embedding spaces; with ``claim``, an empty gallery takes ``expected`` (of ``dim``)."""
+    def check_embedding(
+        self, expected: str, *, claim: bool = False, dim: int | None = None, model: str | None = None
+    ) -> None:
+        """Refuse to mix embedding spaces; with ``claim``, an empty gallery takes ``expected`` (of ``dim``,
+        made by ``model``)."""
         current = self.embedding
         if current is None and claim:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('embedding', ?)", (expected,))
                 if dim is not None:
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dim', ?)", (str(dim),))
+                if model is not None:
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (model,))
             return
         if current is not None and current != expected:
             raise GalleryError(
