@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from lookalike.engine import models
 from lookalike.engine.resnet import CHIP_SIZE as DLIB_CHIP
 from lookalike.engine.resnet import FaceNet
-from lookalike.engine.sface import DLIB_TEMPLATE, SFace, align, fuse, normalise
+from lookalike.engine.sface import CHIP_SIZE, DLIB_TEMPLATE, TEMPLATE, SFace, align, align_all, fuse, normalise
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -148,11 +148,12 @@ class YunetAlignedEmbedder:
         """Scaled vectors (N, dim) of the faces whose YuNet points (5x2, photo coordinates) are given."""
         if not len(points):
             return np.zeros((0, self.model.dim), np.float32)
-        sface_chips = np.stack([align(image, p) for p in points])
         if self._resnet is None or self._pool is None:
-            vectors = self._sface.embed_chips(sface_chips)
+            vectors = self._sface.embed_chips(np.stack([align(image, p) for p in points]))
         else:
-            dlib_chips = np.stack([align(image, p, DLIB_TEMPLATE, DLIB_CHIP) for p in points])
+            pairs = [align_all(image, p, [(TEMPLATE, CHIP_SIZE), (DLIB_TEMPLATE, DLIB_CHIP)]) for p in points]
+            sface_chips = np.stack([pair[0] for pair in pairs])
+            dlib_chips = np.stack([pair[1] for pair in pairs])
             cv2.setNumThreads(1)
             pending = self._pool.submit(self._dlib, dlib_chips)
             sface = self._sface.embed_chips(sface_chips)

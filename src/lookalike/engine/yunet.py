@@ -187,35 +187,46 @@ class YuNet:
         return np.array(out, dtype=np.float32).reshape(len(rows), 15)
 
     def _refine_one(self, rgb: np.ndarray, row: np.ndarray) -> np.ndarray:
-        found = [r for r in (self._measure(rgb, row, size) for size in REFINE_FACES) if r is not None]
-        if not found:
-            return row
-        out = np.array(row, dtype=np.float32, copy=True)
-        out[4:14] = np.mean([r[4:14] for r in found], axis=0)
-        return out
-
-    def _measure(self, rgb: np.ndarray, row: np.ndarray, face_size: int) -> np.ndarray | None:
-        """The face of ``row`` detected again on a crop where it is ``face_size`` px, or None."""
         height, width = rgb.shape[:2]
         x, y, w, h = (float(v) for v in row[:4])
         side = max(w, h, 1.0)
         margin = REFINE_MARGIN * side
         x0, y0 = max(0, int(x - margin)), max(0, int(y - margin))
         x1, y1 = min(width, int(math.ceil(x + w + margin))), min(height, int(math.ceil(y + h + margin)))
-        scale = face_size / side
         crop = rgb[y0:y1, x0:x1]
-        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        # A big face is reduced once (area filter) to twice the largest size measured, not once per size.
+        first = min(1.0, 2 * max(REFINE_FACES) / side)
+        if first < 1.0:
+            size = (max(1, round((x1 - x0) * first)), max(1, round((y1 - y0) * first)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        local = np.array(row, dtype=np.float32, copy=True)
+        local[[0, 4, 6, 8, 10, 12]] -= x0
+        local[[1, 5, 7, 9, 11, 13]] -= y0
+        local[:14] *= first
+        found = [r for r in (self._measure(crop, local, size) for size in REFINE_FACES) if r is not None]
+        if not found:
+            return row
+        out = np.array(row, dtype=np.float32, copy=True)
+        points = np.mean([r[4:14] for r in found], axis=0) / first
+        points[0::2] += x0
+        points[1::2] += y0
+        out[4:14] = points
+        return out
+
+    def _measure(self, crop: np.ndarray, row: np.ndarray, face_size: int) -> np.ndarray | None:
+        """The face of ``row`` (in ``crop``'s coordinates) detected again with the crop resized so the
+        face is ``face_size`` px; in ``crop``'s coordinates, or None."""
+        scale = face_size / max(float(row[2]), float(row[3]), 1.0)
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        crop = cv2.cvtColor(cv2.resize(crop, size, interpolation=interpolation), cv2.COLOR_RGB2BGR)
+        image = cv2.cvtColor(cv2.resize(crop, size, interpolation=interpolation), cv2.COLOR_RGB2BGR)
         net = self._net()
         net.setInputSize(size)
-        _, found = net.detect(crop)
+        _, found = net.detect(image)
         if found is None or not len(found):
             return None
         found = found.copy()
         found[:, :14] /= scale
-        found[:, [0, 4, 6, 8, 10, 12]] += x0
-        found[:, [1, 5, 7, 9, 11, 13]] += y0
         best = int(np.argmax(_iou(row[:4], found[:, :4])))
         if _iou(row[:4], found[best : best + 1, :4])[0] < 0.5:
             return None
