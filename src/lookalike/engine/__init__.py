@@ -1,1 +1,1 @@
-"""Face engine: decode photos, detect faces, landmarks and 128-d embeddings (dlib)."""
+"""Face engine: decode photos, detect faces (YuNet), landmarks, and embeddings (dlib + SFace fused by default)."""

@@ -3,7 +3,8 @@
 Detection looks at copies of the right size, never at more pixels than a face size needs: YuNet
 on a tiled pyramid (``engine/yunet.py``: faces from 40 px to full frame), or HOG on a bounded copy.
 Landmarks and the aligned chip come from a crop around each face, resized to what the chip needs,
-so a big face in a 12 MP photo costs what a small one does.  See ``docs/engine.md``.
+so a big face in a 12 MP photo costs what a small one does.  The embedding model (``fused`` by
+default, ``sface`` or ``dlib``) is in ``engine/embedders.py``.  See ``docs/engine.md``.
 """
 
 from __future__ import annotations
