@@ -68,29 +68,7 @@ def align(
     Only the chip's region of ``image`` (with a margin) is read; if the face is large, that region is
     first reduced with an area filter so the final warp never skips source pixels.
     """
-    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
-    matrix = similarity_transform(points, template)
-    scale = math.hypot(matrix[0, 0], matrix[0, 1])  # chip pixels per source pixel
-    inverse = cv2.invertAffineTransform(matrix)
-    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64) @ inverse.T
-    margin = 4.0 / scale
-    height, width = image.shape[:2]
-    left = max(0, int(math.floor(corners[:, 0].min() - margin)))
-    top = max(0, int(math.floor(corners[:, 1].min() - margin)))
-    right = min(width, int(math.ceil(corners[:, 0].max() + margin)))
-    bottom = min(height, int(math.ceil(corners[:, 1].max() + margin)))
-    if right <= left or bottom <= top:  # the face is entirely outside the image: a black chip
-        return np.zeros((size, size, 3), dtype=np.uint8)
-    crop = image[top:bottom, left:right]
-    points = points - (left, top)
-    reduction = 1.0 / (scale * _MAX_REDUCTION)  # > 1: the crop holds more pixels than the warp needs
-    if reduction > 1.0:
-        new_size = (max(1, round(crop.shape[1] / reduction)), max(1, round(crop.shape[0] / reduction)))
-        fx, fy = new_size[0] / crop.shape[1], new_size[1] / crop.shape[0]
-        crop = cv2.resize(crop, new_size, interpolation=cv2.INTER_AREA)
-        points = points * (fx, fy)
-    matrix = similarity_transform(points, template)
-    return cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return align_all(image, landmarks, [(template, size)])[0]
 
 
 def align_all(image: np.ndarray, landmarks: np.ndarray, chips: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
@@ -100,7 +78,7 @@ def align_all(image: np.ndarray, landmarks: np.ndarray, chips: list[tuple[np.nda
     of once per chip: a face filling a 24 MP photo is cut down once, not twice.
     """
     points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
-    scale = 0.0
+    scale = 0.0  # chip pixels per source pixel, of the finest chip
     corners = []
     for template, size in chips:
         matrix = similarity_transform(points, template)
@@ -114,17 +92,26 @@ def align_all(image: np.ndarray, landmarks: np.ndarray, chips: list[tuple[np.nda
     top = max(0, int(math.floor(every[:, 1].min() - margin)))
     right = min(width, int(math.ceil(every[:, 0].max() + margin)))
     bottom = min(height, int(math.ceil(every[:, 1].max() + margin)))
-    if right <= left or bottom <= top:
+    if right <= left or bottom <= top:  # the face is entirely outside the image: black chips
         return [np.zeros((size, size, 3), dtype=np.uint8) for _, size in chips]
     region = image[top:bottom, left:right]
     local = points - (left, top)
-    reduction = 1.0 / (scale * _MAX_REDUCTION)
+    reduction = 1.0 / (scale * _MAX_REDUCTION)  # > 1: the region holds more pixels than the warps need
     if reduction > 1.0:
         new_size = (max(1, round(region.shape[1] / reduction)), max(1, round(region.shape[0] / reduction)))
         fx, fy = new_size[0] / region.shape[1], new_size[1] / region.shape[0]
         region = cv2.resize(region, new_size, interpolation=cv2.INTER_AREA)
         local = local * (fx, fy)
-    return [align(region, local, template, size) for template, size in chips]
+    return [
+        cv2.warpAffine(
+            region,
+            similarity_transform(local, template),
+            (size, size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+        for template, size in chips
+    ]
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
