@@ -43,11 +43,14 @@ VERIFICATION_DISTANCE = 0.6
 class Calibration:
     """What distances mean for one model (with or without mirror-averaging), measured on ../shared/data.
 
-    ``radius``: vector length; 0.6 / sqrt(2 t) for the model's LFW cross-validated cosine threshold t.
-    ``identity_threshold`` / ``identity_margin``: the 1:N rule (nearest person within the threshold and
-    at least the margin closer than the next), chosen with ``lookalike eval models`` (strangers named
-    at most 1%, held-out halves).  ``similarity_slope``: the logistic curve's steepness at 0.6, fitted
-    on LFW pairs by ``lookalike eval lfw --model …`` (held-out folds).
+    ``radius``: vector length; 0.6 / sqrt(2 t) for the model's LFW cross-validated cosine threshold t
+    (``lookalike eval lfw --model … --weight 0.7``).  ``identity_threshold`` / ``identity_margin``: the
+    1:N rule (nearest person within the threshold and at least the margin closer than the next),
+    chosen with ``lookalike eval models`` (strangers named at most 1%, held-out halves).
+    ``similarity_slope``: the logistic curve's steepness at 0.6, giving LFW's median different-person
+    pair the similarity dlib's curve (slope 10) gives it (``evaluation/lfw.py``).  The default's values
+    were measured through the engine itself (``--model engine``, ``eval lfw``); the others' on the
+    evaluation pipeline (YuNet's detection points).  dlib without mirror-averaging keeps dlib's curve.
     """
 
     radius: float
@@ -77,15 +80,15 @@ MODELS: dict[str, EmbeddingModel] = {
         licence="dlib ResNet: public domain; SFace: Apache-2.0",
         yunet_aligned=True,
         plain=Calibration(radius=0.8008, identity_threshold=0.5048, identity_margin=0.0491, similarity_slope=19.9),
-        flipped=Calibration(radius=0.8092, identity_threshold=0.5157, identity_margin=0.0474, similarity_slope=10.0),
+        flipped=Calibration(radius=0.8092, identity_threshold=0.5157, identity_margin=0.0474, similarity_slope=18.7),
     ),
     "sface": EmbeddingModel(
         name="sface",
         dim=128,
         licence="Apache-2.0",
         yunet_aligned=True,
-        plain=Calibration(radius=0.5191, identity_threshold=0.5226, identity_margin=0.0418, similarity_slope=10.0),
-        flipped=Calibration(radius=0.5195, identity_threshold=0.5197, identity_margin=0.0425, similarity_slope=10.0),
+        plain=Calibration(radius=0.5191, identity_threshold=0.5226, identity_margin=0.0418, similarity_slope=20.5),
+        flipped=Calibration(radius=0.5195, identity_threshold=0.5197, identity_margin=0.0425, similarity_slope=20.5),
     ),
     "dlib": EmbeddingModel(
         name="dlib",

@@ -272,6 +272,7 @@ def evaluate_models(
     Fusions (``fused``: dlib-yunet + sface, ``fused-flip``, ``fused-dlib``: today's dlib + sface) take
     the weight chosen on the other nine folds too.
     """
+    from lookalike.evaluation.crossid import engine_radius
     from lookalike.evaluation.zoo import FUSIONS, embed_cached
 
     pairs = read_pairs(find_pairs_file(lfw_dir), lfw_dir)
@@ -296,6 +297,13 @@ def evaluate_models(
         parts = fusions.get(name, (name,))
         weights = FUSION_WEIGHTS if weight is None else np.array([weight])
         report = cross_validate([dists[m] for m in parts], same, fold_of, weights)
+        radius = engine_radius(name, float(report["weight_mean"]), settings)
+        if radius is not None:  # the engine offers this model: its similarity slope on the engine's scale
+            w = float(report["weight_mean"])  # 1.0 for a single model: parts[0] is parts[-1]
+            cosine = w * dists[parts[0]] + (1 - w) * dists[parts[-1]]
+            engine_distance = radius * np.sqrt(2.0 * np.maximum(cosine, 0.0))
+            report["engine_radius"] = radius
+            report["similarity_slope"] = display_slope(engine_distance, same, settings.threshold)
         report["images_missed"] = max(missed_images[m] for m in parts)
         report["parts"] = list(parts)
         results[name] = report
