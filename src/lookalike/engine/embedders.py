@@ -79,7 +79,7 @@ MODELS: dict[str, EmbeddingModel] = {
         dim=256,
         licence="dlib ResNet: public domain; SFace: Apache-2.0",
         yunet_aligned=True,
-        plain=Calibration(radius=0.8008, identity_threshold=0.5048, identity_margin=0.0491, similarity_slope=19.9),
+        plain=Calibration(radius=0.8008, identity_threshold=0.5048, identity_margin=0.0489, similarity_slope=19.9),
         flipped=Calibration(radius=0.8092, identity_threshold=0.5157, identity_margin=0.0474, similarity_slope=18.7),
     ),
     "sface": EmbeddingModel(
