@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lookalike.adapters.private_files import private_dir, private_file, write_private
 from lookalike.media import MEDIA_TYPES
 from lookalike.service.ports import PresignedUpload, valid_key
 
@@ -29,10 +30,12 @@ def load_secret(home: Path, configured: str = "") -> bytes:
     """The configured secret, or one generated once per data directory and kept there (mode 0600)."""
     if configured:
         return configured.encode()
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     path = home / "secret"
     try:
-        return path.read_text().strip().encode()
+        value = path.read_text().strip().encode()
+        private_file(path)  # made readable by an older version: tightened
+        return value
     except FileNotFoundError:
         pass
     value = secrets.token_hex(32)
@@ -65,7 +68,7 @@ class LocalStorage:
     allowed_types: tuple[str, ...] = MEDIA_TYPES
 
     def __post_init__(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root, tighten=True)
 
     # -- ObjectStorage ---------------------------------------------------------------------
 
@@ -172,11 +175,10 @@ class LocalStorage:
                 "(JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).",
             )
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, tighten=True)
         tmp = path.with_name(path.name + ".part")
         try:
-            with open(tmp, "xb") as f:  # "x": refuse a second upload racing the first
-                f.write(data)
+            write_private(tmp, data)  # exclusive: refuse a second upload racing the first
         except FileExistsError:
             raise UploadRefused(409, "exists", "This upload URL has already been used.") from None
         if path.exists():

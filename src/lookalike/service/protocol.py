@@ -35,7 +35,7 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
         message = json.loads(data.decode("utf-8", "replace"))
         if not isinstance(message, dict):
             raise ValueError
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise JobError("bad_json", 'Messages must be JSON objects, e.g. {"action": "match", ...}.') from None
     action = message.get("action")
     if action not in ACTIONS:

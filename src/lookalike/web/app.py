@@ -269,12 +269,15 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         return job.as_dict()
 
     @app.get("/api/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response)
-    def thumbnail(face_id: int) -> Response:
-        """The small JPEG of a gallery face."""
-        with gallery_lock:
-            data = gallery.thumbnail(face_id)
+    def thumbnail(face_id: str) -> Response:
+        """The small JPEG of a gallery face (``face_id``: the number a result gives)."""
+        number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
+        data = None
+        if number is not None:  # anything else (a word, a number SQLite cannot hold) is simply not a face
+            with gallery_lock:
+                data = gallery.thumbnail(number)
         if not data:
-            return error(404, "not_found", f"No thumbnail for face {face_id}.")
+            return error(404, "not_found", f"No thumbnail for face {face_id[:20]!r}.")
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
 
     @app.post("/api/match", tags=["match"])
