@@ -71,6 +71,16 @@ class Settings:
     max_receives: int = 3  # after this many deliveries a job goes to the dead-letter table
     worker_pause_seconds: float = 0.0  # tests only: a worker waits this long after "processing", first try
 
+    # Public-server limits (docs/web.md, "Threat model").
+    max_json_bytes: int = 8192  # request bodies of the JSON routes; a bigger one is refused (413) unread
+    match_max_concurrent: int = 4  # synchronous /api/match calls running or waiting; more get 503
+    trusted_proxies: str = ""  # addresses/networks (comma-separated) whose X-Forwarded-For is believed
+    upload_quota_client_bytes: int = 100 * 1024 * 1024  # photos waiting for a match, per client address
+    upload_quota_total_bytes: int = 2 * 1024 * 1024 * 1024  # ... and from everyone
+    ws_idle_seconds: float = 120.0  # a WebSocket with no message and no job waiting is closed after this
+    ws_max_per_client: int = 16  # open WebSockets per client address
+    header_timeout_seconds: float = 10.0  # an HTTP connection must finish its request's headers within this
+
     # Which adapters: "embedded" (files and SQLite under ``home``) or "aws" (S3, SQS, DynamoDB, API Gateway).
     # On AWS boto3's own variables (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...) apply too.
     profile: str = "embedded"

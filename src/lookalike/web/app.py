@@ -37,6 +37,7 @@ from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public
 from lookalike.service.protocol import Conversation, error_event, hello_event
 from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
+from lookalike.web import middleware
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         "as soon as they are matched.",
     )
     app.state.settings, app.state.env, app.state.pool, app.state.hub = settings, env, pool, hub
+    middleware.install(app, settings.max_json_bytes, settings.max_upload_bytes + FORM_OVERHEAD)
 
     def client_of(request: Request | WebSocket) -> str:
         return request.client.host if request.client else "?"
@@ -360,13 +362,15 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Any:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="lookalike API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg" if (STATIC / "favicon.svg").exists() else "",
         )
+        page.headers["Content-Security-Policy"] = middleware.docs_policy(bytes(page.body).decode())
+        return page
 
     # -- worker -> connection -------------------------------------------------------------------
 

@@ -1,0 +1,158 @@
+"""ASGI middleware of the web app: a request-body limit, and security headers on every response.
+
+Both are plain ASGI (no request objects), so they act before any route reads or parses a body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+#: The page's policy: its own scripts, styles and images only, no inline script, never in a frame.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",  # frame-ancestors for browsers that predate CSP 2
+    "permissions-policy": "camera=(self), microphone=(), geolocation=()",
+}
+
+
+def docs_policy(html: str) -> str:
+    """The policy of the Swagger UI page: its one inline script allowed by its hash, and the inline
+    styles and data: images Swagger UI makes at run time; still never in a frame."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    )
+    return (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response; a route's own ``Content-Security-Policy`` wins."""
+
+    def __init__(self, app: Any, policy: str = PAGE_POLICY) -> None:
+        self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in {"content-security-policy": policy, **SECURITY_HEADERS}.items()]
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+async def send_error(send: Any, status: int, code: str, text: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": text}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def declared_length(scope: Scope) -> str | None:
+    """The request's Content-Length header as sent (None without one)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return str(value.decode("latin-1"))
+    return None
+
+
+class BodyLimit:
+    """Refuses request bodies over a limit with 413, before a route reads them.
+
+    A declared ``Content-Length`` over the limit is answered at once, unread; a body without one
+    (chunked) is counted as it is read and cut off past the limit (the route sees a disconnect).
+    ``limits`` gives some paths (prefixes) their own limit, e.g. the photo uploads; every other path
+    gets ``default``, a few KB: enough for any JSON this API takes.
+    """
+
+    def __init__(self, app: Any, default: int, limits: Mapping[str, int] | None = None) -> None:
+        self.app, self.default, self.limits = app, default, dict(limits or {})
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope.get("path", ""))
+        length = declared_length(scope)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await send_error(send, 413, "too_large", too_large_message(limit))
+            return
+        chunked = any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
+        await self._guarded(scope, receive, send, limit, has_body=chunked or (length or "0") != "0")
+
+    async def _guarded(self, scope: Scope, receive: Any, send: Any, limit: int, has_body: bool) -> None:
+        state = {"read": 0, "refused": False, "started": False, "done": not has_body}
+
+        async def counted_receive() -> Message:
+            if state["refused"]:
+                return {"type": "http.disconnect"}
+            message: Message = await receive()
+            if message["type"] == "http.request":
+                state["done"] = not message.get("more_body", False)
+                state["read"] += len(message.get("body", b""))
+                if state["read"] > limit:
+                    state["refused"] = True
+                    if not state["started"]:
+                        await send_error(send, 413, "too_large", too_large_message(limit))
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["refused"]:
+                return  # the 413 went out instead
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                if not state["done"]:  # answered before the body was read (a refusal): do not read the rest
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not state["refused"]:
+                raise
+            # else: the route saw the disconnect we made up; the client has its 413
+
+
+def install(app: Any, json_limit: int, upload_limit: int) -> None:
+    """The body limit (photo routes get ``upload_limit``, workers' event posts 4 MiB, the rest
+    ``json_limit``) inside the security headers, so that even a 413 carries them."""
+    limits = {"/storage/upload": upload_limit, "/api/match": upload_limit, "/internal/connections": 4 * 2**20}
+    app.add_middleware(BodyLimit, default=json_limit, limits=limits)
+    app.add_middleware(SecurityHeaders)
+
+
+def too_large_message(limit: int) -> str:
+    if limit >= 2**20:
+        return f"The request body is over the {limit / 2**20:.0f} MB limit."
+    return f"The request body is over the {limit} byte limit of this endpoint."
