@@ -87,4 +87,4 @@ def test_page_has_no_inline_script_handlers_or_styles() -> None:
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler"
     assert not re.search(r"\sstyle\s*=|<style", html), "inline style"
     js = (STATIC / "app.js").read_text()
-    assert "setAttribute(\"style\"" not in js and "innerHTML" not in js and "eval(" not in js
+    assert 'setAttribute("style"' not in js and "innerHTML" not in js and "eval(" not in js

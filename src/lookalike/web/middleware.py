@@ -47,7 +47,8 @@ class SecurityHeaders:
 
     def __init__(self, app: Any, policy: str = PAGE_POLICY) -> None:
         self.app = app
-        self.headers = [(k.encode(), v.encode()) for k, v in {"content-security-policy": policy, **SECURITY_HEADERS}.items()]
+        headers = {"content-security-policy": policy, **SECURITY_HEADERS}
+        self.headers = [(k.encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
