@@ -32,12 +32,14 @@ from starlette.concurrency import run_in_threadpool
 
 from lookalike.adapters.local_storage import UploadRefused
 from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
+from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.gallery.store import Gallery
 from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
 from lookalike.service.protocol import Conversation, error_event, hello_event
 from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 from lookalike.web import middleware
+from lookalike.web.clients import ClientAddress
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 
 log = logging.getLogger(__name__)
@@ -47,31 +49,6 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields aroun
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
-class RateLimiter:
-    """A token bucket per client address: ``per_minute`` requests, refilled continuously."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = float(max(per_minute, 1))
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
-
-    def allow(self, client: str) -> tuple[bool, float]:
-        """(allowed, seconds until the next token)."""
-        now = time.monotonic()
-        with self.lock:
-            tokens, last = self.buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if len(self.buckets) > 10_000:  # forget clients whose bucket has refilled: bounded memory
-                full = self.capacity / self.rate if self.rate else 60.0
-                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full}
-            if tokens >= 1:
-                self.buckets[client] = (tokens - 1, now)
-                return True, 0.0
-            self.buckets[client] = (tokens, now)
-            return False, (1 - tokens) / self.rate if self.rate else 60.0
 
 
 @dataclass
@@ -162,7 +139,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     pool = WorkerPool(settings, endpoint, count) if count > 0 else None
     hub = Hub()
     metrics = Metrics(env, pool)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = SqliteRateLimiter(settings.home / "ratelimit.sqlite", settings.rate_limit_per_minute)
+    clients = ClientAddress(settings.trusted_proxies)
     submitted: dict[str, float] = {}
     match_state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
 
@@ -207,7 +185,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     middleware.install(app, settings.max_json_bytes, settings.max_upload_bytes + FORM_OVERHEAD)
 
     def client_of(request: Request | WebSocket) -> str:
-        return request.client.host if request.client else "?"
+        return clients.of(request.scope)
 
     def limited(request: Request) -> JSONResponse | None:
         ok, wait = limiter.allow(client_of(request))
@@ -377,9 +355,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     @app.post("/internal/connections/{connection_id}", include_in_schema=False)
     async def post_to_connection(connection_id: str, request: Request) -> Any:
         """Where workers push events (like API Gateway's @connections); loopback and token only."""
-        host = client_of(request)
+        host = clients.peer(request.scope)  # the real peer: a worker on this machine, never through a proxy
         try:
-            loopback = ipaddress.ip_address(host).is_loopback
+            loopback = ipaddress.ip_address(host).is_loopback and not clients.via_proxy(request.scope)
         except ValueError:
             loopback = False
         if not loopback or request.headers.get(SECRET_HEADER) != token:
@@ -466,6 +444,7 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
         "log_level": "warning",
         "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
         "lifespan": "on",
+        "proxy_headers": False,  # the app decides whom to believe (web/clients.py, LOOKALIKE_TRUSTED_PROXIES)
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

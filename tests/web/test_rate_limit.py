@@ -1,0 +1,86 @@
+"""The rate limit: forwarded addresses only from configured proxies, one budget across processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import Server
+from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
+from lookalike.web.clients import ClientAddress
+
+
+def presign_codes(server: Server, count: int, forwarded: list[str] | None = None) -> list[int]:
+    codes = []
+    with httpx.Client(base_url=server.url) as c:
+        for i in range(count):
+            headers = {"X-Forwarded-For": forwarded[i]} if forwarded else {}
+            codes.append(c.post("/api/uploads", json={}, headers=headers).status_code)
+    return codes
+
+
+def test_forwarded_for_from_loopback_is_not_believed_by_default(start_server) -> None:
+    """80 presigns, each claiming a new address: without a configured proxy they are one client."""
+    server = start_server(workers=0, rate_limit_per_minute=10)
+    codes = presign_codes(server, 80, [f"203.0.113.{i}" for i in range(80)])
+    assert codes.count(201) <= 11 and codes[-1] == 429, codes
+
+
+def test_forwarded_for_is_honoured_from_a_configured_proxy(start_server) -> None:
+    server = start_server(workers=0, rate_limit_per_minute=3, trusted_proxies="127.0.0.1, ::1")
+    assert presign_codes(server, 20, [f"203.0.113.{i}" for i in range(20)]) == [201] * 20
+    # The nearest untrusted hop counts: a client cannot hide behind a made-up first entry.
+    codes = presign_codes(server, 5, [f"10.9.9.{i}, 198.51.100.7" for i in range(5)])
+    assert codes == [201, 201, 201, 429, 429]
+
+
+def test_the_internal_endpoint_refuses_requests_forwarded_by_the_proxy(start_server) -> None:
+    from lookalike.adapters.local_storage import load_secret
+    from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
+
+    server = start_server(workers=0, trusted_proxies="127.0.0.1")
+    token = internal_token(load_secret(server.settings.home))
+    headers = {SECRET_HEADER: token, "X-Forwarded-For": "127.0.0.1"}
+    r = httpx.post(server.url + "/internal/connections/x", json={"event": "processing"}, headers=headers)
+    assert r.status_code == 403
+
+
+def test_two_limiters_on_one_file_share_the_budget(tmp_path: Path) -> None:
+    a = SqliteRateLimiter(tmp_path / "ratelimit.sqlite", per_minute=4)
+    b = SqliteRateLimiter(tmp_path / "ratelimit.sqlite", per_minute=4)
+    now = 1_000_000.0
+    answers = [limiter.allow("198.51.100.1", now)[0] for limiter in (a, b, a, b, a, b)]
+    assert answers == [True, True, True, True, False, False]
+    assert b.allow("198.51.100.2", now)[0]  # another client has its own bucket
+    ok, wait = a.allow("198.51.100.1", now + 1)
+    assert not ok and 0 < wait <= 15
+    assert a.allow("198.51.100.1", now + 16)[0]  # refilled: 4 a minute is one per 15 s
+
+
+def test_two_servers_on_one_home_share_the_budget(start_server, tmp_path: Path) -> None:
+    one = start_server(workers=0, home=tmp_path, rate_limit_per_minute=4)
+    two = start_server(workers=0, home=tmp_path, rate_limit_per_minute=4)
+    codes = presign_codes(one, 2) + presign_codes(two, 2) + presign_codes(one, 1) + presign_codes(two, 1)
+    assert codes == [201, 201, 201, 201, 429, 429]
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "trusted", "expected"),
+    [
+        ("127.0.0.1", "1.2.3.4", "", "127.0.0.1"),
+        ("127.0.0.1", "1.2.3.4", "127.0.0.1", "1.2.3.4"),
+        ("10.0.0.5", "1.2.3.4, 10.0.0.9", "10.0.0.0/8", "1.2.3.4"),
+        ("192.0.2.1", "1.2.3.4", "127.0.0.1", "192.0.2.1"),
+        ("127.0.0.1", None, "127.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_client_address(peer: str, header: str | None, trusted: str, expected: str) -> None:
+    headers = [(b"x-forwarded-for", header.encode())] if header else []
+    assert ClientAddress(trusted).of({"client": (peer, 5000), "headers": headers}) == expected
+
+
+def test_bad_proxy_setting_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+        ClientAddress("not-an-address")
