@@ -38,7 +38,9 @@ class SqliteRateLimiter(SqliteFile):
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT tokens, updated FROM buckets WHERE client = ?", (client,)).fetchone()
-                tokens = self.capacity if row is None else min(self.capacity, row[0] + max(0.0, now - row[1]) * self.rate)
+                tokens = self.capacity
+                if row is not None:
+                    tokens = min(self.capacity, row[0] + max(0.0, now - row[1]) * self.rate)
                 allowed = tokens >= 1
                 if allowed:
                     tokens -= 1
