@@ -41,6 +41,7 @@ from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
+from lookalike.web.sync_match import Busy, FormRefused, SyncMatcher, photo_from_form
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("lookalike.web") / "static"
@@ -142,7 +143,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     limiter = SqliteRateLimiter(settings.home / "ratelimit.sqlite", settings.rate_limit_per_minute)
     clients = ClientAddress(settings.trusted_proxies)
     submitted: dict[str, float] = {}
-    match_state: dict[str, Any] = {"service": None, "lock": threading.Lock()}
+    sync = SyncMatcher(settings, settings.match_max_concurrent)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -171,6 +172,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 supervisor.cancel()
             if pool is not None:
                 await run_in_threadpool(pool.stop)
+            sync.close()
             gallery.close()
 
     app = FastAPI(
@@ -262,34 +264,28 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
     @app.post("/api/match", tags=["match"])
     async def match_now(request: Request) -> Any:
-        """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event."""
+        """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
+
+        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``."""
         if (refused := limited(request)) is not None:
             return refused
-        length = request.headers.get("content-length", "")
-        if not length.isdigit():
-            return error(411, "length_required", "The upload must say its length.")
-        if int(length) > settings.max_upload_bytes + FORM_OVERHEAD:
-            return error(413, "too_large", f"The file is over the {settings.max_upload_bytes / 2**20:.0f} MB limit.")
         try:
-            form = await request.form(max_files=1, max_fields=5)
-        except Exception:
-            return error(400, "bad_form", "Send the photo as a multipart form field named 'photo'.")
-        upload = form.get("photo")
-        if upload is None or isinstance(upload, str):
-            return error(400, "no_file", "Send the photo as a multipart form field named 'photo'.")
-        data = await upload.read()
-        await form.close()
+            sync.enter()
+        except Busy as busy:
+            metrics.refused.labels("busy").inc()
+            return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
+        try:
+            return await match_form(request)
+        finally:
+            sync.leave()
 
-        def run() -> dict[str, Any]:
-            from lookalike.service.matching import MatchService
-
-            with match_state["lock"]:  # one engine in this process, used by one request at a time
-                if match_state["service"] is None:
-                    match_state["service"] = MatchService(settings)
-                return match_state["service"].match_bytes(data, name=upload.filename or "photo")
-
+    async def match_form(request: Request) -> Any:
+        try:
+            data, name = await photo_from_form(request, settings.max_upload_bytes, FORM_OVERHEAD)
+        except FormRefused as exc:
+            return error(exc.status, exc.code, exc.message)
         start = time.perf_counter()
-        result = public_result(await run_in_threadpool(run), settings.thumbnail_url)
+        result = public_result(await sync.match(data, name), settings.thumbnail_url)
         metrics.latency.observe(time.perf_counter() - start)
         if result["error"]:
             metrics.failures.labels(result["error"]["code"]).inc()

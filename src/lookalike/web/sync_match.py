@@ -1,0 +1,94 @@
+"""Synchronous ``POST /api/match``: a bounded number of calls, on a thread of their own.
+
+The engine is one per process and matches one photo at a time, so calls queue for it.  They wait
+on this module's own executor, never on the thread pool that the rest of the app (health, uploads,
+job lookups, the WebSocket's messages) shares, and at most ``limit`` are admitted at once, checked
+without waiting: the next gets 503 with ``Retry-After`` at once instead of a place in a long queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lookalike.settings import Settings
+
+
+class Busy(Exception):
+    """Every place is taken; ``retry_after`` (seconds) is when one is likely free."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class FormRefused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+async def photo_from_form(request: Any, max_bytes: int, overhead: int) -> tuple[bytes, str]:
+    """(bytes, file name) of the multipart field ``photo``; :class:`FormRefused` for anything else.
+
+    The length must be declared and within the limit before anything is read."""
+    how = "Send the photo as a multipart form field named 'photo'."
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise FormRefused(411, "length_required", "The upload must say its length.")
+    if int(length) > max_bytes + overhead:
+        raise FormRefused(413, "too_large", f"The file is over the {max_bytes / 2**20:.0f} MB limit.")
+    try:
+        form = await request.form(max_files=1, max_fields=5)
+    except Exception:  # starlette raises its own errors for malformed multipart
+        raise FormRefused(400, "bad_form", how) from None
+    try:
+        upload = form.get("photo")
+        if upload is None or isinstance(upload, str):
+            raise FormRefused(400, "no_file", how)
+        return await upload.read(), upload.filename or "photo"
+    finally:
+        await form.close()  # its spooled temporary file is deleted
+
+
+class SyncMatcher:
+    def __init__(self, settings: Settings, limit: int) -> None:
+        self.settings = settings
+        self.limit = max(1, limit)
+        self.active = 0  # admitted calls: changed only on the event loop's thread
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-match")
+        self.seconds = 1.0  # a running average of one match, for Retry-After
+        self._service: Any = None
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        """Take a place, or raise :class:`Busy` (never waits)."""
+        if self.active >= self.limit:
+            raise Busy(max(1, min(60, math.ceil(self.seconds * self.active))))
+        self.active += 1
+
+    def leave(self) -> None:
+        self.active -= 1
+
+    async def match(self, data: bytes, name: str) -> dict[str, Any]:
+        """The result document of one photo, computed on this matcher's own thread."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            return await loop.run_in_executor(self.executor, self._run, data, name)
+        finally:
+            self.seconds = 0.8 * self.seconds + 0.2 * (loop.time() - start)
+
+    def _run(self, data: bytes, name: str) -> dict[str, Any]:
+        from lookalike.service.matching import MatchService
+
+        with self._lock:
+            if self._service is None:  # loaded on first use: a server that never matches here needs no engine
+                self._service = MatchService(self.settings)
+            return dict(self._service.match_bytes(data, name=name))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
