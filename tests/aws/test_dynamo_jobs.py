@@ -326,3 +326,35 @@ def test_default_client_follows_the_standard_aws_variables(aws: None) -> None:
     job_id = new_id()
     store.create(job_id, upload_key(), "conn")
     assert store.get(job_id).id == job_id
+
+
+def test_resume_token_hash_is_stored_and_replaced_only_when_given(store: JobStore) -> None:
+    job_id = new_id()
+    made = store.create(job_id, upload_key(), "conn", token_hash="a" * 64)
+    assert made.token_hash == store.get(job_id).token_hash == "a" * 64
+    assert store.attach(job_id, "conn-2").token_hash == "a" * 64  # a resume keeps the token
+    assert store.attach(job_id, "conn-3", token_hash="b" * 64).token_hash == "b" * 64  # the key again: a new one
+    assert store.get(job_id).token_hash == "b" * 64
+    assert "token" not in str(store.get(job_id).as_dict())  # never shown by GET /api/jobs
+
+
+def test_resume_is_refused_without_the_token_on_both_stores(store: JobStore) -> None:
+    from lookalike.service.jobs import JobError, JobService
+
+    class Nothing:
+        def exists(self, key: str) -> bool:
+            return True
+
+        def send(self, body: dict) -> str:
+            return "m"
+
+    service = JobService(Nothing(), Nothing(), store)  # type: ignore[arg-type]
+    job, created = service.submit(upload_key(), "owner", token="the-secret")
+    assert created and job.token_hash and "the-secret" not in job.token_hash
+    moved: list[tuple[str, str, str]] = []
+    for token in (None, "", "the-secreT", 42):
+        with pytest.raises(JobError, match="token"):
+            service.resume(job.id, "thief", token=token, on_moved=lambda *a: moved.append(a))
+    assert store.get(job.id).connection_id == "owner" and not moved
+    assert service.resume(job.id, "tab-2", "e2", token="the-secret", on_moved=lambda *a: moved.append(a))
+    assert moved == [(job.id, "owner", "")] and store.get(job.id).connection_id == "tab-2"

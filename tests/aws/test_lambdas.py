@@ -159,12 +159,33 @@ def test_resume_of_a_finished_job_sends_its_result(aws) -> None:
     key = f"uploads/{uuid.uuid4()}"
     s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
     lambdas.websocket_handler(ws_event("match", "c1", {"action": "match", "key": key}))
-    job_id = notifier.events("c1")[0]["job"]
+    queued = notifier.events("c1")[0]
+    job_id = queued["job"]
     jobs = lambdas.ports("jobs_table").jobs
     assert jobs.finish(job_id, "done", {"error": None, "faces": []})
-    lambdas.websocket_handler(ws_event("resume", "c3", {"action": "resume", "job": job_id}))
+    resume = {"action": "resume", "job": job_id, "token": queued["resume_token"]}
+    lambdas.websocket_handler(ws_event("resume", "c3", resume))
     assert [e["event"] for e in notifier.events("c3")] == ["resumed", "matched"]
     assert jobs.get(job_id).connection_id == "c3"
+    assert [e["event"] for e in notifier.events("c1")] == ["queued", "moved"]  # the old socket is told why
+
+
+def test_resume_needs_the_job_s_resume_token(aws) -> None:
+    s3, _, _, notifier = aws
+    key = f"uploads/{uuid.uuid4()}"
+    s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
+    lambdas.websocket_handler(ws_event("match", "owner", {"action": "match", "key": key}))
+    queued = notifier.events("owner")[0]
+    jobs = lambdas.ports("jobs_table").jobs
+    stored = jobs.get(queued["job"])
+    assert stored.token_hash and queued["resume_token"] not in stored.token_hash  # only its hash is kept
+    for token in (None, "", "guess", queued["resume_token"][:-1] + "x"):
+        lambdas.websocket_handler(
+            ws_event("resume", "thief", {"action": "resume", "job": queued["job"], "token": token})
+        )
+    assert {e["error"]["code"] for e in notifier.events("thief")} == {"bad_token"}
+    assert jobs.get(queued["job"]).connection_id == "owner"  # the job did not move
+    assert [e["event"] for e in notifier.events("owner")] == ["queued"]
 
 
 @pytest.mark.parametrize(

@@ -109,16 +109,17 @@ def test_resume_on_a_new_connection(server: Server, two_people: bytes) -> None:
     key = server.uploaded_key(two_people)
     first = WS(server.ws_url)
     first.send({"action": "match", "key": key})
-    job = first.recv()["job"]
+    queued = first.recv()
+    job, token = queued["job"], queued["resume_token"]
     first.close()  # the network drops right after queueing
     with WS(server.ws_url) as second:
-        second.send({"action": "resume", "job": job})
+        second.send({"action": "resume", "job": job, "token": token})
         events = second.until("matched")
         assert events[0]["event"] == "resumed" and events[0]["job"] == job
         assert [e["event"] for e in events].count("matched") == 1
         # Resuming a finished job gives its result once more on a new connection.
     with WS(server.ws_url) as third:
-        third.send({"action": "resume", "job": job})
+        third.send({"action": "resume", "job": job, "token": token})
         events = third.until("matched")
         assert events[0] == {"event": "resumed", "job": job, "key": key, "state": "done"}
 

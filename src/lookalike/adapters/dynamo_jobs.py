@@ -2,7 +2,8 @@
 
 Layout (partition key ``pk``, a string; TTL on ``expires_at``, epoch seconds):
 
-* ``job#<id>`` — the job: ``id``, ``key``, ``connection_id``, ``endpoint``, ``state``, ``created_at``,
+* ``job#<id>`` — the job: ``id``, ``key``, ``connection_id``, ``endpoint``, ``token_hash`` (of the
+  resume token; absent on jobs made before there were tokens), ``state``, ``created_at``,
   ``updated_at``, ``attempts``, ``worker``, ``expires_at`` and, once finished, its result as JSON text
   in ``result`` (JSON rather than DynamoDB maps: numbers stay floats, no ``Decimal``) or, when that
   text is big, zlib-compressed in the binary attribute ``result_z``.
@@ -58,6 +59,7 @@ _NAMES = {
     "#result": "result",
     "#result_z": "result_z",
     "#job_id": "job_id",
+    "#token": "token_hash",
 }
 
 
@@ -126,6 +128,7 @@ def _job(item: dict[str, Any]) -> Job:
         worker=int(item["worker"]["N"]) if "worker" in item else None,
         result=_decode_result(item),
         endpoint=item.get("endpoint", {"S": ""})["S"],
+        token_hash=item.get("token_hash", {"S": ""})["S"],
     )
 
 
@@ -191,7 +194,7 @@ class DynamoJobStore:
             return None
         return response["Attributes"]
 
-    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "") -> Job:
+    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "", token_hash: str = "") -> Job:
         now = time.time()
         expires = _expiry(now, self.ttl)
         job_item = {
@@ -200,6 +203,7 @@ class DynamoJobStore:
             "key": _s(key),
             "connection_id": _s(connection_id),
             "endpoint": _s(endpoint),
+            "token_hash": _s(token_hash),
             "state": _s("queued"),
             "created_at": _n(now),
             "updated_at": _n(now),
@@ -227,7 +231,7 @@ class DynamoJobStore:
                 if attempt == _CONFLICT_RETRIES - 1:  # only conflicts with a racing transaction: try again
                     raise
                 time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))  # jitter: racers part ways
-        return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint)
+        return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint, token_hash=token_hash)
 
     def start(self, job_id: str, worker: int) -> Job | None:
         item = self._update(
@@ -275,10 +279,11 @@ class DynamoJobStore:
             pass  # the pointer is gone or names another job: nothing to extend
         return True
 
-    def attach(self, job_id: str, connection_id: str, endpoint: str = "") -> Job | None:
-        item = self._update(
-            job_id,
-            "SET #conn = :conn, #endpoint = :endpoint",
-            {":conn": _s(connection_id), ":endpoint": _s(endpoint)},
-        )
+    def attach(self, job_id: str, connection_id: str, endpoint: str = "", token_hash: str | None = None) -> Job | None:
+        values = {":conn": _s(connection_id), ":endpoint": _s(endpoint)}
+        expression = "SET #conn = :conn, #endpoint = :endpoint"
+        if token_hash is not None:
+            expression += ", #token = :token"
+            values[":token"] = _s(token_hash)
+        item = self._update(job_id, expression, values)
         return None if item is None else _job(item)

@@ -23,42 +23,44 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     worker INTEGER,
     result TEXT,
-    endpoint TEXT NOT NULL DEFAULT ''
+    endpoint TEXT NOT NULL DEFAULT '',
+    token_hash TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
 """
-_COLUMNS = "id, key, connection_id, state, created_at, updated_at, attempts, worker, result, endpoint"
+_COLUMNS = "id, key, connection_id, state, created_at, updated_at, attempts, worker, result, endpoint, token_hash"
 
 
 class SqliteJobStore(SqliteFile):
     def __init__(self, path: Path, ttl_seconds: float = 3600) -> None:
         super().__init__(path, _SCHEMA)
         self.ttl = ttl_seconds
-        with self._db() as db:  # files made before jobs said where their connection lives
+        with self._db() as db:  # files made before jobs said where their connection lives, or had tokens
             columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-            if "endpoint" not in columns:
-                db.execute("ALTER TABLE jobs ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
+            for column in ("endpoint", "token_hash"):
+                if column not in columns:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     @staticmethod
     def _job(row: tuple[Any, ...] | None) -> Job | None:
         if row is None:
             return None
-        *head, result, endpoint = row
-        return Job(*head, result=json.loads(result) if result else None, endpoint=endpoint)
+        *head, result, endpoint, token_hash = row
+        return Job(*head, result=json.loads(result) if result else None, endpoint=endpoint, token_hash=token_hash)
 
-    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "") -> Job:
+    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "", token_hash: str = "") -> Job:
         now = time.time()
         with self._db() as db:
             db.execute("DELETE FROM jobs WHERE expires_at < ?", (now,))
             try:
                 db.execute(
-                    "INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at, endpoint) "
-                    "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-                    (job_id, key, connection_id, now, now, now + self.ttl, endpoint),
+                    "INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at, endpoint, "
+                    "token_hash) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                    (job_id, key, connection_id, now, now, now + self.ttl, endpoint, token_hash),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateJob(key) from exc
-        return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint)
+        return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint, token_hash=token_hash)
 
     def get(self, job_id: str) -> Job | None:
         with self._db() as db:
@@ -93,10 +95,11 @@ class SqliteJobStore(SqliteFile):
             )
             return cursor.rowcount == 1
 
-    def attach(self, job_id: str, connection_id: str, endpoint: str = "") -> Job | None:
+    def attach(self, job_id: str, connection_id: str, endpoint: str = "", token_hash: str | None = None) -> Job | None:
         with self._db() as db:
             db.execute(
-                "UPDATE jobs SET connection_id = ?, endpoint = ? WHERE id = ?", (connection_id, endpoint, job_id)
+                "UPDATE jobs SET connection_id = ?, endpoint = ?, token_hash = COALESCE(?, token_hash) WHERE id = ?",
+                (connection_id, endpoint, token_hash, job_id),
             )
         return self.get(job_id)
 

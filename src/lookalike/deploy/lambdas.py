@@ -107,7 +107,8 @@ def websocket_handler(event: dict[str, Any], context: Any = None) -> dict[str, A
     def reply(reply_event: dict[str, Any]) -> None:
         aws.notifier.send(endpoint, connection_id, reply_event)
 
-    conversation = Conversation(JobService(aws.storage, aws.queue, aws.jobs), settings().ws_max_message_bytes)
+    jobs = JobService(aws.storage, aws.queue, aws.jobs)
+    conversation = Conversation(jobs, settings().ws_max_message_bytes, aws.notifier)  # notifier: "moved"
     try:
         conversation.handle(request_body(event), connection_id, endpoint, reply)
     except Exception:  # a bug must not leave the page waiting without a word

@@ -8,8 +8,11 @@ photo is deleted as soon as the job has finished, whatever the outcome.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -40,6 +43,25 @@ class JobError(Exception):
 
 
 DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"
+
+#: Called with (job id, connection id, endpoint) of the connection a job was just moved away from.
+OnMoved = Callable[[str, str, str], None]
+
+
+def new_resume_token() -> str:
+    """The secret that lets a job's creator follow it again (sent once, in ``queued``; stored hashed)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(job: Job, token: object) -> bool:
+    """True if ``token`` is the job's resume token (constant-time; a job without one matches nothing)."""
+    if not job.token_hash or not isinstance(token, str) or not token or len(token) > 128:
+        return False
+    return hmac.compare_digest(token_hash(token), job.token_hash)
 
 
 def thumbnail_url(face_id: int, template: str = DEFAULT_THUMBNAIL_URL) -> str:
@@ -90,30 +112,35 @@ class JobService:
         connection_id: str,
         endpoint: str = "",
         before_enqueue: Callable[[Job], None] | None = None,
+        token: str = "",
+        on_moved: OnMoved | None = None,
     ) -> tuple[Job, bool]:
         """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
         sends the same key again and is attached to the job already made (only the uploader knows the key).
 
         ``endpoint`` says where the connection lives; ``before_enqueue(job)`` runs after the job is recorded
         and before a worker can see it (the place to tell the client "queued", so that it comes first).
+        ``token`` becomes the job's resume token (stored hashed); the same key again makes it the token
+        of the existing job (the key is the uploader's own secret: who has it may have a new token).
         """
         if not key:
             raise JobError("missing_key", 'Say which upload to match: {"action": "match", "key": ...}.')
         if not valid_key(key):
             raise JobError("bad_key", "That is not an upload key this server made.")
         assert isinstance(key, str)
+        hashed = token_hash(token) if token else ""
         existing = self.jobs.by_key(key)
         if existing is not None:
-            return self.jobs.attach(existing.id, connection_id, endpoint) or existing, False
+            return self._move(existing, connection_id, endpoint, hashed or None, on_moved), False
         if not self.storage.exists(key):
             raise JobError("not_uploaded", "Nothing has been uploaded under that key (or it was already matched).")
         try:
-            job = self.jobs.create(str(uuid.uuid4()), key, connection_id, endpoint)
+            job = self.jobs.create(str(uuid.uuid4()), key, connection_id, endpoint, token_hash=hashed)
         except DuplicateJob:  # the same key submitted twice at once: the other submission made the job
             existing = self.jobs.by_key(key)
             if existing is None:
                 raise JobError("busy", "That upload is being submitted already; try again.") from None
-            return self.jobs.attach(existing.id, connection_id, endpoint) or existing, False
+            return self._move(existing, connection_id, endpoint, hashed or None, on_moved), False
         if before_enqueue is not None:
             try:
                 before_enqueue(job)
@@ -122,13 +149,36 @@ class JobService:
         self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint})
         return job, True
 
-    def resume(self, job_id: object, connection_id: str, endpoint: str = "") -> Job:
+    def resume(
+        self,
+        job_id: object,
+        connection_id: str,
+        endpoint: str = "",
+        token: object = None,
+        on_moved: OnMoved | None = None,
+    ) -> Job:
+        """Follow a job on this connection; only with the job's resume token (``bad_token`` otherwise)."""
         if not isinstance(job_id, str) or not job_id or len(job_id) > 64:
-            raise JobError("missing_job", 'Say which job to resume: {"action": "resume", "job": ...}.')
-        job = self.jobs.attach(job_id, connection_id, endpoint)
+            raise JobError("missing_job", 'Say which job to resume: {"action": "resume", "job": ..., "token": ...}.')
+        job = self.jobs.get(job_id)
         if job is None:
             raise JobError("unknown_job", "No such job (results are kept for a limited time).")
-        return job
+        if not token_matches(job, token):
+            raise JobError("bad_token", "That job can only be resumed with the token its page was given.")
+        return self._move(job, connection_id, endpoint, None, on_moved)
+
+    def _move(self, job: Job, connection_id: str, endpoint: str, new_hash: str | None, on_moved: OnMoved | None) -> Job:
+        """Point ``job`` at this connection; ``on_moved`` hears of the connection it left, if another."""
+        moved = self.jobs.attach(job.id, connection_id, endpoint, token_hash=new_hash)
+        if moved is None:
+            raise JobError("unknown_job", "No such job (results are kept for a limited time).")
+        previous = (job.connection_id, job.endpoint)
+        if on_moved is not None and job.connection_id and previous != (connection_id, endpoint):
+            try:
+                on_moved(job.id, *previous)
+            except Exception:  # the old connection is gone: nothing to tell
+                log.debug("could not tell %s that job %s moved", job.connection_id, job.id, exc_info=True)
+        return moved
 
 
 class JobProcessor:

@@ -124,6 +124,7 @@ class Job:
     worker: int | None = None
     result: dict[str, Any] | None = field(default=None)
     endpoint: str = ""  # where the connection lives (see ConnectionNotifier)
+    token_hash: str = field(default="", repr=False)  # SHA-256 (hex) of its creator's resume token; never shown
 
     @property
     def finished(self) -> bool:
@@ -143,7 +144,7 @@ class Job:
 class JobStore(Protocol):
     """Job state and final result, kept for a while so a page can resume and ``GET /api/jobs/{id}`` works."""
 
-    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "") -> Job:
+    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "", token_hash: str = "") -> Job:
         """Record a new queued job; raises :class:`DuplicateJob` if the key already has one."""
         ...
 
@@ -159,6 +160,7 @@ class JobStore(Protocol):
         """Store the final result once: False (and no change) if the job had already finished."""
         ...
 
-    def attach(self, job_id: str, connection_id: str, endpoint: str = "") -> Job | None:
-        """Point the job at a new connection (a page that reconnected), perhaps held by another API."""
+    def attach(self, job_id: str, connection_id: str, endpoint: str = "", token_hash: str | None = None) -> Job | None:
+        """Point the job at a new connection (a page that reconnected), perhaps held by another API;
+        with ``token_hash``, that becomes the job's resume token."""
         ...

@@ -1,9 +1,11 @@
 """The WebSocket protocol, one definition for every entry point (the embedded ASGI app and the Lambda).
 
 A client sends JSON objects: ``{"action": "match", "key": <upload key>}`` to match an uploaded photo,
-or ``{"action": "resume", "job": <job id>}`` to follow a job again after reconnecting.  The server
-answers with events: ``queued``, ``resumed``, then (from a worker) ``processing``, ``faces_found`` and
-one terminal ``matched`` or ``failed``; a message that cannot be honoured gets ``error`` with a code.
+or ``{"action": "resume", "job": <job id>, "token": <resume token>}`` to follow a job again after
+reconnecting.  The server answers with events: ``queued`` (with the job's ``resume_token``, given only
+here), ``resumed``, then (from a worker) ``processing``, ``faces_found`` and one terminal ``matched`` or
+``failed``; a message that cannot be honoured gets ``error`` with a code.  A connection whose job is
+taken over by another connection (the same page, reconnected) is told ``moved``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lookalike.service.jobs import JobError, JobService, terminal_event
-from lookalike.service.ports import Job
+from lookalike.service.jobs import JobError, JobService, new_resume_token, terminal_event
+from lookalike.service.ports import ConnectionNotifier, Job
 
 ACTIONS = ("match", "resume")
 
@@ -24,6 +26,7 @@ class ClientMessage:
     action: str
     key: object = None
     job: object = None
+    token: object = None
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
@@ -40,19 +43,29 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
     action = message.get("action")
     if action not in ACTIONS:
         raise JobError("unknown_action", f"Unknown action {str(action)[:40]!r}; use 'match' or 'resume'.")
-    return ClientMessage(action, message.get("key"), message.get("job"))
+    return ClientMessage(action, message.get("key"), message.get("job"), message.get("token"))
 
 
 def error_event(code: str, message: str) -> dict[str, Any]:
     return {"event": "error", "error": {"code": code, "message": message}}
 
 
-def queued_event(job: Job) -> dict[str, Any]:
-    return {"event": "queued", "job": job.id, "key": job.key}
+def queued_event(job: Job, token: str) -> dict[str, Any]:
+    return {"event": "queued", "job": job.id, "key": job.key, "resume_token": token}
 
 
-def resumed_event(job: Job) -> dict[str, Any]:
-    return {"event": "resumed", "job": job.id, "key": job.key, "state": job.state}
+def resumed_event(job: Job, token: str = "") -> dict[str, Any]:
+    """``resume_token`` only when the job got a new one (its upload key was sent again)."""
+    event = {"event": "resumed", "job": job.id, "key": job.key, "state": job.state}
+    return {**event, "resume_token": token} if token else event
+
+
+def moved_event(job_id: str) -> dict[str, Any]:
+    return {
+        "event": "moved",
+        "job": job_id,
+        "message": "This photo's progress is now shown on another connection (the page reconnected elsewhere).",
+    }
 
 
 def hello_event(connection_id: str, max_message_bytes: int) -> dict[str, Any]:
@@ -67,29 +80,48 @@ class Conversation:
     comes before a worker's first event.
     """
 
-    def __init__(self, jobs: JobService, max_message_bytes: int) -> None:
+    def __init__(self, jobs: JobService, max_message_bytes: int, notifier: ConnectionNotifier | None = None) -> None:
         self.jobs = jobs
         self.max_message_bytes = max_message_bytes
+        self.notifier = notifier  # tells a connection its job moved to another one
 
     def handle(
         self, raw: str | bytes | None, connection_id: str, endpoint: str, reply: Callable[[dict[str, Any]], None]
     ) -> Job | None:
         """Act on one message; returns the job it concerned (``None`` after an error)."""
+        token = ""
         try:
             message = parse(raw, self.max_message_bytes)
             if message.action == "match":
+                token = new_resume_token()
                 job, created = self.jobs.submit(
-                    message.key, connection_id, endpoint, before_enqueue=lambda job: reply(queued_event(job))
+                    message.key,
+                    connection_id,
+                    endpoint,
+                    before_enqueue=lambda job: reply(queued_event(job, token)),
+                    token=token,
+                    on_moved=self._tell_moved(),
                 )
                 if created:
                     return job
                 # The same key again: a page that lost the "queued" answer, or reconnected and asked again.
             else:
-                job = self.jobs.resume(message.job, connection_id, endpoint)
+                job = self.jobs.resume(message.job, connection_id, endpoint, message.token, self._tell_moved())
+                token = ""  # the client has its token already
         except JobError as exc:
             reply(error_event(exc.code, exc.message))
             return None
-        reply(resumed_event(job))
+        reply(resumed_event(job, token))
         if job.finished:
             reply(terminal_event(job))
         return job
+
+    def _tell_moved(self) -> Callable[[str, str, str], None] | None:
+        notifier = self.notifier
+        if notifier is None:
+            return None
+
+        def tell(job_id: str, connection: str, endpoint: str) -> None:
+            notifier.send(endpoint, connection, moved_event(job_id))
+
+        return tell

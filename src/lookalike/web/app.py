@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.adapters.local_storage import UploadRefused
-from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
+from lookalike.adapters.notifiers import SECRET_HEADER, HttpNotifier, internal_token
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.gallery.store import Gallery
 from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
@@ -72,7 +72,7 @@ class Hub:
 
     async def deliver(self, connection_id: str, event: dict[str, Any]) -> bool:
         job_id = str(event.get("job", ""))
-        target = self.follow.get(job_id, connection_id)
+        target = connection_id if event.get("event") == "moved" else self.follow.get(job_id, connection_id)
         conn = self.connections.get(target)
         if conn is None:
             return False
@@ -132,7 +132,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     env = Embedded.open(settings, channel=endpoint)
     token = internal_token(env.secret)
     jobs = JobService(env.storage, env.queue, env.jobs)
-    conversation = Conversation(jobs, settings.ws_max_message_bytes)
+    mover = HttpNotifier(endpoint, token)  # tells a connection (here or on a server sharing the home) "moved"
+    conversation = Conversation(jobs, settings.ws_max_message_bytes, mover)
     uploads = UploadService(env.storage, env.storage.allowed_types)
     gallery = Gallery.open(settings.gallery_path())
     gallery_lock = threading.Lock()
@@ -173,6 +174,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
             if pool is not None:
                 await run_in_threadpool(pool.stop)
             sync.close()
+            mover.close()
             gallery.close()
 
     app = FastAPI(

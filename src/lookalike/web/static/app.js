@@ -1,22 +1,30 @@
 // lookalike page: presigned upload -> WebSocket job -> live progress -> boxes and lookalike cards.
 // Plain JavaScript, no build step.  The page survives a dropped connection: it reconnects and
-// resumes the job by its id (kept in sessionStorage, so a reload resumes too).
+// resumes the job by its id and the resume token the server gave it with "queued" (both kept in
+// sessionStorage, so a reload resumes too; nobody else can follow the job without the token).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const STEPS = ["upload", "queued", "processing", "faces", "done"];
+const IDLE_CLOSE = 4408;  // the server closes a socket that has been idle with no job waiting
 const FRIENDLY = {
   not_an_image: "This file is not a photo we can read. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.",
   bad_content_type: "This file is not a photo we can read. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.",
   empty: "The file is empty.",
   rate_limited: "You are sending photos too quickly. Please wait a moment and try again.",
   worker_crashed: "Matching this photo failed repeatedly. Please try another photo.",
+  busy: "The server is busy. Please try again in a moment.",
+  quota_exceeded: "You have too many photos waiting. Please wait a few minutes and try again.",
+  storage_full: "The server is busy. Please try again in a few minutes.",
+  too_many_connections: "Too many open pages from your address. Please close some and reload.",
+  bad_token: "This photo can no longer be followed from here. Please choose it again.",
 };
 
 let ws = null;
 let wsReady = null;
 let reconnectDelay = 500;
 let job = sessionStorage.getItem("lookalike.job");
+let resumeToken = sessionStorage.getItem("lookalike.token");
 let finished = false;
 let imageSize = null;
 let pendingKey = null;
@@ -76,7 +84,7 @@ function connect() {
       reconnectDelay = 500;
       resolve(ws);
       if (job && !finished) {
-        ws.send(JSON.stringify({ action: "resume", job }));
+        ws.send(JSON.stringify({ action: "resume", job, token: resumeToken }));
         setStatus("Reconnected; picking up where we left off…");
       } else if (pendingKey) {  // the answer to "match" was lost: asking again with the key is safe
         ws.send(JSON.stringify({ action: "match", key: pendingKey }));
@@ -84,8 +92,14 @@ function connect() {
       }
     };
     ws.onmessage = (e) => handle(JSON.parse(e.data));
-    ws.onclose = () => {
-      if ((job || pendingKey) && !finished) showMessage("The connection was lost. Reconnecting…", "info");
+    ws.onclose = (e) => {
+      const waiting = (job && !finished) || pendingKey;
+      if (e.code === IDLE_CLOSE && !waiting) {  // closed for idleness: connect again when a photo is chosen
+        ws = null;
+        wsReady = null;
+        return;
+      }
+      if (waiting) showMessage("The connection was lost. Reconnecting…", "info");
       setTimeout(connect, reconnectDelay);
       reconnectDelay = Math.min(reconnectDelay * 2, 8000);
     };
@@ -103,6 +117,7 @@ function handle(event) {
     case "queued":
       job = event.job;
       pendingKey = null;
+      remember(event.resume_token);
       sessionStorage.setItem("lookalike.job", job);
       step("queued");
       setStatus("Waiting for a free matcher…");
@@ -110,6 +125,7 @@ function handle(event) {
     case "resumed":
       job = event.job;
       pendingKey = null;
+      if (event.resume_token) remember(event.resume_token);
       sessionStorage.setItem("lookalike.job", job);
       showMessage("");
       if (event.state === "processing") step("processing");
@@ -134,16 +150,33 @@ function handle(event) {
       finish(true);
       showMessage(explain(event.error));
       break;
+    case "moved":  // another connection (another tab with this page) follows the job now
+      if (event.job === job) {
+        finished = true;
+        showMessage(event.message || "This photo is now shown in another window.", "info");
+      }
+      break;
     case "error":
+      if (event.error && event.error.code === "bad_token") forget();
       if (pendingKey || !job) { step("upload", "failed"); }
       showMessage(explain(event.error));
       break;
   }
 }
 
-function finish(failed = false) {
+function remember(token) {
+  resumeToken = token || null;
+  if (resumeToken) sessionStorage.setItem("lookalike.token", resumeToken);
+}
+
+function forget() {
   finished = true;
   sessionStorage.removeItem("lookalike.job");
+  sessionStorage.removeItem("lookalike.token");
+}
+
+function finish(failed = false) {
+  forget();
   step("done", failed ? "failed" : "done");
   setStatus("");
 }
@@ -185,7 +218,7 @@ async function matchFile(file) {
     }
     step("queued");
     pendingKey = upload.key;
-    const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await wsReady;
+    const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await (wsReady || connect());
     socket.send(JSON.stringify({ action: "match", key: upload.key }));
   } catch (err) {
     fail({ code: "network", message: "The network connection failed. Check your connection and try again." });
