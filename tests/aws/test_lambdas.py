@@ -179,7 +179,7 @@ def test_resume_needs_the_job_s_resume_token(aws) -> None:
     jobs = lambdas.ports("jobs_table").jobs
     stored = jobs.get(queued["job"])
     assert stored.token_hash and queued["resume_token"] not in stored.token_hash  # only its hash is kept
-    for token in (None, "", "guess", queued["resume_token"][:-1] + "x"):
+    for token in (None, "", "guess", queued["resume_token"] + "x"):
         lambdas.websocket_handler(
             ws_event("resume", "thief", {"action": "resume", "job": queued["job"], "token": token})
         )
