@@ -49,9 +49,9 @@ def test_data_home_files_are_not_readable_by_other_users(server: Server) -> None
         assert ws.recv()["event"] == "queued"
     home = server.settings.home
     upload = home / "storage" / key
-    files = [upload, home / "secret"] + [p for p in home.glob("*.sqlite*")]
+    files = [upload, home / "secret"] + [p for p in home.rglob("*.sqlite*")]
     names = {p.name for p in files}
-    assert {"jobs.sqlite", "queue.sqlite", "jobs.sqlite-wal", "queue.sqlite-wal"} <= names, names
+    assert {"jobs.sqlite", "queue.sqlite", "jobs.sqlite-wal", "ratelimit.sqlite", "ledger.sqlite"} <= names, names
     for path in files:
         assert mode(path) & 0o077 == 0, f"{path.name} is {oct(mode(path))}"
     for directory in (home / "storage", upload.parent):

@@ -16,10 +16,12 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lookalike.adapters.private_files import private_dir, private_file, write_private
+from lookalike.adapters.upload_ledger import KeyUsed, OverQuota, Quota, UploadLedger
 from lookalike.media import MEDIA_TYPES
 from lookalike.service.ports import PresignedUpload, valid_key
 
@@ -51,9 +53,10 @@ def load_secret(home: Path, configured: str = "") -> bytes:
 class UploadRefused(Exception):
     """An upload that must not be stored; ``status`` is the HTTP status, ``code`` a machine word."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after  # seconds, for a refusal that will pass (quotas)
 
 
 @dataclass
@@ -66,9 +69,11 @@ class LocalStorage:
     max_bytes: int = 25 * 1024 * 1024
     expires_seconds: int = 300
     allowed_types: tuple[str, ...] = MEDIA_TYPES
+    ledger: UploadLedger = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         private_dir(self.root, tighten=True)
+        self.ledger = UploadLedger(self.root / "ledger.sqlite")  # used keys and waiting bytes, for every process
 
     # -- ObjectStorage ---------------------------------------------------------------------
 
@@ -115,25 +120,33 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         with contextlib.suppress(ValueError):
             self._path(key).unlink(missing_ok=True)
+            self.ledger.release(key)
 
-    def sweep(self, older_than_seconds: float) -> int:
-        """Delete uploads older than that (photos whose job never came); returns how many."""
-        cutoff = time.time() - older_than_seconds
+    def sweep(self, older_than_seconds: float, taken: Callable[[str], bool] | None = None) -> int:
+        """Delete photos never submitted: those whose presign has expired and that no job has taken
+        (``taken(key)``), and any file older than ``older_than_seconds``; returns how many."""
         removed = 0
+        for key in self.ledger.expired_waiting():
+            if taken is None or not taken(key):
+                self.delete(key)
+                removed += 1
+        cutoff = time.time() - older_than_seconds
         for path in (self.root / "uploads").glob("*"):
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
+                    self.ledger.release(f"uploads/{path.name}")
                     removed += 1
         return removed
 
     # -- the upload endpoint's half ----------------------------------------------------------
 
-    def accept_upload(self, form: dict[str, str], data: bytes) -> str:
+    def accept_upload(self, form: dict[str, str], data: bytes, client: str = "", quota: Quota = Quota()) -> str:
         """Check the form against its signed policy and store ``data``; returns the key.
 
         Raises :class:`UploadRefused` for a forged or replayed signature, an expired policy, a key
-        that is not ours, a size or content type outside the policy.
+        that is not ours, a size or content type outside the policy, a key used before (even if its
+        photo has been matched and deleted since), or bytes over ``client``'s or everyone's quota.
         """
         key, policy_b64, signature = form.get("key", ""), form.get("policy", ""), form.get("x-amz-signature", "")
         if not policy_b64 or not signature:
@@ -174,6 +187,28 @@ class LocalStorage:
                 f"Files of type {content_type or 'unknown'!r} are not accepted; upload a photo "
                 "(JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).",
             )
+        self._claim(key, client, len(data), float(policy.get("expiration", 0)), quota)
+        try:
+            self._write(key, data)
+        except BaseException:
+            self.ledger.unclaim(key)
+            raise
+        return key
+
+    def _claim(self, key: str, client: str, size: int, expires_at: float, quota: Quota) -> None:
+        try:
+            self.ledger.claim(key, client, size, expires_at, quota)
+        except KeyUsed:
+            raise UploadRefused(409, "exists", "This upload URL has already been used.") from None
+        except OverQuota as over:
+            wait = f"try again in {over.retry_after:.0f} s"
+            if over.scope == "client":
+                status, code, text = 429, "quota_exceeded", f"Too many of your photos wait to be matched; {wait}."
+            else:
+                status, code, text = 507, "storage_full", f"The server has no room for more photos; {wait}."
+            raise UploadRefused(status, code, text, over.retry_after) from None
+
+    def _write(self, key: str, data: bytes) -> None:
         path = self._path(key)
         private_dir(path.parent, tighten=True)
         tmp = path.with_name(path.name + ".part")
@@ -185,7 +220,6 @@ class LocalStorage:
             tmp.unlink()
             raise UploadRefused(409, "exists", "This upload URL has already been used.")
         tmp.rename(path)
-        return key
 
     # -- helpers -------------------------------------------------------------------------------
 

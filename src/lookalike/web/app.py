@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.adapters.local_storage import UploadRefused
 from lookalike.adapters.notifiers import SECRET_HEADER, HttpNotifier, internal_token
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
+from lookalike.adapters.upload_ledger import Quota
 from lookalike.gallery.store import Gallery
 from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
 from lookalike.service.protocol import Conversation, error_event, hello_event
@@ -40,8 +41,9 @@ from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
+from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
-from lookalike.web.sync_match import Busy, FormRefused, SyncMatcher, photo_from_form
+from lookalike.web.sync_match import Busy, SyncMatcher
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("lookalike.web") / "static"
@@ -145,6 +147,10 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     clients = ClientAddress(settings.trusted_proxies)
     submitted: dict[str, float] = {}
     sync = SyncMatcher(settings, settings.match_max_concurrent)
+    quota = Quota(settings.upload_quota_client_bytes, settings.upload_quota_total_bytes)
+
+    def submitted_key(key: str) -> bool:
+        return env.jobs.by_key(key) is not None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -159,10 +165,10 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
             supervisor = asyncio.create_task(supervise())
 
-        async def sweep() -> None:  # uploads never submitted are not kept either
+        async def sweep() -> None:  # uploads never submitted: gone once their presign has expired
             while True:
-                await run_in_threadpool(env.storage.sweep, settings.job_ttl_seconds)
-                await asyncio.sleep(60)
+                await run_in_threadpool(env.storage.sweep, settings.job_ttl_seconds, submitted_key)
+                await asyncio.sleep(max(1.0, min(60.0, settings.upload_expires_seconds / 2)))
 
         sweeper = asyncio.create_task(sweep())
         try:
@@ -219,27 +225,14 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
         """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
-        length = request.headers.get("content-length", "")
-        if not length.isdigit():
-            return error(411, "length_required", "The upload must say its length.")
-        if int(length) > env.storage.max_bytes + FORM_OVERHEAD:
-            metrics.refused.labels("too_large").inc()
-            return error(413, "too_large", f"The file is over the {env.storage.max_bytes / 2**20:.0f} MB limit.")
         try:
-            form = await request.form(max_files=1, max_fields=20)
-        except Exception:  # starlette raises its own errors for malformed multipart
-            return error(400, "bad_form", "The upload is not a valid multipart form.")
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            return error(400, "no_file", "The form has no file field.")
-        data = await upload.read()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        await form.close()
-        try:
-            await run_in_threadpool(env.storage.accept_upload, fields, data)
-        except UploadRefused as exc:
+            how = "The upload is not a valid multipart form with a file field."
+            fields, data, _ = await read_file_form(request, "file", env.storage.max_bytes, FORM_OVERHEAD, 20, how)
+            await run_in_threadpool(env.storage.accept_upload, fields, data, client_of(request), quota)
+        except (FormRefused, UploadRefused) as exc:
             metrics.refused.labels(exc.code).inc()
-            return error(exc.status, exc.code, exc.message)
+            wait = getattr(exc, "retry_after", None)
+            return error(exc.status, exc.code, exc.message, {"Retry-After": f"{wait:.0f}"} if wait else None)
         return Response(status_code=204)
 
     # -- jobs and results -----------------------------------------------------------------------
@@ -283,7 +276,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
     async def match_form(request: Request) -> Any:
         try:
-            data, name = await photo_from_form(request, settings.max_upload_bytes, FORM_OVERHEAD)
+            how = "Send the photo as a multipart form field named 'photo'."
+            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
         except FormRefused as exc:
             return error(exc.status, exc.code, exc.message)
         start = time.perf_counter()

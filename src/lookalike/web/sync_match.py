@@ -25,35 +25,6 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
-class FormRefused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-async def photo_from_form(request: Any, max_bytes: int, overhead: int) -> tuple[bytes, str]:
-    """(bytes, file name) of the multipart field ``photo``; :class:`FormRefused` for anything else.
-
-    The length must be declared and within the limit before anything is read."""
-    how = "Send the photo as a multipart form field named 'photo'."
-    length = request.headers.get("content-length", "")
-    if not length.isdigit():
-        raise FormRefused(411, "length_required", "The upload must say its length.")
-    if int(length) > max_bytes + overhead:
-        raise FormRefused(413, "too_large", f"The file is over the {max_bytes / 2**20:.0f} MB limit.")
-    try:
-        form = await request.form(max_files=1, max_fields=5)
-    except Exception:  # starlette raises its own errors for malformed multipart
-        raise FormRefused(400, "bad_form", how) from None
-    try:
-        upload = form.get("photo")
-        if upload is None or isinstance(upload, str):
-            raise FormRefused(400, "no_file", how)
-        return await upload.read(), upload.filename or "photo"
-    finally:
-        await form.close()  # its spooled temporary file is deleted
-
-
 class SyncMatcher:
     def __init__(self, settings: Settings, limit: int) -> None:
         self.settings = settings
