@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -41,6 +40,7 @@ from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
+from lookalike.web.connections import TOO_MANY_CLOSE_CODE, Connection, Hub, SocketLimits
 from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 from lookalike.web.sync_match import Busy, SyncMatcher
@@ -52,42 +52,6 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields aroun
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
-@dataclass
-class Connection:
-    websocket: WebSocket
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    finished_jobs: set[str] = field(default_factory=set)
-
-
-class Hub:
-    """The WebSocket connections this process holds, and delivery of events to them.
-
-    A connection gets at most one terminal event (``matched``/``failed``) per job, however many times
-    a redelivered job is finished by workers.
-    """
-
-    def __init__(self) -> None:
-        self.connections: dict[str, Connection] = {}
-        self.follow: dict[str, str] = {}  # job id -> the connection that resumed it
-
-    async def deliver(self, connection_id: str, event: dict[str, Any]) -> bool:
-        job_id = str(event.get("job", ""))
-        target = connection_id if event.get("event") == "moved" else self.follow.get(job_id, connection_id)
-        conn = self.connections.get(target)
-        if conn is None:
-            return False
-        async with conn.lock:
-            if event.get("event") in TERMINAL_EVENTS:
-                if job_id in conn.finished_jobs:
-                    return True  # already told: a redelivered job's second result is dropped here
-                conn.finished_jobs.add(job_id)
-            try:
-                await conn.websocket.send_json(event)
-            except Exception:  # closed under us (the exception type depends on the server's WS library)
-                return False
-        return True
 
 
 class Metrics:
@@ -142,6 +106,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     count = worker_count(settings) if workers is None else workers
     pool = WorkerPool(settings, endpoint, count) if count > 0 else None
     hub = Hub()
+    sockets = SocketLimits(settings.ws_max_per_client, settings.ws_idle_seconds, settings.job_ttl_seconds)
     metrics = Metrics(env, pool)
     limiter = SqliteRateLimiter(settings.home / "ratelimit.sqlite", settings.rate_limit_per_minute)
     clients = ClientAddress(settings.trusted_proxies)
@@ -372,11 +337,18 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
+        client = client_of(ws)
         await ws.accept()
+        if not sockets.admit(client):
+            with contextlib.suppress(Exception):
+                await ws.send_json(error_event("too_many_connections", "Too many open connections from your address."))
+                await ws.close(code=TOO_MANY_CLOSE_CODE, reason="too many connections")
+            metrics.refused.labels("too_many_connections").inc()
+            return
         connection_id = uuid.uuid4().hex
         conn = Connection(ws)
         hub.connections[connection_id] = conn
-        client = client_of(ws)
+        idle = asyncio.create_task(sockets.close_when_idle(conn))
 
         async def send(event: dict[str, Any]) -> None:
             """Send to this connection (the caller holds its lock): at most one terminal event per job."""
@@ -391,6 +363,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 hub.follow[job_id] = connection_id
             elif name == "error":
                 metrics.refused.labels(event["error"]["code"]).inc()
+            conn.note(event)
             with contextlib.suppress(Exception):  # closed under us: the job goes on, and a resume finds it
                 await ws.send_json(event)
 
@@ -403,6 +376,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 raw = await ws.receive()
                 if raw["type"] == "websocket.disconnect":
                     break
+                conn.last_message = time.monotonic()
                 text = raw.get("text")
                 if text is None:
                     text = (raw.get("bytes") or b"").decode("utf-8", "replace")
@@ -419,6 +393,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         except WebSocketDisconnect:
             pass
         finally:
+            idle.cancel()
+            sockets.leave(client)
             hub.connections.pop(connection_id, None)
             for job_id in [j for j, c in hub.follow.items() if c == connection_id]:
                 hub.follow.pop(job_id, None)
@@ -430,12 +406,15 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
     """uvicorn's config for this app: WebSocket frames capped well above the app's own message limit."""
     import uvicorn
 
+    from lookalike.web.http_protocol import protocol_with_timeout
+
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": "warning",
         "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
         "lifespan": "on",
+        "http": protocol_with_timeout(settings.header_timeout_seconds),  # half-open requests are dropped
         "proxy_headers": False,  # the app decides whom to believe (web/clients.py, LOOKALIKE_TRUSTED_PROXIES)
     }
     options.update(overrides)

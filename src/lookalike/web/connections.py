@@ -1,0 +1,110 @@
+"""The WebSocket connections this process holds: delivery of events to them, a cap per client, and
+an idle timeout.
+
+Idle means: no message from the client for ``idle_seconds`` *and* no job of this connection still
+waiting for its result.  A page waiting for a slow job sends nothing, and must not be cut off: its
+connection counts as busy while a job it submitted or resumed has had no ``matched``/``failed`` (up to
+``busy_limit_seconds`` after its last message, so that a job that never ends does not pin the socket
+for ever).  An idle connection is closed with code 4408 and the reason ``idle``; the page connects
+again when it has something to send.  Dead peers are found by uvicorn's WebSocket pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lookalike.service.jobs import TERMINAL_EVENTS
+
+IDLE_CLOSE_CODE = 4408  # "request timeout", in the range RFC 6455 leaves to applications
+TOO_MANY_CLOSE_CODE = 1008  # policy violation
+
+
+@dataclass
+class Connection:
+    websocket: Any
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    finished_jobs: set[str] = field(default_factory=set)
+    pending_jobs: set[str] = field(default_factory=set)  # submitted or resumed here, no result yet
+    last_message: float = field(default_factory=time.monotonic)
+
+    def note(self, event: dict[str, Any]) -> None:
+        """Keep ``pending_jobs`` up to date with an event about to be sent here."""
+        name, job_id = event.get("event"), str(event.get("job", ""))
+        if name in ("queued", "resumed") and event.get("state") not in ("done", "failed"):
+            self.pending_jobs.add(job_id)
+        elif name in TERMINAL_EVENTS or name == "moved":
+            self.pending_jobs.discard(job_id)
+
+    def idle_for(self, now: float, busy_limit: float) -> float:
+        """Seconds this connection has been idle (0 while a job of its is pending, within the limit)."""
+        quiet = now - self.last_message
+        return 0.0 if self.pending_jobs and quiet < busy_limit else quiet
+
+
+class Hub:
+    """The WebSocket connections this process holds, and delivery of events to them.
+
+    A connection gets at most one terminal event (``matched``/``failed``) per job, however many times
+    a redelivered job is finished by workers.
+    """
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+        self.follow: dict[str, str] = {}  # job id -> the connection that resumed it
+
+    async def deliver(self, connection_id: str, event: dict[str, Any]) -> bool:
+        job_id = str(event.get("job", ""))
+        target = connection_id if event.get("event") == "moved" else self.follow.get(job_id, connection_id)
+        conn = self.connections.get(target)
+        if conn is None:
+            return False
+        async with conn.lock:
+            if event.get("event") in TERMINAL_EVENTS:
+                if job_id in conn.finished_jobs:
+                    return True  # already told: a redelivered job's second result is dropped here
+                conn.finished_jobs.add(job_id)
+            conn.note(event)
+            try:
+                await conn.websocket.send_json(event)
+            except Exception:  # closed under us (the exception type depends on the server's WS library)
+                return False
+        return True
+
+
+class SocketLimits:
+    """Open WebSockets per client address (in this process), and the idle timeout."""
+
+    def __init__(self, max_per_client: int, idle_seconds: float, busy_limit_seconds: float) -> None:
+        self.max_per_client = max_per_client
+        self.idle_seconds = idle_seconds
+        self.busy_limit_seconds = max(busy_limit_seconds, idle_seconds)
+        self.open: Counter[str] = Counter()
+
+    def admit(self, client: str) -> bool:
+        """Count a new connection of ``client``; False (and not counted) if it has its share open."""
+        if self.max_per_client > 0 and self.open[client] >= self.max_per_client:
+            return False
+        self.open[client] += 1
+        return True
+
+    def leave(self, client: str) -> None:
+        self.open[client] -= 1
+        if self.open[client] <= 0:
+            del self.open[client]
+
+    async def close_when_idle(self, conn: Connection) -> None:
+        """Run for the connection's life: close it once idle (see the module docstring)."""
+        if self.idle_seconds <= 0:
+            return
+        tick = max(0.05, min(1.0, self.idle_seconds / 4))
+        while True:
+            await asyncio.sleep(tick)
+            if conn.idle_for(time.monotonic(), self.busy_limit_seconds) >= self.idle_seconds:
+                with contextlib.suppress(Exception):  # closed already
+                    await conn.websocket.close(code=IDLE_CLOSE_CODE, reason="idle")
+                return
