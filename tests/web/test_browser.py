@@ -23,6 +23,8 @@ ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 
+THUMBNAILS_LOADED = "() => [...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
@@ -71,7 +73,9 @@ def test_two_faces_boxed_and_named(page, data: Path, artifacts: Path) -> None:
     sync_api.expect(page.locator("#steps li.done")).to_have_count(5)
     assert page.locator("#message").is_hidden()
     # Thumbnails actually loaded.
-    page.wait_for_function("[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.screenshot(path=str(artifacts / "web-two-people.png"), full_page=True)
 
 
@@ -83,7 +87,7 @@ def test_phone_layout(browser, server: Server, data: Path, artifacts: Path) -> N
     page.goto(server.url + "/")
     page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
     page.wait_for_selector(".face .identity", timeout=60_000)
-    width = page.evaluate("document.documentElement.scrollWidth")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390  # nothing sticks out sideways
     page.screenshot(path=str(artifacts / "web-phone.png"), full_page=True)
     context.close()
@@ -145,7 +149,7 @@ def test_webcam_capture(page) -> None:
     """Chromium's fake camera (a test pattern, no face) goes through the same flow as a file."""
     page.get_by_role("button", name="Use the camera").click()
     sync_api.expect(page.locator("#webcam")).to_be_visible()
-    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    page.wait_for_function("() => document.getElementById('video').videoWidth > 0")
     page.get_by_role("button", name="Take the photo").click()
     sync_api.expect(page.locator("#message")).to_contain_text("No face found")
     sync_api.expect(page.locator("#webcam")).to_be_hidden()
@@ -160,4 +164,90 @@ def test_too_large_shows_a_clear_message(browser, start_server, data: Path) -> N
     sync_api.expect(page.locator("#message")).to_contain_text("too large")
     sync_api.expect(page.locator("#message")).to_contain_text("98 KB")
     assert not any((small.settings.home / "storage").rglob("*-*"))  # nothing was uploaded
+    context.close()
+
+
+# -- the page under its Content-Security-Policy, against the small gallery (quick to build) ---------
+
+WATCH_CSP = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI)
+);
+"""
+
+
+@pytest.fixture(scope="module")
+def small_server(start_server) -> Server:
+    return start_server(workers=1)
+
+
+@pytest.fixture
+def small_page(browser, small_server: Server):
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(small_server.url + "/")
+    yield page
+    context.close()
+
+
+def test_page_works_under_its_content_security_policy(small_page, data: Path) -> None:
+    page = small_page
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    page.wait_for_selector(".face .identity")
+    sync_api.expect(page.locator(".box")).to_have_count(2)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator(".box").first.evaluate("b => getComputedStyle(b).position") == "absolute"  # styles apply
+    page.get_by_role("button", name="Use the camera").click()
+    page.wait_for_function("() => document.getElementById('video').videoWidth > 0")
+    page.get_by_role("button", name="Take the photo").click()
+    sync_api.expect(page.locator("#message")).to_contain_text("No face found")
+    assert page.evaluate("() => window.__csp") == []
+
+
+def test_page_cannot_be_framed(browser, small_server: Server) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(m.text))
+    page.set_content(f'<iframe src="{small_server.url}/" width="400" height="300"></iframe>')
+    page.wait_for_timeout(1500)
+    framed = page.frames[1] if len(page.frames) > 1 else None
+    assert framed is None or framed.query_selector("#file") is None
+    assert any("frame-ancestors" in m for m in messages), messages
+    context.close()
+
+
+CUT_AFTER_QUEUED = """
+const Real = window.WebSocket;
+let cut = false;
+window.__sent = [];
+window.WebSocket = class extends Real {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', (e) => {
+      if (!cut && JSON.parse(e.data).event === 'queued') { cut = true; this.close(); }
+    });
+  }
+  send(data) { window.__sent.push(JSON.parse(data)); super.send(data); }
+};
+"""
+
+
+def test_reconnect_resumes_with_the_resume_token(browser, small_server: Server, data: Path) -> None:
+    """The socket is cut right after "queued"; the page reconnects and resumes with the job's token."""
+    context = browser.new_context()
+    context.add_init_script(WATCH_CSP + CUT_AFTER_QUEUED)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(small_server.url + "/")
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    page.wait_for_selector(".face .identity")
+    sync_api.expect(page.locator(".face")).to_have_count(2)
+    resumes = [m for m in page.evaluate("() => window.__sent") if m["action"] == "resume"]
+    assert resumes and resumes[0]["token"] and resumes[0]["job"]
+    assert page.evaluate("() => window.__csp") == []
     context.close()
