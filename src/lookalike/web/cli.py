@@ -54,7 +54,8 @@ def serve(
 
 
 def register(cli: click.Group) -> None:
-    """Add ``serve`` to the CLI, and ``load`` to its ``bench`` group (made here if there is none yet)."""
+    """Add ``serve`` to the CLI, and ``load`` and ``abuse`` to its ``bench`` group (made here if there is none yet)."""
+    from lookalike.bench.abuse import abuse
     from lookalike.bench.aws import register as register_aws
     from lookalike.bench.load import load
 
@@ -64,4 +65,5 @@ def register(cli: click.Group) -> None:
         bench = click.Group("bench", help="Measure speed.")
         cli.add_command(bench)
     bench.add_command(load)
+    bench.add_command(abuse)
     register_aws(bench)
