@@ -60,7 +60,7 @@ class Settings:
     # Web app (``lookalike serve``): where it listens, how many matching processes, its limits.
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 0  # 0: one per CPU core
+    workers: int | None = None  # matching processes of ``serve``; None (unset): one per CPU core; 0: none (API only)
     upload_secret: str = ""  # signs upload policies; empty: generated once and kept in <home>/secret
     upload_expires_seconds: int = 300
     rate_limit_per_minute: int = 60  # per client address, for uploads, matches and WebSocket messages

@@ -59,7 +59,9 @@ class Embedded:
 
 
 def worker_count(settings: Settings) -> int:
-    return settings.workers if settings.workers > 0 else (os.cpu_count() or 1)
+    """Worker processes ``lookalike serve`` starts: ``workers`` as set (0: none, the API only, for
+    workers run with ``lookalike worker``), one per CPU core when unset."""
+    return settings.workers if settings.workers is not None else (os.cpu_count() or 1)
 
 
 def build_worker_loop(
@@ -130,7 +132,7 @@ class WorkerPool:
     def __init__(self, settings: Settings, api_url: str, count: int | None = None) -> None:
         self.settings = settings
         self.api_url = api_url
-        self.count = count or worker_count(settings)
+        self.count = worker_count(settings) if count is None else count
         self.context = multiprocessing.get_context("spawn")
         self.processes: list[Any] = []
         self.restarts = 0
