@@ -67,7 +67,7 @@ class Settings:
     ws_max_message_bytes: int = 4096
     job_ttl_seconds: int = 3600  # how long a job's result can be fetched or resumed
     visibility_timeout_seconds: float = 60.0  # a job not finished by then is given to another worker
-    job_timeout_seconds: float = 60.0  # a worker keeps its job hidden this long at most (then it is redelivered)
+    job_timeout_seconds: float = 60.0  # a job running longer fails as ``too_slow`` (never retried)
     max_receives: int = 3  # after this many deliveries a job goes to the dead-letter table
     worker_pause_seconds: float = 0.0  # tests only: a worker waits this long after "processing", first try
 

@@ -109,6 +109,7 @@ def build_worker_loop(
         job_timeout=settings.job_timeout_seconds,
         wait_seconds=wait,
         heartbeat=heartbeat or (lambda: None),
+        heartbeat_every=settings.worker_health_seconds / 4,  # a busy worker stays healthy for its health check
     )
 
 
