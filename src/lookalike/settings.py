@@ -36,6 +36,9 @@ class Settings:
     # Decoding limits: protection against decompression bombs and huge uploads.
     max_pixels: int = 50_000_000
     max_upload_bytes: int = 25 * 1024 * 1024
+    # Shapes no camera makes are refused before decoding (phone panoramas, ~4:1 to 9:1, pass).
+    max_side: int = 20_000  # px, the long side
+    max_aspect_ratio: float = 12.0  # long side / short side
 
     # Detection policy (see docs/engine.md).
     detector: str = "auto"  # "auto" (YuNet; else HOG then CNN), "yunet", "hog" or "cnn"
