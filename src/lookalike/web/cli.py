@@ -28,7 +28,8 @@ from lookalike.cli.output import console, friendly_errors, settings_from
     "--workers",
     type=click.IntRange(0),
     default=None,
-    help="Matching processes [default: $LOOKALIKE_WORKERS or one per core].",
+    help="Matching processes; 0: none (API only, workers run as `lookalike worker`) "
+    "[default: $LOOKALIKE_WORKERS or one per core].",
 )
 @click.pass_context
 @friendly_errors
