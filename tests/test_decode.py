@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def test_truncated_jpeg() -> None:
     data = jpeg_bytes(rng.integers(0, 255, (400, 400, 3), dtype=np.uint8))
     err = _error(data[: len(data) // 2])
     assert err.code == "truncated"
-    assert "truncated" in err.message
+    assert "incomplete" in err.message
 
 
 def test_hundred_megapixel_bomb_is_refused_before_decoding() -> None:
@@ -166,3 +167,104 @@ def test_rotated_phone_photo_still_finds_the_face(data: Path, engine) -> None:  
         # One more JPEG generation moves YuNet's points by ~1-2% of the face (engine/yunet.py REFINE_FACES),
         # dlib's by less: the same face all the same, far under 0.6.
         assert np.linalg.norm(faces[0].embedding - reference.embedding) < (0.05 if detector is hog_only else 0.15)
+
+
+# -- shapes no camera makes, invalid EXIF, the decoder's own words ---------------------------------
+
+
+@pytest.mark.parametrize("size", [(1, 49_000_000), (49_000_000, 1), (3, 16_000_000), (16_000_000, 3)])
+def test_thin_png_is_refused_before_decoding(size: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strips under the pixel limit that took the detector minutes each: refused from the header alone."""
+
+    def no_decoding(self: Image.Image) -> None:
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    err = _error(_png_header_bomb(*size))
+    assert err.code == "bad_shape"
+    assert f"{size[0]}x{size[1]}" in err.message and "no camera makes that shape" in err.message
+
+
+def test_a_small_picture_of_any_shape_is_cheap_and_decodes() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (4096, 2), (90, 120, 150)).save(out, "PNG")
+    assert decode(out.getvalue(), S)[0].shape == (2, 4096, 3)
+    assert _error(_png_header_bomb(4097, 2)).code == "bad_shape"
+
+
+def test_a_long_side_over_the_limit_is_refused() -> None:
+    err = _error(_png_header_bomb(30_000, 4_000))  # 4:1 and 120 MP: too large first
+    assert err.code == "too_large"
+    err = _error(_png_header_bomb(22_000, 2_000), Settings(max_pixels=100_000_000))
+    assert err.code == "bad_shape" and "at most 20000 pixels" in err.message
+
+
+@pytest.mark.parametrize("size", [(12_000, 1_500), (1_500, 12_000), (18_000, 2_000), (20_000, 1_667)])
+def test_phone_panoramas_still_decode(size: tuple[int, int]) -> None:
+    """Phone panoramas are about 4:1 to 9:1 (a 360-degree one the widest): they pass."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 150)).save(out, "PNG")
+    array, info = decode(out.getvalue(), S)
+    assert array.shape == (size[1], size[0], 3) and (info.width, info.height) == size
+
+
+def test_shape_limits_are_settings() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (8000, 2000), (90, 120, 150)).save(out, "PNG")
+    assert _error(out.getvalue(), Settings(max_aspect_ratio=3)).code == "bad_shape"
+    assert _error(out.getvalue(), Settings(max_side=6000)).code == "bad_shape"
+    assert decode(out.getvalue(), S)[1].width == 8000
+    env = Settings.from_env({"LOOKALIKE_MAX_ASPECT_RATIO": "5", "LOOKALIKE_MAX_SIDE": "9000"})
+    assert (env.max_aspect_ratio, env.max_side) == (5.0, 9000)
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 300])
+def test_invalid_exif_orientation_is_not_reported_as_rotated(orientation: int) -> None:
+    stored = np.zeros((40, 80, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the left edge
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, "PNG", exif=exif.tobytes())
+    array, info = decode(out.getvalue(), S)
+    assert not info.rotated
+    assert np.array_equal(array, stored)  # left as it is
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _damaged_png() -> bytes:
+    """A PNG whose header is fine and whose pixel data is not zlib at all."""
+    ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"not pixels " * 20) + _chunk(b"IEND", b"")
+
+
+def _truncated_png() -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(out, "PNG")
+    return out.getvalue()[:5000]
+
+
+def _pillow_says(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception as exc:
+        return str(exc)
+    raise AssertionError("Pillow read it")
+
+
+@pytest.mark.parametrize("make", [_damaged_png, _truncated_png], ids=["damaged", "truncated"])
+def test_a_damaged_files_message_has_no_pillow_text(
+    make: Callable[[], bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    data = make()
+    internal = _pillow_says(data)
+    with caplog.at_level("INFO", logger="lookalike.engine.decode"):
+        err = _error(data)
+    assert err.code in ("corrupt", "truncated")
+    assert internal not in err.message and "(" not in err.message
+    assert "Please upload" in err.message or "please upload" in err.message
+    assert internal in caplog.text  # the reason is logged for whoever runs the server

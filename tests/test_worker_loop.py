@@ -142,29 +142,129 @@ def test_a_slow_job_stays_hidden_from_other_workers_past_the_visibility_timeout(
     assert w.notifier.events(job_id) == ["processing", "faces_found", "matched"]
 
 
-def test_a_job_running_past_the_job_timeout_is_given_to_another_worker(tmp_path: Path, in_background) -> None:
+def test_a_job_past_its_time_limit_fails_as_too_slow_and_is_not_retried(tmp_path: Path, in_background) -> None:
+    """The photo's computation hangs: at the job limit the client hears ``too_slow`` at once, the message is
+    deleted (no other worker gets it), the photo is deleted; the late computation changes nothing."""
     w = world(tmp_path, visibility=0.3, hold=True)
-    job_id, _ = w.submit()
+    job_id, key = w.submit()
     loop = WorkerLoop(w.processor(), w.queue, visibility_timeout=0.3, job_timeout=1.0, wait_seconds=0.1)
     runner = in_background(loop.run_once)
     other = w.other_worker()
     try:
         assert w.engine.started.wait(10)
         started = time.monotonic()
-        time.sleep(0.6)  # twice the visibility timeout, within the job timeout: still kept
-        assert other.receive(wait_seconds=0) is None
-        again = other.receive(wait_seconds=5)  # the keeper gives up: the message comes back
+        time.sleep(0.6)  # twice the visibility timeout, within the job limit: still kept from others
+        assert other.receive(wait_seconds=0) is None and w.jobs.get(job_id).state == "processing"
+        while w.jobs.get(job_id).state == "processing" and time.monotonic() - started < 5:
+            time.sleep(0.02)
         waited = time.monotonic() - started
+        job = w.jobs.get(job_id)
+        assert job.state == "failed" and job.result["error"]["code"] == "too_slow"
+        assert "took too long" in job.result["error"]["message"]
+        assert 0.9 <= waited < 3
+        assert w.notifier.events(job_id) == ["processing", "failed"]
+        assert w.notifier.sent[-1]["error"]["code"] == "too_slow"
+        assert w.queue.depth() == 0 and not w.storage.exists(key)
+        assert other.receive(wait_seconds=0.5) is None  # never handed to another worker
     finally:
         w.engine.release.set()
-    assert again is not None and again.body["job_id"] == job_id and again.receive_count == 2
-    assert 1.0 <= waited < 4
     assert finished(runner)
-    # The first worker's late result is stored, but its stale receipt cannot delete the redelivered message.
-    assert w.jobs.get(job_id).state == "done"
-    assert w.queue.depth() == 1
-    other.delete(again.receipt)
-    assert w.queue.depth() == 0
+    job = w.jobs.get(job_id)  # the late result of the computation is dropped, and nothing more is sent
+    assert job.state == "failed" and job.result["error"]["code"] == "too_slow" and job.attempts == 1
+    assert w.notifier.events(job_id) == ["processing", "failed"]
+    assert w.engine.calls == 1 and w.queue.depth() == 0
+
+
+class FakeTime:
+    """A clock that moves only when the keeper waits; the job ends at ``job_ends`` (seconds)."""
+
+    def __init__(self, job_ends: float = float("inf")) -> None:
+        self.now = 0.0
+        self.job_ends = job_ends
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now = min(self.now + seconds, self.job_ends)
+        return self.now >= self.job_ends
+
+
+class VisibleQueue:
+    """Only what the keeper calls, keeping the time at which the message would be visible again."""
+
+    def __init__(self, time: FakeTime, timeout: float) -> None:
+        self.time = time
+        self.visible_at = timeout  # received at 0
+        self.extended_at: list[float] = []
+
+    def extend(self, receipt: str, seconds: float) -> None:
+        self.extended_at.append(self.time.now)
+        self.visible_at = self.time.now + seconds
+
+    def delete(self, receipt: str) -> None:
+        self.visible_at = float("inf")
+
+
+def _keep(timeout: float, limit: float, beat_every: float | None, job_ends: float = float("inf")) -> dict[str, Any]:
+    """Run a keeper's schedule on a fake clock; what happened when."""
+    fake = FakeTime(job_ends)
+    queue = VisibleQueue(fake, timeout)
+    beats: list[float] = []
+    limits: list[float] = []
+    hidden: list[bool] = []  # at every beat: is the message still hidden from other workers?
+
+    def beat() -> None:
+        beats.append(fake.now)
+        hidden.append(fake.now < queue.visible_at)
+
+    def at_limit() -> None:
+        limits.append(fake.now)
+        hidden.append(fake.now < queue.visible_at)
+        queue.delete("r")
+
+    keeper = VisibilityKeeper(
+        queue,  # type: ignore[arg-type]
+        Message({"job_id": "j"}, "r"),
+        timeout=timeout,
+        limit=limit,
+        heartbeat=beat,
+        on_limit=at_limit,
+        beat_every=beat_every,
+        clock=fake.clock,
+        wait=fake.wait,
+    )
+    keeper.keep()
+    return {"beats": beats, "limits": limits, "hidden": hidden, "extended": queue.extended_at, "end": fake.now}
+
+
+def test_keeper_beats_the_heartbeat_until_the_job_limit_with_aws_timeouts() -> None:
+    """AWS: visibility 180 s, job limit 60 s, health check 60 s (beat every 15 s).  The keeper's tick used to
+    be 180/3 = 60 s = the limit: it gave up at its first tick, never extending nor beating."""
+    run = _keep(timeout=180, limit=60, beat_every=15)
+    assert run["beats"] == [15, 30, 45]  # the health file stays fresh (gaps of 15 s < 60 s) while the job runs
+    assert run["limits"] == [60] and run["end"] == 60  # the job fails at its limit, not later
+    assert all(run["hidden"])  # no other worker could take it meanwhile
+    assert run["extended"] == []  # 180 s of visibility outlast the 60 s limit: nothing to extend
+
+
+def test_keeper_extends_until_the_job_limit() -> None:
+    """A limit longer than the visibility timeout: the message is extended before it would come back, every
+    time, for as long as the job may run, and not after."""
+    run = _keep(timeout=30, limit=300, beat_every=15)
+    assert all(run["hidden"]) and len(run["hidden"]) == len(run["beats"]) + 1
+    assert run["extended"] and run["extended"][-1] < 300
+    assert all(b - a <= 10 for a, b in zip([0, *run["extended"]], run["extended"]))  # well inside 30 s
+    assert max(b - a for a, b in zip([0, *run["beats"]], run["beats"])) <= 15
+    assert run["limits"] == [300]
+
+
+def test_keeper_stops_when_the_job_ends_before_its_limit() -> None:
+    run = _keep(timeout=30, limit=300, beat_every=15, job_ends=50)  # ticks every 30/3 = 10 s
+    assert run["beats"] == [10, 20, 30, 40] and run["extended"] == [10, 20, 30, 40] and run["limits"] == []
+    assert run["end"] == 50
 
 
 class RecordingQueue:
@@ -314,7 +414,7 @@ def test_a_long_job_keeps_the_heartbeat_going_until_it_is_given_up(tmp_path: Pat
     message = queue.receive(0)
     beats: list[float] = []
     start = time.monotonic()
-    with VisibilityKeeper(queue, message, timeout=0.3, limit=0.9, on_extend=lambda: beats.append(time.monotonic())):
+    with VisibilityKeeper(queue, message, timeout=0.3, limit=0.9, heartbeat=lambda: beats.append(time.monotonic())):
         time.sleep(2.0)
     assert len(beats) >= 4  # a beat with every extension (every 0.1 s) ...
     assert beats[-1] - start < 1.05  # ... and none once the 0.9 s limit has passed

@@ -54,6 +54,51 @@ def test_tiles_cover_every_level_with_overlap(size: tuple[int, int]) -> None:
             assert a + min(yunet.TILE, lw - a) - b >= yunet.OVERLAP
 
 
+#: Photo sizes the default decoding limits let through, with the tiles each was scanned in before the
+#: work per photo was bounded: the bound must not change their schedule (nor so their faces).
+ORDINARY = {(250, 250): 1, (4032, 3024): 6, (5664, 4248): 8, (8660, 5773): 17, (7071, 7071): 18}
+PANORAMAS = {(12000, 1500): 10, (18000, 2000): 14, (20000, 1667): 15, (1600, 16000): 12, (14204, 3520): 18}
+
+
+@pytest.mark.parametrize("size", [*ORDINARY, *PANORAMAS])
+def test_photos_the_limits_let_through_keep_their_schedule(size: tuple[int, int]) -> None:
+    scan = tiles(*size)
+    assert len(scan) == {**ORDINARY, **PANORAMAS}[size]
+    assert scan[0].scale == (1.0 if size == (250, 250) else pytest.approx(yunet.FINE_SCALE))
+
+
+@pytest.mark.parametrize(
+    "size", [(1, 49_000_000), (49_000_000, 1), (3, 16_000_000), (16_000_000, 3), (100_000, 100_000), (10_000, 10_000)]
+)
+def test_detector_work_per_photo_is_bounded_whatever_its_shape(size: tuple[int, int]) -> None:
+    """Strips (refused by decoding, but the engine may be handed any array) and huge photos: a bounded scan."""
+    scan = tiles(*size)
+    assert len(scan) <= yunet.MAX_TILES
+    assert sum(t.width * t.height for t in scan) <= yunet.MAX_SCAN_PIXELS
+    levels = sorted({t.scale for t in scan}, reverse=True)
+    assert max(size) * levels[-1] <= yunet.COARSEST * 1.25  # still down to a copy where a whole-frame face fits
+
+
+def test_the_worst_shapes_allowed_are_scanned_in_seconds(yunet_settings: Settings) -> None:
+    """Thin PNGs took 57-444 s each; the widest panorama and the biggest photo allowed now take seconds."""
+    import io
+    import time
+
+    from PIL import Image
+
+    from lookalike.engine.decode import decode
+    from lookalike.engine.engine import FaceEngine
+
+    engine = FaceEngine(yunet_settings)
+    for size in [(20_000, 1_667), (8_660, 5_773)]:
+        out = io.BytesIO()
+        Image.new("RGB", size, (120, 160, 200)).save(out, "PNG")
+        start = time.perf_counter()
+        image, _ = decode(out.getvalue(), yunet_settings)
+        assert engine.detect(image) == []
+        assert time.perf_counter() - start < 20, size  # ~2-3 s on a loaded 2-core machine
+
+
 class _SquareFinder:
     """Stands in for the network: 'faces' are white squares; partial squares at a window's edge are
     reported as they appear, exactly as a real detector reports a face cut by the frame."""

@@ -36,6 +36,9 @@ class Settings:
     # Decoding limits: protection against decompression bombs and huge uploads.
     max_pixels: int = 50_000_000
     max_upload_bytes: int = 25 * 1024 * 1024
+    # Shapes no camera makes are refused before decoding (phone panoramas, ~4:1 to 9:1, pass).
+    max_side: int = 20_000  # px, the long side
+    max_aspect_ratio: float = 12.0  # long side / short side
 
     # Detection policy (see docs/engine.md).
     detector: str = "auto"  # "auto" (YuNet; else HOG then CNN), "yunet", "hog" or "cnn"
@@ -60,14 +63,14 @@ class Settings:
     # Web app (``lookalike serve``): where it listens, how many matching processes, its limits.
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 0  # 0: one per CPU core
+    workers: int | None = None  # matching processes of ``serve``; None (unset): one per CPU core; 0: none (API only)
     upload_secret: str = ""  # signs upload policies; empty: generated once and kept in <home>/secret
     upload_expires_seconds: int = 300
     rate_limit_per_minute: int = 60  # per client address, for uploads, matches and WebSocket messages
     ws_max_message_bytes: int = 4096
     job_ttl_seconds: int = 3600  # how long a job's result can be fetched or resumed
     visibility_timeout_seconds: float = 60.0  # a job not finished by then is given to another worker
-    job_timeout_seconds: float = 60.0  # a worker keeps its job hidden this long at most (then it is redelivered)
+    job_timeout_seconds: float = 60.0  # a job running longer fails as ``too_slow`` (never retried)
     max_receives: int = 3  # after this many deliveries a job goes to the dead-letter table
     worker_pause_seconds: float = 0.0  # tests only: a worker waits this long after "processing", first try
 

@@ -85,6 +85,15 @@ class SqliteJobStore(SqliteFile):
             )
         return self.get(job_id)
 
+    def processing_by(self, worker: int) -> list[Job]:
+        """Jobs the worker process ``worker`` (a pid) started and did not finish."""
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE state = 'processing' AND worker = ? AND expires_at >= ?",
+                (worker, time.time()),
+            ).fetchall()
+        return [job for job in map(self._job, rows) if job is not None]
+
     def finish(self, job_id: str, state: str, result: dict[str, Any]) -> bool:
         now = time.time()
         with self._db() as db:

@@ -1,7 +1,8 @@
 """A durable job queue in one SQLite file, with SQS semantics, for running on one machine.
 
 ``receive`` hides a message for a visibility timeout and gives it a fresh receipt; ``delete`` with
-that receipt removes it; a worker that dies without deleting lets it reappear for another worker.
+that receipt removes it; a worker that dies without deleting lets it reappear for another worker
+(after the visibility timeout, or at once when a supervisor that saw it die calls ``release_job``).
 A message received ``max_receives`` times without being deleted moves to the ``dead_letters`` table.
 A ``channel`` names one server's queue inside the file: servers sharing a data directory each get
 their own jobs, matched against their own gallery (like one SQS queue per deployment).
@@ -135,6 +136,18 @@ class SqliteQueue(SqliteFile):
     def release(self, receipt: str) -> None:
         with self._db() as db:
             db.execute("UPDATE messages SET visible_at = ? WHERE receipt = ?", (time.time(), receipt))
+
+    def release_job(self, job_id: str) -> bool:
+        """Make the in-flight message of job ``job_id`` visible at once (its worker was seen to die); its
+        delivery still counts toward ``max_receives``.  True if there was such a message."""
+        now = time.time()
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE messages SET visible_at = ? WHERE channel = ? AND visible_at > ? "
+                "AND receive_count > 0 AND json_extract(body, '$.job_id') = ?",
+                (now, self.channel, now, job_id),
+            )
+            return cursor.rowcount > 0
 
     def depth(self) -> int:
         with self._db() as db:

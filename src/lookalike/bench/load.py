@@ -11,17 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
+
+from lookalike.bench.server import local_server, tree_rss_bytes
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
 CONTENT_TYPES = {
@@ -44,25 +41,6 @@ def percentile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (Linux /proc); 0 where unavailable."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    total, todo = 0, [pid]
-    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-    while todo:
-        current = todo.pop()
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += int((Path("/proc") / str(current) / "statm").read_text().split()[1]) * page
-        todo.extend(children.get(current, []))
-    return total
 
 
 async def one_client(
@@ -194,12 +172,6 @@ def load_photos(folder: Path, limit: int) -> list[tuple[bytes, str]]:
     return [(p.read_bytes(), CONTENT_TYPES[p.suffix.lower()]) for p in files]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @click.command("load")
 @click.option("--clients", type=click.IntRange(1), default=50, show_default=True, help="Concurrent clients.")
 @click.option(
@@ -241,57 +213,19 @@ def load(
     as_json: bool,
 ) -> None:
     """Load-test the web app: CLIENTS concurrent users each matching photos through the WebSocket flow."""
-    import httpx
-
     photos = load_photos(photo_dir, max_photos)
     if not photos:
         raise click.UsageError(f"no photos under {photo_dir}")
-    server = None
-    home = None
-    try:
-        if url is None:
-            home = tempfile.TemporaryDirectory(prefix="lookalike-bench-")
-            port = free_port()
-            env = {
-                **os.environ,
-                "LOOKALIKE_HOME": home.name,
-                "LOOKALIKE_PORT": str(port),
-                "LOOKALIKE_HOST": "127.0.0.1",
-                "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000",
-            }
-            if gallery is not None:
-                env["LOOKALIKE_GALLERY"] = str(gallery)
-            if workers is not None:
-                env["LOOKALIKE_WORKERS"] = str(workers)
-            server = subprocess.Popen(
-                [sys.executable, "-m", "lookalike", "serve"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                if server.poll() is not None:
-                    raise click.ClickException("the server did not start: " + server.stderr.read().decode()[-2000:])
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise click.ClickException("the server did not become ready in 120 s")
-                time.sleep(0.2)
-        report = asyncio.run(
-            run_load(url.rstrip("/"), photos, clients, per_client, timeout, server.pid if server else None)
-        )
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if home is not None:
-            home.cleanup()
+    if url is not None:
+        report = asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None))
+    else:
+        env = {"LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000"}
+        if gallery is not None:
+            env["LOOKALIKE_GALLERY"] = str(gallery)
+        if workers is not None:
+            env["LOOKALIKE_WORKERS"] = str(workers)
+        with local_server(env) as server:
+            report = asyncio.run(run_load(server.url, photos, clients, per_client, timeout, server.pid))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -136,7 +136,7 @@ class Worker:
     memory_mb: int = 3072
     min_tasks: int = 0  # scale to zero when the queue is empty
     max_tasks: int = 4
-    job_timeout_seconds: int = 60  # a job running longer is abandoned (and redelivered)
+    job_timeout_seconds: int = 60  # a job running longer fails as too_slow (not retried)
     stop_timeout_seconds: int = 120  # ECS waits this long after SIGTERM (its maximum) before SIGKILL
     health_command: tuple[str, ...] = ("lookalike", "worker", "--check")
     #: (messages waiting, tasks wanted): step scaling on the queue's depth.

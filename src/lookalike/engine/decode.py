@@ -3,12 +3,16 @@
 People upload what their phone or camera made: JPEG (often rotated by an EXIF
 tag), HEIC, PNG with transparency or 16-bit depth, CMYK JPEG, animated GIF,
 WebP.  All of them become the same thing here.  Everything else, and anything
-that would need too much memory to decode, is refused before decoding.
+that would need too much memory to decode, or whose shape no camera makes (a
+strip thousands of times longer than wide, which costs the detector minutes), is
+refused before decoding.  Messages say what is wrong in plain words; the decoder's
+own reason is logged, never shown.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import warnings
 from dataclasses import dataclass
@@ -25,6 +29,8 @@ try:  # HEIC/HEIF (iPhone photos)
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - the dependency is declared; without it HEIC is "not an image"
     pass
+
+log = logging.getLogger(__name__)
 
 Image.init()  # load every plugin now, so that ``formats=`` below can name them
 
@@ -43,7 +49,13 @@ class ImageInfo:
     format: str
     width: int
     height: int
-    rotated: bool  # an EXIF orientation tag was applied
+    rotated: bool  # a valid EXIF orientation tag (2-8) turned or mirrored the picture
+
+
+#: EXIF orientations that turn or mirror the picture (1 is upright; anything else is invalid and ignored).
+TURNS = frozenset(range(2, 9))
+
+DAMAGED = "This image file is damaged and cannot be read. Please upload the photo again, or another copy of it."
 
 
 def probe(data: bytes, settings: Settings) -> Image.Image:
@@ -64,13 +76,41 @@ def probe(data: bytes, settings: Settings) -> Image.Image:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         raise _too_large(None, settings, int(found.group(1)) if found else None) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"This image file is damaged: {exc}.", code="corrupt") from None
+        log.info("refused a damaged image: %s: %s", type(exc).__name__, exc)
+        raise ImageError(DAMAGED, code="corrupt") from None
     width, height = image.size
     if width <= 0 or height <= 0:
         raise ImageError("The image has no pixels.", code="corrupt")
     if width * height > settings.max_pixels:
         raise _too_large((width, height), settings)
+    check_shape(width, height, settings)
     return image
+
+
+#: Pictures up to this long side are cheap to scan whatever their shape (an icon, a banner, a test strip):
+#: the shape limits apply above it.
+SHAPE_FREE_SIDE = 4096
+
+
+def check_shape(width: int, height: int, settings: Settings) -> None:
+    """Refuse a shape no camera makes: sides further apart than ``max_aspect_ratio`` (phone panoramas,
+    about 4:1 to 9:1, pass) or a long side over ``max_side``.  Such strips, tiny as files, cost the
+    detector minutes; a picture up to ``SHAPE_FREE_SIDE`` px long is cheap whatever its shape."""
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side <= SHAPE_FREE_SIDE:
+        return
+    if long_side > settings.max_aspect_ratio * short_side:
+        raise ImageError(
+            f"The image is {width}x{height} pixels: no camera makes that shape (the long side may be at most "
+            f"{settings.max_aspect_ratio:g} times the short one). Please upload an ordinary photo.",
+            code="bad_shape",
+        )
+    if long_side > settings.max_side:
+        raise ImageError(
+            f"The image is {width}x{height} pixels; its long side may be at most {settings.max_side} pixels. "
+            "Please upload a smaller copy.",
+            code="bad_shape",
+        )
 
 
 def load_image(data: bytes, settings: Settings | None = None) -> np.ndarray:
@@ -86,22 +126,24 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, I
         image.seek(0)  # first frame of a GIF / WebP animation / multi-page TIFF
         image.load()
         orientation = image.getexif().get(0x0112, 1)
-        upright = ImageOps.exif_transpose(image) if orientation not in (1, None) else image
+        rotated = isinstance(orientation, int) and orientation in TURNS  # 0, 9, 300: invalid, left as it is
+        upright = ImageOps.exif_transpose(image) if rotated else image
         array = _to_rgb8(upright)
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         reason = str(exc) or type(exc).__name__
+        log.info("could not decode an image: %s: %s", type(exc).__name__, reason)
         if "truncated" in reason:
             raise ImageError(
-                "The image file is truncated (it ends before the picture does); please upload it again.",
+                "The image file is incomplete: it ends before the picture does. Please upload it again.",
                 code="truncated",
             ) from None
-        raise ImageError(f"This image file is damaged and cannot be decoded ({reason}).", code="corrupt") from None
+        raise ImageError(DAMAGED, code="corrupt") from None
     except MemoryError:
         raise _too_large(image.size, settings) from None
     height, width = array.shape[:2]
-    return array, ImageInfo(fmt, width, height, rotated=orientation not in (1, None))
+    return array, ImageInfo(fmt, width, height, rotated=rotated)
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:

@@ -9,6 +9,10 @@ at 20 px, 40/60 at 14 px) up to a large part of the frame.  So a photo is looked
 * coarser levels, each 4x smaller, down to a ~320 px copy, for the big faces (a selfie's face
   fills the frame).
 
+The work per photo is bounded whatever its shape: at most ``MAX_TILES`` tiles and ``MAX_SCAN_PIXELS``
+pixels over all levels (every photo the default limits let through fits, ~18 tiles and ~31 MP at
+most; a bigger or stranger one is scanned from a coarser fine level, so it costs seconds, not minutes).
+
 Boxes of every tile and level are mapped back to the photo's coordinates and merged by NMS.  A box
 touching a tile's inner edge is dropped: the overlap (``OVERLAP`` px, larger than the biggest face a
 level is responsible for) guarantees the whole face lies inside a neighbouring tile, or it is big
@@ -44,6 +48,9 @@ NMS_IOU = 0.3
 #: Photos whose fine level is at most this many pixels are scanned at full size (cheap, and faces
 #: smaller than MIN_FACE in small photos are found too).
 SMALL_PHOTO = 600_000
+#: The most one photo's detection may scan: tiles over all levels, and their pixels (see module doc).
+MAX_TILES = 24
+MAX_SCAN_PIXELS = 32_000_000
 #: Landmarks are re-measured on crops resized so the face is each of these sizes (px), and averaged.
 #: YuNet's points move by ~3-4% of the face with the scale and framing it sees the face at, which
 #: moves the embedding: 30 LFW faces on a canvas, then the canvas upscaled 1.6x, 2.5x and 4x, moved
@@ -77,10 +84,11 @@ class Tile:
         )
 
 
-def pyramid_scales(width: int, height: int) -> list[float]:
-    """Scales of the levels to scan, finest first."""
+def pyramid_scales(width: int, height: int, fine: float | None = None) -> list[float]:
+    """Scales of the levels to scan, finest first (``fine``: the finest, default the planned one)."""
     long_side = max(width, height)
-    fine = 1.0 if width * height <= SMALL_PHOTO else FINE_SCALE
+    if fine is None:
+        fine = 1.0 if width * height <= SMALL_PHOTO else FINE_SCALE
     scales = [fine]
     while long_side * scales[-1] > COARSEST * 1.25:
         scales.append(max(scales[-1] / LEVEL_STEP, COARSEST / long_side))
@@ -97,11 +105,40 @@ def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(min(i * (size - overlap), length - size), size) for i in range(count)]
 
 
+def _level_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _work(width: int, height: int, scales: list[float], tile: int, overlap: int) -> tuple[int, int]:
+    """(tiles, pixels of the tiles) scanning these levels costs."""
+    count = pixels = 0
+    for scale in scales:
+        lw, lh = _level_size(width, height, scale)
+        xs, ys = _spans(lw, tile, overlap), _spans(lh, tile, overlap)
+        count += len(xs) * len(ys)
+        pixels += sum(w for _, w in xs) * sum(h for _, h in ys)
+    return count, pixels
+
+
+def bounded_scales(width: int, height: int, tile: int = TILE, overlap: int = OVERLAP) -> list[float]:
+    """The pyramid's scales, with the fine level made coarser until the scan fits ``MAX_TILES`` and
+    ``MAX_SCAN_PIXELS`` (unchanged for every photo the default limits let through)."""
+    scales = pyramid_scales(width, height)
+    fine = scales[0]
+    while fine > 1e-9:
+        count, pixels = _work(width, height, scales, tile, overlap)
+        if count <= MAX_TILES and pixels <= MAX_SCAN_PIXELS:
+            break
+        fine *= min(0.9, math.sqrt(MAX_SCAN_PIXELS / max(pixels, 1)), math.sqrt(MAX_TILES / count))
+        scales = pyramid_scales(width, height, fine)
+    return scales
+
+
 def tiles(width: int, height: int, tile: int = TILE, overlap: int = OVERLAP) -> list[Tile]:
-    """Overlapping tiles covering every level of the pyramid of a ``width`` x ``height`` photo."""
+    """Overlapping tiles covering every level of the (bounded) pyramid of a ``width`` x ``height`` photo."""
     out = []
-    for scale in pyramid_scales(width, height):
-        lw, lh = max(1, round(width * scale)), max(1, round(height * scale))
+    for scale in bounded_scales(width, height, tile, overlap):
+        lw, lh = _level_size(width, height, scale)
         for y0, th in _spans(lh, tile, overlap):
             for x0, tw in _spans(lw, tile, overlap):
                 out.append(Tile(scale, x0, y0, tw, th, lw, lh))

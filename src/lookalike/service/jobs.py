@@ -100,6 +100,14 @@ def terminal_event(job: Job) -> dict[str, Any]:
     }
 
 
+def too_slow_error(limit: float) -> dict[str, str]:
+    return {
+        "code": "too_slow",
+        "message": f"This photo took too long to match (over {limit:.0f} seconds), so matching was stopped. "
+        "Please try a smaller photo, or one with fewer faces.",
+    }
+
+
 class JobService:
     """What the API does with a job: submit it, or look it up again."""
 
@@ -234,19 +242,40 @@ class JobProcessor:
         else:
 
             def on_faces(doc: dict[str, Any]) -> None:
-                self._notify(job, {"event": "faces_found", **doc})
+                if not self._finished(job.id):  # not after the job failed at its time limit
+                    self._notify(job, {"event": "faces_found", **doc})
 
             result = public_result(self.match(data, name="photo", on_faces=on_faces), self.thumbnails)
         self.finish(job, result)
         self.queue.delete(message.receipt)
 
-    def finish(self, job: Job, result: dict[str, Any]) -> None:
+    def _finished(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        return job is None or job.finished
+
+    def finish(self, job: Job, result: dict[str, Any]) -> bool:
+        """Store the result and tell the client; False when a result was stored before (the first stored
+        result wins, whichever attempt made it, and whoever stored it tells the client)."""
         state = "failed" if result.get("error") else "done"
-        self.jobs.finish(job.id, state, result)
-        stored = self.jobs.get(job.id)  # the first stored result wins, whichever attempt made it
+        stored_now = self.jobs.finish(job.id, state, result)
         self.storage.delete(job.key)
+        if not stored_now:
+            log.info("job %s had finished already (at its time limit, or by another attempt)", job.id)
+            return False
+        stored = self.jobs.get(job.id)
         if stored is not None:
             self._notify(stored, terminal_event(stored))
+        return True
+
+    def time_out(self, message: Message, limit: float) -> None:
+        """The job of ``message`` ran past its time limit: fail it as ``too_slow`` (unless a result was
+        stored already), tell the client and delete the message, so it is not handed to another worker."""
+        job = self.jobs.get(message.body.get("job_id", ""))
+        if job is None:
+            self.storage.delete(message.body.get("key", ""))
+        elif not job.finished:
+            self.finish(job, {"error": too_slow_error(limit)})
+        self.queue.delete(message.receipt)
 
     def fail_dead_letter(self, body: dict[str, Any]) -> None:
         """A job whose worker died on every attempt: tell the client instead of leaving it waiting."""

@@ -95,6 +95,16 @@ class JobQueue(Protocol):
         ...
 
 
+class ReleasableQueue(JobQueue, Protocol):
+    """A queue that can hand back a job's message by job id, for a supervisor that saw the worker holding
+    it die (``lookalike serve``'s, embedded only).  SQS has no such call: there a dead worker's message
+    comes back when its visibility timeout ends."""
+
+    def release_job(self, job_id: str) -> bool:
+        """Make the job's message visible again at once, if it is in flight; True if it was."""
+        ...
+
+
 class ConnectionNotifier(Protocol):
     """Pushes an event to a client connection held by another process (API Gateway's ``@connections``).
 
@@ -164,3 +174,10 @@ class JobStore(Protocol):
         """Point the job at a new connection (a page that reconnected), perhaps held by another API;
         with ``token_hash``, that becomes the job's resume token."""
         ...
+
+
+class WorkerJobs(JobStore, Protocol):
+    """A job store that can say which jobs a worker process is working on (``JobStore.start`` records the
+    worker), for the supervisor of local worker processes (embedded only)."""
+
+    def processing_by(self, worker: int) -> list[Job]: ...

@@ -28,7 +28,8 @@ from lookalike.cli.output import console, friendly_errors, settings_from
     "--workers",
     type=click.IntRange(0),
     default=None,
-    help="Matching processes [default: $LOOKALIKE_WORKERS or one per core].",
+    help="Matching processes; 0: none (API only, workers run as `lookalike worker`) "
+    "[default: $LOOKALIKE_WORKERS or one per core].",
 )
 @click.pass_context
 @friendly_errors
@@ -54,7 +55,8 @@ def serve(
 
 
 def register(cli: click.Group) -> None:
-    """Add ``serve`` to the CLI, and ``load`` to its ``bench`` group (made here if there is none yet)."""
+    """Add ``serve`` to the CLI, and ``load`` and ``abuse`` to its ``bench`` group (made here if there is none yet)."""
+    from lookalike.bench.abuse import abuse
     from lookalike.bench.aws import register as register_aws
     from lookalike.bench.load import load
 
@@ -64,4 +66,5 @@ def register(cli: click.Group) -> None:
         bench = click.Group("bench", help="Measure speed.")
         cli.add_command(bench)
     bench.add_command(load)
+    bench.add_command(abuse)
     register_aws(bench)
