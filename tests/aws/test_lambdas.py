@@ -224,3 +224,12 @@ def test_handlers_import_no_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_http_answers_carry_nosniff_and_no_referrer(aws) -> None:
+    for response in (
+        lambdas.uploads_handler(http_event("POST", "/api/uploads", {"content_type": "image/jpeg"})),
+        lambdas.jobs_handler(http_event("GET", "/api/jobs/x", path_parameters={"job_id": "x"})),
+    ):
+        assert response["headers"]["X-Content-Type-Options"] == "nosniff"
+        assert response["headers"]["Referrer-Policy"] == "no-referrer"

@@ -26,7 +26,12 @@ from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 
 log = logging.getLogger(__name__)
-JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+JSON_HEADERS = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 @cache
