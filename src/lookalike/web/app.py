@@ -40,8 +40,9 @@ from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
-from lookalike.web.connections import TOO_MANY_CLOSE_CODE, Connection, Hub, SocketLimits
+from lookalike.web.connections import Connection, Hub, SocketLimits
 from lookalike.web.forms import FormRefused, read_file_form
+from lookalike.web.housekeeping import sweep_uploads
 from lookalike.web.runtime import Embedded, WorkerPool, worker_count
 from lookalike.web.sync_match import Busy, SyncMatcher
 
@@ -114,9 +115,6 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     sync = SyncMatcher(settings, settings.match_max_concurrent)
     quota = Quota(settings.upload_quota_client_bytes, settings.upload_quota_total_bytes)
 
-    def submitted_key(key: str) -> bool:
-        return env.jobs.by_key(key) is not None
-
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         supervisor = None
@@ -130,12 +128,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
             supervisor = asyncio.create_task(supervise())
 
-        async def sweep() -> None:  # uploads never submitted: gone once their presign has expired
-            while True:
-                await run_in_threadpool(env.storage.sweep, settings.job_ttl_seconds, submitted_key)
-                await asyncio.sleep(max(1.0, min(60.0, settings.upload_expires_seconds / 2)))
-
-        sweeper = asyncio.create_task(sweep())
+        sweeper = asyncio.create_task(sweep_uploads(env, settings))  # uploads never submitted
         try:
             yield
         finally:
@@ -340,11 +333,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         client = client_of(ws)
         await ws.accept()
         if not sockets.admit(client):
-            with contextlib.suppress(Exception):
-                await ws.send_json(error_event("too_many_connections", "Too many open connections from your address."))
-                await ws.close(code=TOO_MANY_CLOSE_CODE, reason="too many connections")
             metrics.refused.labels("too_many_connections").inc()
-            return
+            return await sockets.refuse(ws)
         connection_id = uuid.uuid4().hex
         conn = Connection(ws)
         hub.connections[connection_id] = conn

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lookalike.service.jobs import TERMINAL_EVENTS
+from lookalike.service.protocol import error_event
 
 IDLE_CLOSE_CODE = 4408  # "request timeout", in the range RFC 6455 leaves to applications
 TOO_MANY_CLOSE_CODE = 1008  # policy violation
@@ -96,6 +97,14 @@ class SocketLimits:
         self.open[client] -= 1
         if self.open[client] <= 0:
             del self.open[client]
+
+    async def refuse(self, websocket: Any) -> None:
+        """Tell an accepted connection over the cap why, and close it."""
+        with contextlib.suppress(Exception):  # gone already
+            await websocket.send_json(
+                error_event("too_many_connections", "Too many open connections from your address.")
+            )
+            await websocket.close(code=TOO_MANY_CLOSE_CODE, reason="too many connections")
 
     async def close_when_idle(self, conn: Connection) -> None:
         """Run for the connection's life: close it once idle (see the module docstring)."""
