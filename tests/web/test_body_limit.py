@@ -76,6 +76,14 @@ def test_small_json_bodies_still_work(server: Server) -> None:
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 
+def test_a_client_that_sends_its_whole_too_big_body_still_reads_the_413(server: Server) -> None:
+    """Clients send the whole body before reading: the rest is discarded (never stored) so they see why."""
+    with server.client() as c:
+        r = c.post("/api/uploads", content=b"{" + b" " * 600_000 + b"}", headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+        assert c.post("/api/uploads", json={}).status_code == 201  # and the connection is still good
+
+
 def test_photo_routes_keep_their_own_limit(server: Server) -> None:
     """A photo under max_upload_bytes is far over the JSON limit and still accepted; one over it is 413."""
     photo = b"\xff\xd8" + b"x" * 150_000

@@ -404,7 +404,8 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
         "log_level": "warning",
         "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
         "lifespan": "on",
-        "http": protocol_with_timeout(settings.header_timeout_seconds),  # half-open requests are dropped
+        # Half-open requests are dropped; an unread body is discarded up to a photo's size, then cut off.
+        "http": protocol_with_timeout(settings.header_timeout_seconds, settings.max_upload_bytes + 2**20),
         "proxy_headers": False,  # the app decides whom to believe (web/clients.py, LOOKALIKE_TRUSTED_PROXIES)
     }
     options.update(overrides)

@@ -69,7 +69,7 @@ class SecurityHeaders:
 async def send_error(send: Any, status: int, code: str, text: str) -> None:
     body = json.dumps({"error": {"code": code, "message": text}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -86,6 +86,8 @@ class BodyLimit:
 
     A declared ``Content-Length`` over the limit is answered at once, unread; a body without one
     (chunked) is counted as it is read and cut off past the limit (the route sees a disconnect).
+    What the client goes on sending is discarded, never stored, for a short while so that it can
+    read the answer, then the connection is closed (``http_protocol.py``).
     ``limits`` gives some paths (prefixes) their own limit, e.g. the photo uploads; every other path
     gets ``default``, a few KB: enough for any JSON this API takes.
     """
@@ -108,18 +110,16 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > limit):
             await send_error(send, 413, "too_large", too_large_message(limit))
             return
-        chunked = any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
-        await self._guarded(scope, receive, send, limit, has_body=chunked or (length or "0") != "0")
+        await self._guarded(scope, receive, send, limit)
 
-    async def _guarded(self, scope: Scope, receive: Any, send: Any, limit: int, has_body: bool) -> None:
-        state = {"read": 0, "refused": False, "started": False, "done": not has_body}
+    async def _guarded(self, scope: Scope, receive: Any, send: Any, limit: int) -> None:
+        state = {"read": 0, "refused": False, "started": False}
 
         async def counted_receive() -> Message:
             if state["refused"]:
                 return {"type": "http.disconnect"}
             message: Message = await receive()
             if message["type"] == "http.request":
-                state["done"] = not message.get("more_body", False)
                 state["read"] += len(message.get("body", b""))
                 if state["read"] > limit:
                     state["refused"] = True
@@ -133,8 +133,6 @@ class BodyLimit:
                 return  # the 413 went out instead
             if message["type"] == "http.response.start":
                 state["started"] = True
-                if not state["done"]:  # answered before the body was read (a refusal): do not read the rest
-                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
