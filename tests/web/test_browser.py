@@ -251,3 +251,14 @@ def test_reconnect_resumes_with_the_resume_token(browser, small_server: Server, 
     assert resumes and resumes[0]["token"] and resumes[0]["job"]
     assert page.evaluate("() => window.__csp") == []
     context.close()
+
+
+def test_api_docs_work_under_their_own_policy(browser, small_server: Server) -> None:
+    context = browser.new_context()
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.goto(small_server.url + "/docs")
+    page.wait_for_selector("#swagger-ui .swagger-ui", timeout=30_000)  # Swagger UI's script ran and rendered
+    page.wait_for_timeout(1000)
+    assert page.evaluate("() => window.__csp") == []
+    context.close()
