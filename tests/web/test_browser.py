@@ -262,3 +262,20 @@ def test_api_docs_work_under_their_own_policy(browser, small_server: Server) -> 
     page.wait_for_timeout(1000)
     assert page.evaluate("() => window.__csp") == []
     context.close()
+
+
+def test_page_connects_again_after_an_idle_close(browser, start_server, data: Path) -> None:
+    """The server closes an idle socket (4408); the page opens a new one when a photo is chosen."""
+    idle = start_server(workers=1, ws_idle_seconds=1)
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.goto(idle.url + "/")
+    page.wait_for_timeout(3000)
+    assert len(sockets) == 1 and sockets[0].is_closed()  # closed for idleness, and not reopened meanwhile
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
+    page.wait_for_selector(".face .identity")
+    assert len(sockets) == 2
+    context.close()
