@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import threading
 import time
 
 import pytest
@@ -119,3 +122,43 @@ def test_keep_alive_survives_bodiless_and_small_requests(server: Server) -> None
             assert "close" not in r.headers.get("connection", "")
             r = c.post("/api/uploads", json={})
             assert r.status_code == 201 and "close" not in r.headers.get("connection", "")
+
+
+def rss_bytes() -> int:
+    """This process's resident memory (the server runs in it, in a thread)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc")
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_50_mb_body_does_not_grow_the_server_s_memory(server: Server, framing: str) -> None:
+    samples: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(rss_bytes())
+            time.sleep(0.005)
+
+    size, block = 50 * 2**20, b" " * 65536
+    baseline = rss_bytes()
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with socket.create_connection(address(server)) as sock:
+            head = b"POST /api/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            if framing == "chunked":
+                sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+                block = b"%x\r\n%s\r\n" % (len(block), block)
+            else:
+                sock.sendall(head + b"Content-Length: %d\r\n\r\n" % size)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for _ in range(size // 65536):
+                    sock.sendall(block)
+            answer = read_response(sock, timeout=5)
+    finally:
+        done.set()
+        sampler.join()
+    assert max(samples) - baseline < 20 * 2**20, f"grew {(max(samples) - baseline) / 2**20:.0f} MB"
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
