@@ -163,7 +163,7 @@ def test_too_large_shows_a_clear_message(browser, start_server, data: Path) -> N
     page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
     sync_api.expect(page.locator("#message")).to_contain_text("too large")
     sync_api.expect(page.locator("#message")).to_contain_text("98 KB")
-    assert not any((small.settings.home / "storage").rglob("*-*"))  # nothing was uploaded
+    assert not any((small.settings.home / "storage" / "uploads").rglob("*-*"))  # nothing was uploaded
     context.close()
 
 
