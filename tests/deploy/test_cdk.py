@@ -656,8 +656,6 @@ def test_worker_task_from_spec(synth: SimpleNamespace) -> None:
     assert static_environment().items() <= env.items()
     assert env["LOOKALIKE_VISIBILITY_TIMEOUT_SECONDS"] == str(DEPLOYMENT.jobs_queue.visibility_timeout_seconds)
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
-    (service,) = resources(synth, "AWS::ECS::Service").values()
-    assert service["Properties"]["DesiredCount"] == 0
     assets = json.loads((synth.outdir / "Lookalike.assets.json").read_text())
     (image,) = assets["dockerImages"].values()
     assert image["source"]["dockerFile"] == "Dockerfile"
@@ -667,7 +665,99 @@ def test_worker_task_from_spec(synth: SimpleNamespace) -> None:
         assert not (context / never).exists(), never
 
 
-def test_worker_scales_by_jobs_from_zero_with_the_spec_steps(synth: SimpleNamespace) -> None:
+# -- scaling, by AWS's documented rules (not CDK's intervals) --------------------------------------------
+#
+# Application Auto Scaling's StepAdjustment: bounds are relative to the alarm's threshold; when the metric
+# is above the threshold a step's lower bound is inclusive and its upper bound exclusive, when it is below,
+# the lower bound is exclusive and the upper bound inclusive.  The documentation's examples put a metric
+# equal to the threshold in both [50, 60) and (40, 50]: a backlog exactly on a threshold has no single
+# reading, and is an error here.  An alarm with scaling actions invokes them every minute it stays in alarm.
+
+COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+
+
+def step_applies(step: dict[str, Any], offset: float) -> bool:
+    """Does this step adjustment take a metric ``offset`` away from the alarm's threshold?"""
+    assert offset != 0, "a backlog exactly on an alarm threshold: AWS documents no single step for it"
+    lower = step.get("MetricIntervalLowerBound", float("-inf"))
+    upper = step.get("MetricIntervalUpperBound", float("inf"))
+    if offset > 0:
+        return lower <= offset < upper
+    return lower < offset <= upper
+
+
+def scaling_alarms(synth: SimpleNamespace) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(alarm, the step scaling configuration it invokes) for every alarm that scales the workers."""
+    policies = resources(synth, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    found = []
+    for alarm in resources(synth, "AWS::CloudWatch::Alarm").values():
+        for action in alarm["Properties"].get("AlarmActions", []):
+            if isinstance(action, dict) and action.get("Ref") in policies:
+                found.append((alarm["Properties"], policies[action["Ref"]]["Properties"]))
+    return found
+
+
+def scaling_answers(synth: SimpleNamespace, backlog: int) -> list[int]:
+    """The task counts the alarms in alarm at this backlog ask for (ExactCapacity), one per alarm."""
+    answers = []
+    for alarm, policy in scaling_alarms(synth):
+        if not COMPARISONS[alarm["ComparisonOperator"]](backlog, alarm["Threshold"]):
+            continue
+        config = policy["StepScalingPolicyConfiguration"]
+        assert config["AdjustmentType"] == "ExactCapacity"
+        offset = backlog - alarm["Threshold"]
+        matching = [s["ScalingAdjustment"] for s in config["StepAdjustments"] if step_applies(s, offset)]
+        assert len(matching) == 1, f"backlog {backlog}: {len(matching)} steps of one policy apply"
+        answers.append(matching[0])
+    return answers
+
+
+def tasks_for(synth: SimpleNamespace, backlog: int) -> int:
+    (target,) = resources(synth, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    (answer,) = scaling_answers(synth, backlog)
+    return max(target["Properties"]["MinCapacity"], min(answer, target["Properties"]["MaxCapacity"]))
+
+
+def spec_tasks(backlog: int) -> int:
+    return max(tasks for messages, tasks in DEPLOYMENT.worker.scaling_steps if backlog >= messages)
+
+
+def test_a_backlog_of_one_gets_a_worker(synth: SimpleNamespace) -> None:
+    assert scaling_answers(synth, 1) == [1]
+    assert tasks_for(synth, 1) == 1
+
+
+def test_no_backlog_scales_the_workers_to_zero(synth: SimpleNamespace) -> None:
+    assert scaling_answers(synth, 0) == [0]
+
+
+def test_every_backlog_gets_exactly_one_scaling_answer_from_the_spec_steps(synth: SimpleNamespace) -> None:
+    """Never two alarms at once (the old ``<= 20`` and ``>= 20`` both fired at 20), never none."""
+    edges = [messages for messages, _ in DEPLOYMENT.worker.scaling_steps]
+    for backlog in sorted(set(range(0, 130)) | {e + d for e in edges for d in (-1, 0, 1) if e + d >= 0}):
+        answers = scaling_answers(synth, backlog)
+        assert len(answers) == 1, f"backlog {backlog}: {len(answers)} alarms answer {answers}"
+        assert tasks_for(synth, backlog) == spec_tasks(backlog), backlog
+        assert (tasks_for(synth, backlog) >= 1) == (backlog >= 1), backlog
+
+
+def test_no_whole_backlog_lies_on_a_scaling_threshold_or_step_bound(synth: SimpleNamespace) -> None:
+    """Whatever side of a bound AWS counts as inclusive, no backlog can land on one."""
+    for alarm, policy in scaling_alarms(synth):
+        edges = [alarm["Threshold"]]
+        for step in policy["StepScalingPolicyConfiguration"]["StepAdjustments"]:
+            for bound in ("MetricIntervalLowerBound", "MetricIntervalUpperBound"):
+                if bound in step:
+                    edges.append(alarm["Threshold"] + step[bound])
+        assert all(edge % 1 == 0.5 for edge in edges), edges
+
+
+def test_worker_scaling_uses_jobs_waiting_and_in_progress(synth: SimpleNamespace) -> None:
     worker = DEPLOYMENT.worker
     (target,) = resources(synth, "AWS::ApplicationAutoScaling::ScalableTarget").values()
     assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (
@@ -675,33 +765,54 @@ def test_worker_scales_by_jobs_from_zero_with_the_spec_steps(synth: SimpleNamesp
         worker.max_tasks,
     )
     assert worker.min_tasks == 0
-    alarms = {
-        render(a["Properties"]["AlarmActions"][0], synth.names): a["Properties"]
-        for a in resources(synth, "AWS::CloudWatch::Alarm").values()
-        if "AlarmActions" in a["Properties"]
-    }
-    steps: set[tuple[float, int]] = set()
-    for logical, policy in resources(synth, "AWS::ApplicationAutoScaling::ScalingPolicy").items():
-        config = policy["Properties"]["StepScalingPolicyConfiguration"]
-        assert config["AdjustmentType"] == "ExactCapacity"
-        alarm = alarms[f"<{logical}>"]
+    assert len(scaling_alarms(synth)) == 2
+    for alarm, policy in scaling_alarms(synth):
+        assert policy["StepScalingPolicyConfiguration"]["MetricAggregationType"] == "Maximum"
+        assert alarm["EvaluationPeriods"] == 1
         metrics = {m["Id"]: m for m in alarm["Metrics"]}
-        queues = {
-            render(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"], synth.names)
-            for m in metrics.values()
-            if "MetricStat" in m
+        stats = [m["MetricStat"] for m in metrics.values() if "MetricStat" in m]
+        assert {render(s["Metric"]["Dimensions"][0]["Value"], synth.names) for s in stats} == {"<JobsQueue.QueueName>"}
+        assert {s["Metric"]["MetricName"] for s in stats} == {
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
         }
-        assert queues == {"<JobsQueue.QueueName>"}
-        names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics.values() if "MetricStat" in m}
-        assert names == {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
-        for step in config["StepAdjustments"]:  # bounds are relative to the alarm's threshold
-            lower = step.get("MetricIntervalLowerBound")
-            steps.add((alarm["Threshold"] + lower if lower is not None else float("-inf"), step["ScalingAdjustment"]))
-    by_tasks = sorted((tasks, messages) for messages, tasks in steps)
-    expected = sorted((tasks, messages) for messages, tasks in worker.scaling_steps)
-    assert [t for t, _ in by_tasks] == [t for t, _ in expected]
-    for (_, got), (_, want) in zip(by_tasks, expected, strict=True):
-        assert got == want or (want == 0 and got == float("-inf"))
+        assert {s["Stat"] for s in stats} == {"Maximum"} and {s["Period"] for s in stats} == {60}
+
+
+def test_scaling_steps_must_give_a_single_job_a_worker() -> None:
+    from dataclasses import replace
+
+    for steps in (((0, 0), (2, 1)), ((0, 0), (1, 0), (5, 1)), ((1, 1), (20, 2)), ((0, 0), (1, 1), (1, 2))):
+        spec = replace(DEPLOYMENT, worker=replace(DEPLOYMENT.worker, scaling_steps=steps))
+        with pytest.raises(ValueError, match="scaling steps"):
+            LookalikeStack(cdk.App(), "Broken", spec=spec)
+
+
+def test_the_service_has_no_desired_count_for_updates_to_reset(synth: SimpleNamespace) -> None:
+    (service,) = resources(synth, "AWS::ECS::Service").values()
+    assert "DesiredCount" not in service["Properties"]
+
+
+def test_an_alarm_fires_when_the_oldest_job_waits_too_long(
+    synth: SimpleNamespace, synth_with_context: SimpleNamespace
+) -> None:
+    def age_alarms(s: SimpleNamespace) -> list[dict[str, Any]]:
+        return [
+            a["Properties"]
+            for a in resources(s, "AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+        ]
+
+    (alarm,) = age_alarms(synth)
+    assert render(alarm["Dimensions"], synth.names) == [{"Name": "QueueName", "Value": "<JobsQueue.QueueName>"}]
+    assert alarm["Namespace"] == "AWS/SQS" and alarm["Statistic"] == "Maximum"
+    assert alarm["Threshold"] == DEPLOYMENT.oldest_job_alarm_seconds
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "AlarmActions" not in alarm
+    (alarm,) = age_alarms(synth_with_context)
+    (topic,) = resources(synth_with_context, "AWS::SNS::Topic")
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 
 def test_dead_letter_alarm(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:

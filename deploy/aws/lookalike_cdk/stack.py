@@ -184,6 +184,15 @@ class LookalikeStack(Stack):
     # -- alarms and outputs ------------------------------------------------------------------------------
 
     def _alarms(self) -> None:
+        alarms = [self._dead_letter_alarm(), self._oldest_job_alarm()]
+        email = self.context("alarm_email")
+        if email:
+            topic = sns.Topic(self, "AlarmTopic", display_name="lookalike alarms", enforce_ssl=True)
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+            for alarm in alarms:
+                alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+
+    def _dead_letter_alarm(self) -> cloudwatch.Alarm:
         """Dead letters: jobs that failed every delivery.  Workers take them off the queue to fail their
         jobs, so a dead letter may be visible only briefly: the alarm counts receives too."""
         minute = Duration.minutes(1)
@@ -208,11 +217,26 @@ class LookalikeStack(Stack):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        email = self.context("alarm_email")
-        if email:
-            topic = sns.Topic(self, "AlarmTopic", display_name="lookalike alarms", enforce_ssl=True)
-            topic.add_subscription(subscriptions.EmailSubscription(email))
-            self.dead_letter_alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        return self.dead_letter_alarm
+
+    def _oldest_job_alarm(self) -> cloudwatch.Alarm:
+        """Work stuck: the oldest job in the queue has waited too long (no worker starts, none can fetch the
+        gallery, or they cannot keep up).  Dead letters come only after three deliveries; a job that no
+        worker ever receives never gets there."""
+        seconds = self.spec.oldest_job_alarm_seconds
+        self.oldest_job_alarm = cloudwatch.Alarm(
+            self,
+            "OldestJobAlarm",
+            alarm_description=f"lookalike: a job has waited {seconds} s or more in the queue (no worker takes jobs)",
+            metric=self.jobs_queue.metric_approximate_age_of_oldest_message(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=seconds,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return self.oldest_job_alarm
 
     def _outputs(self) -> None:
         outputs = {

@@ -139,7 +139,7 @@ class Worker:
     job_timeout_seconds: int = 60  # a job running longer is abandoned (and redelivered)
     stop_timeout_seconds: int = 120  # ECS waits this long after SIGTERM (its maximum) before SIGKILL
     health_command: tuple[str, ...] = ("lookalike", "worker", "--check")
-    #: (messages waiting, tasks wanted): step scaling on the queue's depth.
+    #: (jobs waiting or in progress at least, tasks wanted): 0 -> 0, 1-19 -> 1, 20-59 -> 2, 60 and more -> 4.
     scaling_steps: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (20, 2), (60, 4))
     grants: tuple[str, ...] = (
         "uploads:read",
@@ -159,6 +159,9 @@ class Deployment:
     max_upload_bytes: int = 25 * 1024 * 1024
     job_ttl_seconds: int = 3600
     log_retention_days: int = 14
+    #: Alarm when the oldest job has waited this long: work is stuck (no worker starts, or none keeps up).
+    #: A cold start takes a few minutes (docs/deploy-aws.md), so this is well above it.
+    oldest_job_alarm_seconds: int = 600
     jobs_queue: Queue = field(
         default_factory=lambda: Queue(
             "jobs",
