@@ -344,6 +344,13 @@ def test_visibility_timeout_must_exceed_job_timeout() -> None:
         LookalikeStack(cdk.App(), "Broken", spec=spec)
 
 
+def test_a_gallery_uri_elsewhere_is_refused_with_a_clear_error() -> None:
+    """Workers may read, and CloudFront serves thumbnails from, the stack's own gallery bucket only."""
+    app = cdk.App(context={"gallery_uri": "s3://other-bucket/galleries/"})
+    with pytest.raises(ValueError, match="gallery_uri is not supported.*lookalike gallery push"):
+        LookalikeStack(app, "Elsewhere")
+
+
 def test_table_on_demand_encrypted_with_ttl(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
     table = props(synth, "JobsTable")
     assert table["BillingMode"] == "PAY_PER_REQUEST"

@@ -57,6 +57,7 @@ class LookalikeStack(Stack):
         self, scope: Construct, construct_id: str, *, spec: Deployment = DEPLOYMENT, root: Path = ROOT, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self._refuse_removed_context()
         if spec.jobs_queue.visibility_timeout_seconds <= spec.worker.job_timeout_seconds:
             raise ValueError("the jobs queue's visibility timeout must exceed the worker's job timeout")
         self.spec = spec
@@ -74,6 +75,14 @@ class LookalikeStack(Stack):
         self._outputs()
 
     # -- context ---------------------------------------------------------------------------------------
+
+    def _refuse_removed_context(self) -> None:
+        if self.context("gallery_uri"):
+            raise ValueError(
+                "-c gallery_uri is not supported: workers read the gallery, and CloudFront serves its thumbnails, "
+                "from this stack's own gallery bucket only. Publish the gallery there instead: "
+                "lookalike gallery push s3://<GalleryBucketName>/galleries/ --gallery DIR (make deploy-aws does)."
+            )
 
     def context(self, name: str) -> str:
         value = self.node.try_get_context(name)
@@ -166,8 +175,9 @@ class LookalikeStack(Stack):
         """The settings every process on AWS gets (``spec.ENVIRONMENT`` plus the limits from the spec)."""
         spec = self.spec
         # ``lookalike gallery push`` publishes versions under galleries/ and points galleries/current.json at
-        # the newest; a worker fetches that one and links its thumbnails under /galleries/<version>/.
-        gallery_uri = self.context("gallery_uri") or f"s3://{self.gallery_bucket.bucket_name}/{GALLERIES_PREFIX}"
+        # the newest; a worker fetches that one and links its thumbnails under /galleries/<version>/, which
+        # CloudFront serves from the same bucket.
+        gallery_uri = f"s3://{self.gallery_bucket.bucket_name}/{GALLERIES_PREFIX}"
         values = {
             "uploads_bucket": self.uploads_bucket.bucket_name,
             "queue_url": self.jobs_queue.queue_url,
