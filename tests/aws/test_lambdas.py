@@ -294,3 +294,76 @@ def test_presigned_posts_keep_an_emulators_endpoint(lambda_region: Any, monkeypa
     event = http_api_event("POST", "/api/uploads", "{}", "eu-west-1")
     upload = json.loads(lambdas.uploads_handler(event, None)["body"])
     assert upload["url"] == "http://127.0.0.1:4566/lookalike-uploadsbucket-1a2b3c4d5e6f"
+
+
+# -- $connect: only the page's origins may open the WebSocket ---------------------------------------------
+
+PAGE = "https://d111111abcdef8.cloudfront.net"
+
+
+def connect_event(headers: dict[str, str]) -> dict[str, Any]:
+    """A WebSocket API ``$connect`` event as API Gateway sends it to the function."""
+    return {
+        "headers": {
+            "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+            "X-Amzn-Trace-Id": "Root=1-00000000-000000000000000000000000",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Port": "443",
+            "X-Forwarded-Proto": "https",
+            **headers,
+        },
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "extendedRequestId": "abc=",
+            "requestTime": "01/Dec/2026:08:00:00 +0000",
+            "messageDirection": "IN",
+            "stage": "live",
+            "connectedAt": 1796112000000,
+            "requestTimeEpoch": 1796112000000,
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "Mozilla/5.0"},
+            "requestId": "abc=",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "connectionId": "c0nnect=",
+            "apiId": "abc123",
+        },
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def page_origins(monkeypatch: pytest.MonkeyPatch) -> Any:
+    def use(origins: str) -> None:
+        monkeypatch.setenv("LOOKALIKE_WEBSOCKET_ORIGINS", origins)
+        lambdas.settings.cache_clear()
+
+    yield use
+    lambdas.settings.cache_clear()
+
+
+def test_connect_from_another_site_is_refused(page_origins: Any) -> None:
+    page_origins(PAGE)
+    for foreign in ("https://evil.example", "null", "http://d111111abcdef8.cloudfront.net", PAGE + ".evil.example"):
+        assert lambdas.websocket_handler(connect_event({"Origin": foreign})) == {"statusCode": 403}, foreign
+
+
+def test_connect_from_the_page_or_a_listed_origin_is_accepted(page_origins: Any) -> None:
+    page_origins(f"{PAGE},https://photos.example.org")
+    assert lambdas.websocket_handler(connect_event({"Origin": PAGE})) == {"statusCode": 200}
+    assert lambdas.websocket_handler(connect_event({"origin": "https://Photos.example.org/"})) == {"statusCode": 200}
+
+
+def test_connect_without_an_origin_header_is_a_script_and_accepted(page_origins: Any) -> None:
+    """Browsers always send Origin on a WebSocket handshake; the benchmark and test clients do not."""
+    page_origins(PAGE)
+    assert lambdas.websocket_handler(connect_event({})) == {"statusCode": 200}
+
+
+def test_connect_with_no_origins_configured_accepts_any(page_origins: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOOKALIKE_WEBSOCKET_ORIGINS", raising=False)
+    lambdas.settings.cache_clear()
+    assert lambdas.websocket_handler(connect_event({"Origin": "https://anywhere.example"})) == {"statusCode": 200}

@@ -67,6 +67,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
 }
 WSS_URL = f"wss://<WebSocketApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{STAGE}"
 CALLBACK_URL = f"https://<WebSocketApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{STAGE}"
+#: The newest Python runtime AWS Lambda lists (docs: Lambda runtimes).
+NEWEST_LAMBDA_PYTHON = "python3.14"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CloudFront's managed policy ids
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
@@ -301,7 +303,10 @@ def test_uploads_expire_and_accept_posts_only_from_the_page(
     assert cors["AllowedMethods"] == ["POST"]
     assert render(cors["AllowedOrigins"], synth.names) == ["https://<Distribution.DomainName>"]
     (cors,) = props(synth_with_context, "UploadsBucket")["CorsConfiguration"]["CorsRules"]
-    assert cors["AllowedOrigins"] == ["https://photos.example.org"]
+    assert render(cors["AllowedOrigins"], synth.names) == [
+        "https://<Distribution.DomainName>",
+        "https://photos.example.org",
+    ]
     for other in ("GalleryBucket", "SiteBucket"):
         assert "CorsConfiguration" not in props(synth, other)
 
@@ -425,6 +430,8 @@ def test_every_role_is_known_and_no_policy_allows_everything(synth: SimpleNamesp
     task = worker_task(synth)
     known |= {logical_of(task["TaskRoleArn"]), logical_of(task["ExecutionRoleArn"])}
     known |= {k for k in roles if k.startswith("CustomCDKBucketDeployment")}
+    (account,) = resources(synth, "AWS::ApiGateway::Account").values()
+    known.add(logical_of(account["Properties"]["CloudWatchRoleArn"]))
     assert roles == known
     for policy in resources(synth, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -492,7 +499,7 @@ def test_granted_actions_are_the_ones_the_aws_adapters_use(synth: SimpleNamespac
 def test_functions_from_spec_with_environment_and_log_retention(synth: SimpleNamespace) -> None:
     for fn in DEPLOYMENT.functions:
         p = function_by_handler(synth, fn.handler)
-        assert p["Runtime"] == "python3.12"
+        assert p["Runtime"] == NEWEST_LAMBDA_PYTHON
         assert (p["Timeout"], p["MemorySize"]) == (fn.timeout_seconds, fn.memory_mb)
         env = render(p["Environment"]["Variables"], synth.names)
         assert env[ENVIRONMENT["profile"]] == "aws"
@@ -508,7 +515,7 @@ def test_functions_from_spec_with_environment_and_log_retention(synth: SimpleNam
     for function in resources(synth, "AWS::Lambda::Function").values():  # CDK's page copier too
         assert "LogGroup" in function["Properties"]["LoggingConfig"]
     groups = resources(synth, "AWS::Logs::LogGroup")
-    assert len(groups) == len(DEPLOYMENT.functions) + 2  # + the worker and the page copier
+    assert len(groups) == len(DEPLOYMENT.functions) + 4  # + the worker, the page copier, the two API stages
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == DEPLOYMENT.log_retention_days
         assert group["DeletionPolicy"] == "Delete"
@@ -576,6 +583,58 @@ def test_websocket_routes_and_stage_match_spec(synth: SimpleNamespace) -> None:
     assert stage["StageName"] == STAGE and stage["AutoDeploy"] is True
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+
+
+def test_lambdas_run_the_newest_python_lambda_offers(synth: SimpleNamespace) -> None:
+    runtimes = {fn.name: function_by_handler(synth, fn.handler)["Runtime"] for fn in DEPLOYMENT.functions}
+    assert set(runtimes.values()) == {NEWEST_LAMBDA_PYTHON}, runtimes
+
+
+def test_both_api_stages_write_access_logs_to_a_log_group_with_retention(synth: SimpleNamespace) -> None:
+    groups = resources(synth, "AWS::Logs::LogGroup")
+    stages = {
+        render(r["Properties"]["ApiId"], synth.names): r for r in resources(synth, "AWS::ApiGatewayV2::Stage").values()
+    }
+    assert set(stages) == {"<HttpApi>", "<WebSocketApi>"}
+    for api, stage in stages.items():
+        settings = stage["Properties"]["AccessLogSettings"]
+        group = groups[logical_of(settings["DestinationArn"])]
+        assert group["Properties"]["RetentionInDays"] == DEPLOYMENT.log_retention_days, api
+        fields = json.loads(settings["Format"])
+        assert {"requestId", "ip", "route", "status"} <= set(fields), api
+        assert all(v.startswith("$context.") for v in fields.values()), api
+    # WebSocket stages log through the account's API Gateway CloudWatch role, which must be set first.
+    (account_id, account) = next(iter(resources(synth, "AWS::ApiGateway::Account").items()))
+    assert account_id in as_list(stages["<WebSocketApi>"].get("DependsOn", []))
+    role_id = logical_of(account["Properties"]["CloudWatchRoleArn"])
+    role = synth.template["Resources"][role_id]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    (policy,) = role["Properties"]["ManagedPolicyArns"]
+    assert render(policy, synth.names).endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+    assert not [
+        p for p in resources(synth, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"].get("Roles", [])
+    ]
+    assert role["DeletionPolicy"] == "Retain" and account["DeletionPolicy"] == "Retain"  # other APIs may use it
+
+
+def test_the_websocket_function_knows_the_page_origins(
+    synth: SimpleNamespace, synth_with_context: SimpleNamespace
+) -> None:
+    websocket = next(fn.handler for fn in DEPLOYMENT.functions if fn.name == "websocket")
+    for s, expected in (
+        (synth, "https://<Distribution.DomainName>"),
+        (synth_with_context, "https://<Distribution.DomainName>,https://photos.example.org"),
+    ):
+        env = render(function_by_handler(s, websocket)["Environment"]["Variables"], s.names)
+        assert env[ENVIRONMENT["websocket_origins"]] == expected
+    for fn in DEPLOYMENT.functions:  # the others do not need it (and would make a dependency cycle)
+        if fn.name != "websocket":
+            assert (
+                ENVIRONMENT["websocket_origins"]
+                not in function_by_handler(synth, fn.handler)["Environment"]["Variables"]
+            )
 
 
 def test_websocket_routes_have_no_route_responses(synth: SimpleNamespace) -> None:

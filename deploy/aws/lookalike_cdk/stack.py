@@ -88,6 +88,10 @@ class LookalikeStack(Stack):
         value = self.node.try_get_context(name)
         return str(value) if value not in (None, "") else ""
 
+    def extra_origins(self) -> list[str]:
+        """``-c allowed_origin=https://a.example,https://b.example``: pages served elsewhere."""
+        return [o.strip().rstrip("/") for o in self.context("allowed_origin").split(",") if o.strip()]
+
     def log_group(self, construct_id: str) -> logs.LogGroup:
         return logs.LogGroup(
             self,

@@ -19,6 +19,7 @@ ENVIRONMENT = {
     "websocket_endpoint": "LOOKALIKE_WEBSOCKET_ENDPOINT",
     "gallery_uri": "LOOKALIKE_GALLERY_URI",
     "thumbnail_url": "LOOKALIKE_THUMBNAIL_URL",
+    "websocket_origins": "LOOKALIKE_WEBSOCKET_ORIGINS",  # the websocket function's only
 }
 
 
