@@ -933,6 +933,60 @@ def test_cfn_lint_is_clean(synth: SimpleNamespace, synth_with_context: SimpleNam
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+#: The cloud-assembly schema major each pinned CDK CLI reads (its bundled schema/version.json "revision");
+#: it refuses an assembly of a higher major.  Pinning another CLI means looking its number up here.
+CLI_READS_SCHEMA = {"2.1148.1": 55}
+
+
+def pinned_cli_version() -> str:
+    package = json.loads((APP_DIR / "package.json").read_text())
+    lock = json.loads((APP_DIR / "package-lock.json").read_text())
+    version = package["devDependencies"]["aws-cdk"]
+    assert lock["packages"]["node_modules/aws-cdk"]["version"] == version
+    return version
+
+
+def test_aws_cdk_lib_is_pinned_to_what_the_pinned_cli_reads(synth: SimpleNamespace) -> None:
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    reads = CLI_READS_SCHEMA[pinned_cli_version()]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = {
+        name: Requirement(r).specifier
+        for name in ("dev", "deploy")
+        for r in extras[name]
+        if Requirement(r).name == "aws-cdk-lib"
+    }
+    assert set(pins) == {"dev", "deploy"} and pins["dev"] == pins["deploy"], pins
+    assert any(spec.operator in ("<", "<=", "==", "~=") for spec in pins["dev"]), "aws-cdk-lib has no upper bound"
+    assert importlib.metadata.version("aws-cdk-lib") in pins["dev"]
+    # The library's own schema requirement stays below the next major, and its assembly says so.
+    (schema,) = [
+        Requirement(r)
+        for r in importlib.metadata.requires("aws-cdk-lib") or []
+        if r.startswith("aws-cdk.cloud-assembly")
+    ]
+    assert not schema.specifier.contains(f"{reads + 1}.0.0"), schema
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    assert int(manifest["version"].split(".")[0]) <= reads, manifest["version"]
+
+
+def test_the_schema_table_matches_the_installed_cli() -> None:
+    import re
+
+    bundle = APP_DIR / "node_modules" / "aws-cdk" / "lib" / "index.js"
+    if not bundle.exists():
+        pytest.skip("the CDK CLI is not installed (make cdk-cli)")
+    installed = json.loads((APP_DIR / "node_modules" / "aws-cdk" / "package.json").read_text())["version"]
+    assert installed == pinned_cli_version()
+    found = re.search(r"cloud-assembly-schema/schema/version\.json[\s\S]{0,600}?revision:\s*(\d+)", bundle.read_text())
+    assert found is not None, "the CLI's bundled schema version was not found"
+    assert int(found.group(1)) == CLI_READS_SCHEMA[installed]
+
+
 def test_cdk_cli_synth(tmp_path: Path) -> None:
     cli = APP_DIR / "node_modules" / ".bin" / "cdk"
     if not cli.exists():
