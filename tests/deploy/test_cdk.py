@@ -836,6 +836,9 @@ def test_worker_scaling_uses_jobs_waiting_and_in_progress(synth: SimpleNamespace
         assert policy["StepScalingPolicyConfiguration"]["MetricAggregationType"] == "Maximum"
         assert alarm["EvaluationPeriods"] == 1
         metrics = {m["Id"]: m for m in alarm["Metrics"]}
+        (expression,) = [m["Expression"] for m in metrics.values() if "Expression" in m]
+        # SQS reports no in-flight count while nothing is in flight: a missing term must not hide the other
+        assert expression == "FILL(visible, 0) + FILL(in_flight, 0)"
         stats = [m["MetricStat"] for m in metrics.values() if "MetricStat" in m]
         assert {render(s["Metric"]["Dimensions"][0]["Value"], synth.names) for s in stats} == {"<JobsQueue.QueueName>"}
         assert {s["Metric"]["MetricName"] for s in stats} == {

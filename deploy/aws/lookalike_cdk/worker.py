@@ -177,9 +177,13 @@ def add_scaling(stack: LookalikeStack) -> None:
 
 
 def backlog_metric(stack: LookalikeStack) -> cloudwatch.MathExpression:
+    """Jobs waiting + jobs in progress.  SQS reports the in-flight count only while there are messages
+    in flight (and the oldest message's age only while one waits): each term is filled with 0 where
+    it is missing, or a lone waiting job (visible 1, in flight missing) would add up to no data and
+    never start a worker.  With no data at all (a queue idle for 6 hours) there is nothing to fill."""
     minute = Duration.minutes(1)
     return cloudwatch.MathExpression(
-        expression="visible + in_flight",
+        expression="FILL(visible, 0) + FILL(in_flight, 0)",
         using_metrics={
             "visible": stack.jobs_queue.metric_approximate_number_of_messages_visible(
                 period=minute, statistic="Maximum"
