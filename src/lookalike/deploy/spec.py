@@ -161,8 +161,9 @@ class Deployment:
     job_ttl_seconds: int = 3600
     log_retention_days: int = 14
     #: Alarm when the oldest job has waited this long: work is stuck (no worker starts, or none keeps up).
-    #: A cold start takes a few minutes (docs/deploy-aws.md), so this is well above it.
-    oldest_job_alarm_seconds: int = 600
+    #: Above the slowest honest cold start (about 20 minutes after a queue idle for 6 hours, whose
+    #: metrics take up to 15 minutes to resume: docs/deploy-aws.md), below the queue's 1 h retention.
+    oldest_job_alarm_seconds: int = 1800
     jobs_queue: Queue = field(
         default_factory=lambda: Queue(
             "jobs",
