@@ -367,3 +367,13 @@ def test_connect_with_no_origins_configured_accepts_any(page_origins: Any, monke
     monkeypatch.delenv("LOOKALIKE_WEBSOCKET_ORIGINS", raising=False)
     lambdas.settings.cache_clear()
     assert lambdas.websocket_handler(connect_event({"Origin": "https://anywhere.example"})) == {"statusCode": 200}
+
+
+def test_a_bucket_name_with_dots_is_presigned_by_path_on_the_regional_endpoint(
+    lambda_region: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a.b.s3.REGION.amazonaws.com`` would not match S3's wildcard certificate."""
+    monkeypatch.setenv("LOOKALIKE_UPLOADS_BUCKET", "photos.example.org")
+    lambda_region("eu-west-1")
+    upload = json.loads(lambdas.uploads_handler(http_api_event("POST", "/api/uploads", "{}", "eu-west-1"))["body"])
+    assert upload["url"] == "https://s3.eu-west-1.amazonaws.com/photos.example.org"

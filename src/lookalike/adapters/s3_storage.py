@@ -74,7 +74,12 @@ class S3Storage:
         endpoint_url: str | None = None,
         addressing_style: str | None = None,
     ) -> None:
-        """``client``: a boto3 S3 client (its presigned POSTs are made SigV4); else one is made here."""
+        """``client``: a boto3 S3 client (its presigned POSTs are made SigV4); else one is made here.
+
+        A bucket name with dots is addressed by path on AWS too (``s3.REGION.amazonaws.com/a.b``): as a
+        host name, ``a.b.s3.REGION.amazonaws.com`` does not match S3's wildcard TLS certificate."""
+        if client is None and addressing_style is None and "." in bucket:
+            addressing_style = "path"
         self.client = sign_posts_with_sigv4(client) if client is not None else s3_client(endpoint_url, addressing_style)
         self.bucket = bucket
         self.max_bytes = max_bytes
