@@ -119,7 +119,12 @@ def add_worker(stack: LookalikeStack) -> None:
 #: 0.5 and every step bound sits half-way between two whole numbers, so no backlog ever falls on a
 #: threshold or a bound: which side of a bound AWS counts as inclusive (the lower bound above the
 #: threshold, the upper bound below it) can never pick another step.
-HALF = 0.5
+THRESHOLD = 0.5
+
+
+def bound(messages: int) -> float:
+    """Where a step for backlogs from ``messages`` begins (``messages - 0.5``), relative to the threshold."""
+    return messages - 0.5 - THRESHOLD
 
 
 def check_scaling_steps(steps: tuple[tuple[int, int], ...], max_tasks: int) -> None:
@@ -150,12 +155,11 @@ def add_scaling(stack: LookalikeStack) -> None:
     scaling = stack.service.auto_scale_task_count(min_capacity=worker.min_tasks, max_capacity=worker.max_tasks)
     target = scaling.node.find_child("Target")
     idle = scaling_action(stack, "ScaleToIdle", target)
-    idle.add_adjustment(adjustment=steps[0][1], upper_bound=0)  # (-inf, 0.5]: a backlog of 0
+    idle.add_adjustment(adjustment=steps[0][1], upper_bound=bound(1))  # backlog in (-inf, 0.5]: 0
     busy = scaling_action(stack, "ScaleOnJobs", target)
-    for i, (messages, tasks) in enumerate(steps[1:], start=1):
-        # [messages - 0.5, next - 0.5) in backlog, written relative to the threshold (0.5)
-        upper = steps[i + 1][0] - HALF - HALF if i + 1 < len(steps) else None
-        busy.add_adjustment(adjustment=tasks, lower_bound=messages - HALF - HALF, upper_bound=upper)
+    for i, (messages, tasks) in enumerate(steps[1:], start=1):  # backlog in [messages - 0.5, next - 0.5)
+        upper = bound(steps[i + 1][0]) if i + 1 < len(steps) else None
+        busy.add_adjustment(adjustment=tasks, lower_bound=bound(messages), upper_bound=upper)
     comparisons = {
         "ScaleToIdleAlarm": (idle, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, "no job waiting or running"),
         "ScaleOnJobsAlarm": (busy, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, "jobs waiting or running"),
@@ -167,7 +171,7 @@ def add_scaling(stack: LookalikeStack) -> None:
             construct_id,
             alarm_description=f"lookalike workers: {what} (sets the task count)",
             metric=stack.backlog,
-            threshold=HALF,
+            threshold=THRESHOLD,
             comparison_operator=comparison,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.MISSING,
