@@ -208,12 +208,19 @@ class VisibleQueue:
         self.visible_at = float("inf")
 
 
-def _keep(timeout: float, limit: float, beat_every: float | None, job_ends: float = float("inf")) -> dict[str, Any]:
+def _keep(
+    timeout: float,
+    limit: float,
+    beat_every: float | None,
+    job_ends: float = float("inf"),
+    stuck_grace: float | None = None,
+) -> dict[str, Any]:
     """Run a keeper's schedule on a fake clock; what happened when."""
     fake = FakeTime(job_ends)
     queue = VisibleQueue(fake, timeout)
     beats: list[float] = []
     limits: list[float] = []
+    stuck: list[float] = []
     hidden: list[bool] = []  # at every beat: is the message still hidden from other workers?
 
     def beat() -> None:
@@ -235,9 +242,18 @@ def _keep(timeout: float, limit: float, beat_every: float | None, job_ends: floa
         beat_every=beat_every,
         clock=fake.clock,
         wait=fake.wait,
+        on_stuck=None if stuck_grace is None else (lambda: stuck.append(fake.now)),
+        stuck_grace=stuck_grace or 0.0,
     )
     keeper.keep()
-    return {"beats": beats, "limits": limits, "hidden": hidden, "extended": queue.extended_at, "end": fake.now}
+    return {
+        "beats": beats,
+        "limits": limits,
+        "stuck": stuck,
+        "hidden": hidden,
+        "extended": queue.extended_at,
+        "end": fake.now,
+    }
 
 
 def test_keeper_beats_the_heartbeat_until_the_job_limit_with_aws_timeouts() -> None:
@@ -418,3 +434,15 @@ def test_a_long_job_keeps_the_heartbeat_going_until_it_is_given_up(tmp_path: Pat
         time.sleep(2.0)
     assert len(beats) >= 4  # a beat with every extension (every 0.1 s) ...
     assert beats[-1] - start < 1.05  # ... and none once the 0.9 s limit has passed
+
+
+def test_a_job_still_running_after_its_limit_and_grace_gives_its_worker_up() -> None:
+    """A photo whose computation never ends: failed at the limit, and 10 s later the worker is given up
+    (serve's worker process exits and is replaced), instead of being lost to that photo for ever."""
+    run = _keep(timeout=30, limit=60, beat_every=15, stuck_grace=10)
+    assert run["limits"] == [60] and run["stuck"] == [70]
+
+
+def test_a_job_that_ends_within_the_grace_after_its_limit_keeps_its_worker() -> None:
+    run = _keep(timeout=30, limit=60, beat_every=15, job_ends=65, stuck_grace=10)
+    assert run["limits"] == [60] and run["stuck"] == []

@@ -1,9 +1,9 @@
 """The CDK app: ``cdk synth`` / ``cdk deploy`` run this (see cdk.json and docs/deploy-aws.md).
 
-Context (``-c name=value``): ``stack_name`` (default Lookalike), ``allowed_origin`` (the page's origin
-when it is not served by this stack's CloudFront), ``gallery_uri`` (s3://... of the gallery workers
-load), ``alarm_email`` (dead-letter alarms by e-mail), ``point_in_time_recovery`` (true: keep 35 days
-of table backups).
+Context (``-c name=value``): ``stack_name`` (default Lookalike), ``allowed_origin`` (origins of pages
+served elsewhere than this stack's CloudFront, comma-separated), ``alarm_email`` (alarms by e-mail),
+``point_in_time_recovery`` (true: keep 35 days of table backups).  The gallery is always the one
+``lookalike gallery push`` publishes to the stack's own gallery bucket (``gallery_uri`` is refused).
 """
 
 from __future__ import annotations

@@ -233,3 +233,177 @@ def test_http_answers_carry_nosniff_and_no_referrer(aws) -> None:
     ):
         assert response["headers"]["X-Content-Type-Options"] == "nosniff"
         assert response["headers"]["Referrer-Policy"] == "no-referrer"
+
+
+# -- presigned POSTs against the bucket's regional endpoint ---------------------------------------------
+
+
+def http_api_event(method: str, path: str, body: str, region: str) -> dict[str, Any]:
+    """An HTTP API (payload format 2.0) request as API Gateway hands it to the function, behind CloudFront."""
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "accept": "*/*",
+            "content-length": str(len(body)),
+            "content-type": "application/json",
+            "host": f"abc123.execute-api.{region}.amazonaws.com",
+            "user-agent": "Amazon CloudFront",
+            "via": "2.0 0123456789abcdef.cloudfront.net (CloudFront)",
+            "x-amzn-trace-id": "Root=1-00000000-000000000000000000000000",
+            "x-forwarded-for": "203.0.113.7, 130.176.0.1",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": f"abc123.execute-api.{region}.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "130.176.0.1",
+                "userAgent": "Amazon CloudFront",
+            },
+            "requestId": "requestid=",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "01/Dec/2026:08:00:00 +0000",
+            "timeEpoch": 1796112000000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def lambda_region(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Any:
+    """The uploads function's environment on AWS in a region (no endpoint override, no local AWS config)."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.setenv("LOOKALIKE_PROFILE", "aws")
+    monkeypatch.setenv("LOOKALIKE_UPLOADS_BUCKET", "lookalike-uploadsbucket-1a2b3c4d5e6f")
+
+    def use(region: str) -> None:
+        monkeypatch.setenv("AWS_REGION", region)  # what Lambda sets
+        monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+        lambdas.settings.cache_clear()
+        lambdas.ports.cache_clear()
+
+    yield use
+    lambdas.settings.cache_clear()
+    lambdas.ports.cache_clear()
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-east-1", "eu-south-2", "me-central-1"])
+def test_presigned_posts_go_to_the_buckets_regional_endpoint(lambda_region: Any, region: str) -> None:
+    """Never the global s3.amazonaws.com: new buckets answer 307 there outside us-east-1, opt-in regions 400."""
+    lambda_region(region)
+    event = http_api_event("POST", "/api/uploads", json.dumps({"content_type": "image/jpeg"}), region)
+    response = lambdas.uploads_handler(event, None)
+    assert response["statusCode"] == 201, response
+    upload = json.loads(response["body"])
+    assert upload["url"] == f"https://lookalike-uploadsbucket-1a2b3c4d5e6f.s3.{region}.amazonaws.com/"
+    assert upload["fields"]["key"] == upload["key"]
+    credential = upload["fields"]["x-amz-credential"]
+    assert credential.split("/")[2:4] == [region, "s3"]  # signed for the bucket's own region
+
+
+def test_presigned_posts_keep_an_emulators_endpoint(lambda_region: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    lambda_region("eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:4566")
+    event = http_api_event("POST", "/api/uploads", "{}", "eu-west-1")
+    upload = json.loads(lambdas.uploads_handler(event, None)["body"])
+    assert upload["url"] == "http://127.0.0.1:4566/lookalike-uploadsbucket-1a2b3c4d5e6f"
+
+
+# -- $connect: only the page's origins may open the WebSocket ---------------------------------------------
+
+PAGE = "https://d111111abcdef8.cloudfront.net"
+
+
+def connect_event(headers: dict[str, str]) -> dict[str, Any]:
+    """A WebSocket API ``$connect`` event as API Gateway sends it to the function."""
+    return {
+        "headers": {
+            "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+            "X-Amzn-Trace-Id": "Root=1-00000000-000000000000000000000000",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Port": "443",
+            "X-Forwarded-Proto": "https",
+            **headers,
+        },
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "extendedRequestId": "abc=",
+            "requestTime": "01/Dec/2026:08:00:00 +0000",
+            "messageDirection": "IN",
+            "stage": "live",
+            "connectedAt": 1796112000000,
+            "requestTimeEpoch": 1796112000000,
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "Mozilla/5.0"},
+            "requestId": "abc=",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "connectionId": "c0nnect=",
+            "apiId": "abc123",
+        },
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def page_origins(monkeypatch: pytest.MonkeyPatch) -> Any:
+    def use(origins: str) -> None:
+        monkeypatch.setenv("LOOKALIKE_WEBSOCKET_ORIGINS", origins)
+        lambdas.settings.cache_clear()
+
+    yield use
+    lambdas.settings.cache_clear()
+
+
+def test_connect_from_another_site_is_refused(page_origins: Any) -> None:
+    page_origins(PAGE)
+    for foreign in ("https://evil.example", "null", "http://d111111abcdef8.cloudfront.net", PAGE + ".evil.example"):
+        assert lambdas.websocket_handler(connect_event({"Origin": foreign})) == {"statusCode": 403}, foreign
+
+
+def test_connect_from_the_page_or_a_listed_origin_is_accepted(page_origins: Any) -> None:
+    page_origins(f"{PAGE},https://photos.example.org")
+    assert lambdas.websocket_handler(connect_event({"Origin": PAGE})) == {"statusCode": 200}
+    assert lambdas.websocket_handler(connect_event({"origin": "https://Photos.example.org/"})) == {"statusCode": 200}
+
+
+def test_connect_without_an_origin_header_is_a_script_and_accepted(page_origins: Any) -> None:
+    """Browsers always send Origin on a WebSocket handshake; the benchmark and test clients do not."""
+    page_origins(PAGE)
+    assert lambdas.websocket_handler(connect_event({})) == {"statusCode": 200}
+
+
+def test_connect_with_no_origins_configured_accepts_any(page_origins: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOOKALIKE_WEBSOCKET_ORIGINS", raising=False)
+    lambdas.settings.cache_clear()
+    assert lambdas.websocket_handler(connect_event({"Origin": "https://anywhere.example"})) == {"statusCode": 200}
+
+
+def test_a_bucket_name_with_dots_is_presigned_by_path_on_the_regional_endpoint(
+    lambda_region: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a.b.s3.REGION.amazonaws.com`` would not match S3's wildcard certificate."""
+    monkeypatch.setenv("LOOKALIKE_UPLOADS_BUCKET", "photos.example.org")
+    lambda_region("eu-west-1")
+    upload = json.loads(lambdas.uploads_handler(http_api_event("POST", "/api/uploads", "{}", "eu-west-1"))["body"])
+    assert upload["url"] == "https://s3.eu-west-1.amazonaws.com/photos.example.org"

@@ -67,6 +67,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
 }
 WSS_URL = f"wss://<WebSocketApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{STAGE}"
 CALLBACK_URL = f"https://<WebSocketApi>.execute-api.<AWS::Region>.<AWS::URLSuffix>/{STAGE}"
+#: The newest Python runtime AWS Lambda lists (docs: Lambda runtimes).
+NEWEST_LAMBDA_PYTHON = "python3.14"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CloudFront's managed policy ids
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
@@ -301,7 +303,10 @@ def test_uploads_expire_and_accept_posts_only_from_the_page(
     assert cors["AllowedMethods"] == ["POST"]
     assert render(cors["AllowedOrigins"], synth.names) == ["https://<Distribution.DomainName>"]
     (cors,) = props(synth_with_context, "UploadsBucket")["CorsConfiguration"]["CorsRules"]
-    assert cors["AllowedOrigins"] == ["https://photos.example.org"]
+    assert render(cors["AllowedOrigins"], synth.names) == [
+        "https://<Distribution.DomainName>",
+        "https://photos.example.org",
+    ]
     for other in ("GalleryBucket", "SiteBucket"):
         assert "CorsConfiguration" not in props(synth, other)
 
@@ -342,6 +347,13 @@ def test_visibility_timeout_must_exceed_job_timeout() -> None:
     )
     with pytest.raises(Exception, match="visibility timeout"):
         LookalikeStack(cdk.App(), "Broken", spec=spec)
+
+
+def test_a_gallery_uri_elsewhere_is_refused_with_a_clear_error() -> None:
+    """Workers may read, and CloudFront serves thumbnails from, the stack's own gallery bucket only."""
+    app = cdk.App(context={"gallery_uri": "s3://other-bucket/galleries/"})
+    with pytest.raises(ValueError, match="gallery_uri is not supported.*lookalike gallery push"):
+        LookalikeStack(app, "Elsewhere")
 
 
 def test_table_on_demand_encrypted_with_ttl(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
@@ -418,6 +430,8 @@ def test_every_role_is_known_and_no_policy_allows_everything(synth: SimpleNamesp
     task = worker_task(synth)
     known |= {logical_of(task["TaskRoleArn"]), logical_of(task["ExecutionRoleArn"])}
     known |= {k for k in roles if k.startswith("CustomCDKBucketDeployment")}
+    (account,) = resources(synth, "AWS::ApiGateway::Account").values()
+    known.add(logical_of(account["Properties"]["CloudWatchRoleArn"]))
     assert roles == known
     for policy in resources(synth, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -485,7 +499,7 @@ def test_granted_actions_are_the_ones_the_aws_adapters_use(synth: SimpleNamespac
 def test_functions_from_spec_with_environment_and_log_retention(synth: SimpleNamespace) -> None:
     for fn in DEPLOYMENT.functions:
         p = function_by_handler(synth, fn.handler)
-        assert p["Runtime"] == "python3.12"
+        assert p["Runtime"] == NEWEST_LAMBDA_PYTHON
         assert (p["Timeout"], p["MemorySize"]) == (fn.timeout_seconds, fn.memory_mb)
         env = render(p["Environment"]["Variables"], synth.names)
         assert env[ENVIRONMENT["profile"]] == "aws"
@@ -501,7 +515,7 @@ def test_functions_from_spec_with_environment_and_log_retention(synth: SimpleNam
     for function in resources(synth, "AWS::Lambda::Function").values():  # CDK's page copier too
         assert "LogGroup" in function["Properties"]["LoggingConfig"]
     groups = resources(synth, "AWS::Logs::LogGroup")
-    assert len(groups) == len(DEPLOYMENT.functions) + 2  # + the worker and the page copier
+    assert len(groups) == len(DEPLOYMENT.functions) + 4  # + the worker, the page copier, the two API stages
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == DEPLOYMENT.log_retention_days
         assert group["DeletionPolicy"] == "Delete"
@@ -569,6 +583,58 @@ def test_websocket_routes_and_stage_match_spec(synth: SimpleNamespace) -> None:
     assert stage["StageName"] == STAGE and stage["AutoDeploy"] is True
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+
+
+def test_lambdas_run_the_newest_python_lambda_offers(synth: SimpleNamespace) -> None:
+    runtimes = {fn.name: function_by_handler(synth, fn.handler)["Runtime"] for fn in DEPLOYMENT.functions}
+    assert set(runtimes.values()) == {NEWEST_LAMBDA_PYTHON}, runtimes
+
+
+def test_both_api_stages_write_access_logs_to_a_log_group_with_retention(synth: SimpleNamespace) -> None:
+    groups = resources(synth, "AWS::Logs::LogGroup")
+    stages = {
+        render(r["Properties"]["ApiId"], synth.names): r for r in resources(synth, "AWS::ApiGatewayV2::Stage").values()
+    }
+    assert set(stages) == {"<HttpApi>", "<WebSocketApi>"}
+    for api, stage in stages.items():
+        settings = stage["Properties"]["AccessLogSettings"]
+        group = groups[logical_of(settings["DestinationArn"])]
+        assert group["Properties"]["RetentionInDays"] == DEPLOYMENT.log_retention_days, api
+        fields = json.loads(settings["Format"])
+        assert {"requestId", "ip", "route", "status"} <= set(fields), api
+        assert all(v.startswith("$context.") for v in fields.values()), api
+    # WebSocket stages log through the account's API Gateway CloudWatch role, which must be set first.
+    (account_id, account) = next(iter(resources(synth, "AWS::ApiGateway::Account").items()))
+    assert account_id in as_list(stages["<WebSocketApi>"].get("DependsOn", []))
+    role_id = logical_of(account["Properties"]["CloudWatchRoleArn"])
+    role = synth.template["Resources"][role_id]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    (policy,) = role["Properties"]["ManagedPolicyArns"]
+    assert render(policy, synth.names).endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+    assert not [
+        p for p in resources(synth, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"].get("Roles", [])
+    ]
+    assert role["DeletionPolicy"] == "Retain" and account["DeletionPolicy"] == "Retain"  # other APIs may use it
+
+
+def test_the_websocket_function_knows_the_page_origins(
+    synth: SimpleNamespace, synth_with_context: SimpleNamespace
+) -> None:
+    websocket = next(fn.handler for fn in DEPLOYMENT.functions if fn.name == "websocket")
+    for s, expected in (
+        (synth, "https://<Distribution.DomainName>"),
+        (synth_with_context, "https://<Distribution.DomainName>,https://photos.example.org"),
+    ):
+        env = render(function_by_handler(s, websocket)["Environment"]["Variables"], s.names)
+        assert env[ENVIRONMENT["websocket_origins"]] == expected
+    for fn in DEPLOYMENT.functions:  # the others do not need it (and would make a dependency cycle)
+        if fn.name != "websocket":
+            assert (
+                ENVIRONMENT["websocket_origins"]
+                not in function_by_handler(synth, fn.handler)["Environment"]["Variables"]
+            )
 
 
 def test_websocket_routes_have_no_route_responses(synth: SimpleNamespace) -> None:
@@ -656,8 +722,6 @@ def test_worker_task_from_spec(synth: SimpleNamespace) -> None:
     assert static_environment().items() <= env.items()
     assert env["LOOKALIKE_VISIBILITY_TIMEOUT_SECONDS"] == str(DEPLOYMENT.jobs_queue.visibility_timeout_seconds)
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
-    (service,) = resources(synth, "AWS::ECS::Service").values()
-    assert service["Properties"]["DesiredCount"] == 0
     assets = json.loads((synth.outdir / "Lookalike.assets.json").read_text())
     (image,) = assets["dockerImages"].values()
     assert image["source"]["dockerFile"] == "Dockerfile"
@@ -667,7 +731,99 @@ def test_worker_task_from_spec(synth: SimpleNamespace) -> None:
         assert not (context / never).exists(), never
 
 
-def test_worker_scales_by_jobs_from_zero_with_the_spec_steps(synth: SimpleNamespace) -> None:
+# -- scaling, by AWS's documented rules (not CDK's intervals) --------------------------------------------
+#
+# Application Auto Scaling's StepAdjustment: bounds are relative to the alarm's threshold; when the metric
+# is above the threshold a step's lower bound is inclusive and its upper bound exclusive, when it is below,
+# the lower bound is exclusive and the upper bound inclusive.  The documentation's examples put a metric
+# equal to the threshold in both [50, 60) and (40, 50]: a backlog exactly on a threshold has no single
+# reading, and is an error here.  An alarm with scaling actions invokes them every minute it stays in alarm.
+
+COMPARISONS = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+}
+
+
+def step_applies(step: dict[str, Any], offset: float) -> bool:
+    """Does this step adjustment take a metric ``offset`` away from the alarm's threshold?"""
+    assert offset != 0, "a backlog exactly on an alarm threshold: AWS documents no single step for it"
+    lower = step.get("MetricIntervalLowerBound", float("-inf"))
+    upper = step.get("MetricIntervalUpperBound", float("inf"))
+    if offset > 0:
+        return lower <= offset < upper
+    return lower < offset <= upper
+
+
+def scaling_alarms(synth: SimpleNamespace) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(alarm, the step scaling configuration it invokes) for every alarm that scales the workers."""
+    policies = resources(synth, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    found = []
+    for alarm in resources(synth, "AWS::CloudWatch::Alarm").values():
+        for action in alarm["Properties"].get("AlarmActions", []):
+            if isinstance(action, dict) and action.get("Ref") in policies:
+                found.append((alarm["Properties"], policies[action["Ref"]]["Properties"]))
+    return found
+
+
+def scaling_answers(synth: SimpleNamespace, backlog: int) -> list[int]:
+    """The task counts the alarms in alarm at this backlog ask for (ExactCapacity), one per alarm."""
+    answers = []
+    for alarm, policy in scaling_alarms(synth):
+        if not COMPARISONS[alarm["ComparisonOperator"]](backlog, alarm["Threshold"]):
+            continue
+        config = policy["StepScalingPolicyConfiguration"]
+        assert config["AdjustmentType"] == "ExactCapacity"
+        offset = backlog - alarm["Threshold"]
+        matching = [s["ScalingAdjustment"] for s in config["StepAdjustments"] if step_applies(s, offset)]
+        assert len(matching) == 1, f"backlog {backlog}: {len(matching)} steps of one policy apply"
+        answers.append(matching[0])
+    return answers
+
+
+def tasks_for(synth: SimpleNamespace, backlog: int) -> int:
+    (target,) = resources(synth, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    (answer,) = scaling_answers(synth, backlog)
+    return max(target["Properties"]["MinCapacity"], min(answer, target["Properties"]["MaxCapacity"]))
+
+
+def spec_tasks(backlog: int) -> int:
+    return max(tasks for messages, tasks in DEPLOYMENT.worker.scaling_steps if backlog >= messages)
+
+
+def test_a_backlog_of_one_gets_a_worker(synth: SimpleNamespace) -> None:
+    assert scaling_answers(synth, 1) == [1]
+    assert tasks_for(synth, 1) == 1
+
+
+def test_no_backlog_scales_the_workers_to_zero(synth: SimpleNamespace) -> None:
+    assert scaling_answers(synth, 0) == [0]
+
+
+def test_every_backlog_gets_exactly_one_scaling_answer_from_the_spec_steps(synth: SimpleNamespace) -> None:
+    """Never two alarms at once (the old ``<= 20`` and ``>= 20`` both fired at 20), never none."""
+    edges = [messages for messages, _ in DEPLOYMENT.worker.scaling_steps]
+    for backlog in sorted(set(range(0, 130)) | {e + d for e in edges for d in (-1, 0, 1) if e + d >= 0}):
+        answers = scaling_answers(synth, backlog)
+        assert len(answers) == 1, f"backlog {backlog}: {len(answers)} alarms answer {answers}"
+        assert tasks_for(synth, backlog) == spec_tasks(backlog), backlog
+        assert (tasks_for(synth, backlog) >= 1) == (backlog >= 1), backlog
+
+
+def test_no_whole_backlog_lies_on_a_scaling_threshold_or_step_bound(synth: SimpleNamespace) -> None:
+    """Whatever side of a bound AWS counts as inclusive, no backlog can land on one."""
+    for alarm, policy in scaling_alarms(synth):
+        edges = [alarm["Threshold"]]
+        for step in policy["StepScalingPolicyConfiguration"]["StepAdjustments"]:
+            for bound in ("MetricIntervalLowerBound", "MetricIntervalUpperBound"):
+                if bound in step:
+                    edges.append(alarm["Threshold"] + step[bound])
+        assert all(edge % 1 == 0.5 for edge in edges), edges
+
+
+def test_worker_scaling_uses_jobs_waiting_and_in_progress(synth: SimpleNamespace) -> None:
     worker = DEPLOYMENT.worker
     (target,) = resources(synth, "AWS::ApplicationAutoScaling::ScalableTarget").values()
     assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (
@@ -675,33 +831,57 @@ def test_worker_scales_by_jobs_from_zero_with_the_spec_steps(synth: SimpleNamesp
         worker.max_tasks,
     )
     assert worker.min_tasks == 0
-    alarms = {
-        render(a["Properties"]["AlarmActions"][0], synth.names): a["Properties"]
-        for a in resources(synth, "AWS::CloudWatch::Alarm").values()
-        if "AlarmActions" in a["Properties"]
-    }
-    steps: set[tuple[float, int]] = set()
-    for logical, policy in resources(synth, "AWS::ApplicationAutoScaling::ScalingPolicy").items():
-        config = policy["Properties"]["StepScalingPolicyConfiguration"]
-        assert config["AdjustmentType"] == "ExactCapacity"
-        alarm = alarms[f"<{logical}>"]
+    assert len(scaling_alarms(synth)) == 2
+    for alarm, policy in scaling_alarms(synth):
+        assert policy["StepScalingPolicyConfiguration"]["MetricAggregationType"] == "Maximum"
+        assert alarm["EvaluationPeriods"] == 1
         metrics = {m["Id"]: m for m in alarm["Metrics"]}
-        queues = {
-            render(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"], synth.names)
-            for m in metrics.values()
-            if "MetricStat" in m
+        (expression,) = [m["Expression"] for m in metrics.values() if "Expression" in m]
+        # SQS reports no in-flight count while nothing is in flight: a missing term must not hide the other
+        assert expression == "FILL(visible, 0) + FILL(in_flight, 0)"
+        stats = [m["MetricStat"] for m in metrics.values() if "MetricStat" in m]
+        assert {render(s["Metric"]["Dimensions"][0]["Value"], synth.names) for s in stats} == {"<JobsQueue.QueueName>"}
+        assert {s["Metric"]["MetricName"] for s in stats} == {
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
         }
-        assert queues == {"<JobsQueue.QueueName>"}
-        names = {m["MetricStat"]["Metric"]["MetricName"] for m in metrics.values() if "MetricStat" in m}
-        assert names == {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
-        for step in config["StepAdjustments"]:  # bounds are relative to the alarm's threshold
-            lower = step.get("MetricIntervalLowerBound")
-            steps.add((alarm["Threshold"] + lower if lower is not None else float("-inf"), step["ScalingAdjustment"]))
-    by_tasks = sorted((tasks, messages) for messages, tasks in steps)
-    expected = sorted((tasks, messages) for messages, tasks in worker.scaling_steps)
-    assert [t for t, _ in by_tasks] == [t for t, _ in expected]
-    for (_, got), (_, want) in zip(by_tasks, expected, strict=True):
-        assert got == want or (want == 0 and got == float("-inf"))
+        assert {s["Stat"] for s in stats} == {"Maximum"} and {s["Period"] for s in stats} == {60}
+
+
+def test_scaling_steps_must_give_a_single_job_a_worker() -> None:
+    from dataclasses import replace
+
+    for steps in (((0, 0), (2, 1)), ((0, 0), (1, 0), (5, 1)), ((1, 1), (20, 2)), ((0, 0), (1, 1), (1, 2))):
+        spec = replace(DEPLOYMENT, worker=replace(DEPLOYMENT.worker, scaling_steps=steps))
+        with pytest.raises(ValueError, match="scaling steps"):
+            LookalikeStack(cdk.App(), "Broken", spec=spec)
+
+
+def test_the_service_has_no_desired_count_for_updates_to_reset(synth: SimpleNamespace) -> None:
+    (service,) = resources(synth, "AWS::ECS::Service").values()
+    assert "DesiredCount" not in service["Properties"]
+
+
+def test_an_alarm_fires_when_the_oldest_job_waits_too_long(
+    synth: SimpleNamespace, synth_with_context: SimpleNamespace
+) -> None:
+    def age_alarms(s: SimpleNamespace) -> list[dict[str, Any]]:
+        return [
+            a["Properties"]
+            for a in resources(s, "AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+        ]
+
+    (alarm,) = age_alarms(synth)
+    assert render(alarm["Dimensions"], synth.names) == [{"Name": "QueueName", "Value": "<JobsQueue.QueueName>"}]
+    assert alarm["Namespace"] == "AWS/SQS" and alarm["Statistic"] == "Maximum"
+    assert alarm["Threshold"] == DEPLOYMENT.oldest_job_alarm_seconds
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "AlarmActions" not in alarm
+    (alarm,) = age_alarms(synth_with_context)
+    (topic,) = resources(synth_with_context, "AWS::SNS::Topic")
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 
 def test_dead_letter_alarm(synth: SimpleNamespace, synth_with_context: SimpleNamespace) -> None:
@@ -754,6 +934,60 @@ def test_cfn_lint_is_clean(synth: SimpleNamespace, synth_with_context: SimpleNam
         [str(cfn_lint), "--ignore-checks", "W3005", "--", *templates], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The cloud-assembly schema major each pinned CDK CLI reads (its bundled schema/version.json "revision");
+#: it refuses an assembly of a higher major.  Pinning another CLI means looking its number up here.
+CLI_READS_SCHEMA = {"2.1148.1": 55}
+
+
+def pinned_cli_version() -> str:
+    package = json.loads((APP_DIR / "package.json").read_text())
+    lock = json.loads((APP_DIR / "package-lock.json").read_text())
+    version = package["devDependencies"]["aws-cdk"]
+    assert lock["packages"]["node_modules/aws-cdk"]["version"] == version
+    return version
+
+
+def test_aws_cdk_lib_is_pinned_to_what_the_pinned_cli_reads(synth: SimpleNamespace) -> None:
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    reads = CLI_READS_SCHEMA[pinned_cli_version()]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = {
+        name: Requirement(r).specifier
+        for name in ("dev", "deploy")
+        for r in extras[name]
+        if Requirement(r).name == "aws-cdk-lib"
+    }
+    assert set(pins) == {"dev", "deploy"} and pins["dev"] == pins["deploy"], pins
+    assert any(spec.operator in ("<", "<=", "==", "~=") for spec in pins["dev"]), "aws-cdk-lib has no upper bound"
+    assert importlib.metadata.version("aws-cdk-lib") in pins["dev"]
+    # The library's own schema requirement stays below the next major, and its assembly says so.
+    (schema,) = [
+        Requirement(r)
+        for r in importlib.metadata.requires("aws-cdk-lib") or []
+        if r.startswith("aws-cdk.cloud-assembly")
+    ]
+    assert not schema.specifier.contains(f"{reads + 1}.0.0"), schema
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    assert int(manifest["version"].split(".")[0]) <= reads, manifest["version"]
+
+
+def test_the_schema_table_matches_the_installed_cli() -> None:
+    import re
+
+    bundle = APP_DIR / "node_modules" / "aws-cdk" / "lib" / "index.js"
+    if not bundle.exists():
+        pytest.skip("the CDK CLI is not installed (make cdk-cli)")
+    installed = json.loads((APP_DIR / "node_modules" / "aws-cdk" / "package.json").read_text())["version"]
+    assert installed == pinned_cli_version()
+    found = re.search(r"cloud-assembly-schema/schema/version\.json[\s\S]{0,600}?revision:\s*(\d+)", bundle.read_text())
+    assert found is not None, "the CLI's bundled schema version was not found"
+    assert int(found.group(1)) == CLI_READS_SCHEMA[installed]
 
 
 def test_cdk_cli_synth(tmp_path: Path) -> None:

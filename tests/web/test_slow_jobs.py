@@ -56,3 +56,20 @@ def test_a_thin_png_fails_at_once_with_bad_shape(start_server) -> None:
     assert "no camera makes that shape" in failed["error"]["message"]
     assert waited < 10
     assert not (server.settings.home / "storage" / key).exists()
+
+
+def test_a_worker_whose_job_never_ends_is_replaced_after_the_limit_and_a_grace(start_server, two_people: bytes) -> None:
+    """The computation outlives the limit by more than the grace (10 s): that worker process exits and the
+    pool starts a fresh one, so a photo that never ends cannot take a worker for ever."""
+    server = start_server(workers=1, worker_pause_seconds=14, job_timeout_seconds=1)
+    pool = server.app.state.pool
+    before = pool.pids()
+    key = server.uploaded_key(two_people)
+    with WS(server.ws_url) as ws:
+        ws.send({"action": "match", "key": key})
+        assert ws.until("matched", "failed", timeout=30)[-1]["error"]["code"] == "too_slow"
+    deadline = time.monotonic() + 30
+    while pool.restarts == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pool.restarts == 1 and pool.pids() != before
+    assert pool.wait_ready(60) and pool.ready_count() == 1

@@ -57,6 +57,7 @@ class LookalikeStack(Stack):
         self, scope: Construct, construct_id: str, *, spec: Deployment = DEPLOYMENT, root: Path = ROOT, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self._refuse_removed_context()
         if spec.jobs_queue.visibility_timeout_seconds <= spec.worker.job_timeout_seconds:
             raise ValueError("the jobs queue's visibility timeout must exceed the worker's job timeout")
         self.spec = spec
@@ -75,9 +76,21 @@ class LookalikeStack(Stack):
 
     # -- context ---------------------------------------------------------------------------------------
 
+    def _refuse_removed_context(self) -> None:
+        if self.context("gallery_uri"):
+            raise ValueError(
+                "-c gallery_uri is not supported: workers read the gallery, and CloudFront serves its thumbnails, "
+                "from this stack's own gallery bucket only. Publish the gallery there instead: "
+                "lookalike gallery push s3://<GalleryBucketName>/galleries/ --gallery DIR (make deploy-aws does)."
+            )
+
     def context(self, name: str) -> str:
         value = self.node.try_get_context(name)
         return str(value) if value not in (None, "") else ""
+
+    def extra_origins(self) -> list[str]:
+        """``-c allowed_origin=https://a.example,https://b.example``: pages served elsewhere."""
+        return [o.strip().rstrip("/") for o in self.context("allowed_origin").split(",") if o.strip()]
 
     def log_group(self, construct_id: str) -> logs.LogGroup:
         return logs.LogGroup(
@@ -166,8 +179,9 @@ class LookalikeStack(Stack):
         """The settings every process on AWS gets (``spec.ENVIRONMENT`` plus the limits from the spec)."""
         spec = self.spec
         # ``lookalike gallery push`` publishes versions under galleries/ and points galleries/current.json at
-        # the newest; a worker fetches that one and links its thumbnails under /galleries/<version>/.
-        gallery_uri = self.context("gallery_uri") or f"s3://{self.gallery_bucket.bucket_name}/{GALLERIES_PREFIX}"
+        # the newest; a worker fetches that one and links its thumbnails under /galleries/<version>/, which
+        # CloudFront serves from the same bucket.
+        gallery_uri = f"s3://{self.gallery_bucket.bucket_name}/{GALLERIES_PREFIX}"
         values = {
             "uploads_bucket": self.uploads_bucket.bucket_name,
             "queue_url": self.jobs_queue.queue_url,
@@ -184,6 +198,15 @@ class LookalikeStack(Stack):
     # -- alarms and outputs ------------------------------------------------------------------------------
 
     def _alarms(self) -> None:
+        alarms = [self._dead_letter_alarm(), self._oldest_job_alarm()]
+        email = self.context("alarm_email")
+        if email:
+            topic = sns.Topic(self, "AlarmTopic", display_name="lookalike alarms", enforce_ssl=True)
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+            for alarm in alarms:
+                alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+
+    def _dead_letter_alarm(self) -> cloudwatch.Alarm:
         """Dead letters: jobs that failed every delivery.  Workers take them off the queue to fail their
         jobs, so a dead letter may be visible only briefly: the alarm counts receives too."""
         minute = Duration.minutes(1)
@@ -208,11 +231,26 @@ class LookalikeStack(Stack):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        email = self.context("alarm_email")
-        if email:
-            topic = sns.Topic(self, "AlarmTopic", display_name="lookalike alarms", enforce_ssl=True)
-            topic.add_subscription(subscriptions.EmailSubscription(email))
-            self.dead_letter_alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        return self.dead_letter_alarm
+
+    def _oldest_job_alarm(self) -> cloudwatch.Alarm:
+        """Work stuck: the oldest job in the queue has waited too long (no worker starts, none can fetch the
+        gallery, or they cannot keep up).  Dead letters come only after three deliveries; a job that no
+        worker ever receives never gets there."""
+        seconds = self.spec.oldest_job_alarm_seconds
+        self.oldest_job_alarm = cloudwatch.Alarm(
+            self,
+            "OldestJobAlarm",
+            alarm_description=f"lookalike: a job has waited {seconds} s or more in the queue (no worker takes jobs)",
+            metric=self.jobs_queue.metric_approximate_age_of_oldest_message(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=seconds,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return self.oldest_job_alarm
 
     def _outputs(self) -> None:
         outputs = {

@@ -8,13 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Annotations, Aws
+from aws_cdk import Annotations, Aws, Fn
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
+
+from lookalike.deploy.spec import ENVIRONMENT
 
 if TYPE_CHECKING:
     from .stack import LookalikeStack
@@ -100,11 +102,14 @@ def add_distribution(stack: LookalikeStack) -> None:
             conditions={"StringEquals": {"AWS:SourceArn": stack.distribution_arn}},
         )
     )
-    # Browsers POST photos straight to the uploads bucket, from the page's origin only.
-    stack.page_origin = stack.context("allowed_origin") or f"https://{stack.distribution.distribution_domain_name}"
+    # Browsers POST photos straight to the uploads bucket and open the WebSocket from the page's origins
+    # only: this distribution's, and those given as context.
+    stack.page_origin = f"https://{stack.distribution.distribution_domain_name}"
+    stack.page_origins = [stack.page_origin, *stack.extra_origins()]
     stack.uploads_bucket.add_cors_rule(
-        allowed_methods=[s3.HttpMethods.POST], allowed_origins=[stack.page_origin], max_age=3000
+        allowed_methods=[s3.HttpMethods.POST], allowed_origins=stack.page_origins, max_age=3000
     )
+    stack.functions["websocket"].add_environment(ENVIRONMENT["websocket_origins"], Fn.join(",", stack.page_origins))
 
 
 def site_layout(static: Path) -> Path:

@@ -7,8 +7,11 @@ short expiry, and it is the storage server that refuses an upload outside it.
 
 The endpoint comes from boto3's own variables (``AWS_ENDPOINT_URL_S3``, then ``AWS_ENDPOINT_URL``)
 unless one is passed. With a custom endpoint (an S3-compatible server or an emulator) buckets are
-addressed by path (``http://host:port/bucket``), since ``bucket.host`` names rarely resolve there;
-on AWS itself botocore's default (virtual-hosted) is kept.
+addressed by path (``http://host:port/bucket``), since ``bucket.host`` names rarely resolve there.
+On AWS itself buckets are addressed by their regional virtual-hosted name, ``BUCKET.s3.REGION.amazonaws.com``,
+in every region, us-east-1 included: botocore's default presigns POSTs against the global
+``BUCKET.s3.amazonaws.com``, which answers a new bucket outside us-east-1 with a 307 redirect (a
+browser's cross-origin POST does not follow it) and a bucket in an opt-in region with 400.
 
 The bucket should also carry a lifecycle rule expiring ``uploads/`` after a day, so that photos
 whose job never ran are not kept either.
@@ -32,8 +35,11 @@ def s3_client(endpoint_url: str | None = None, addressing_style: str | None = No
     from botocore.config import Config
 
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    style = addressing_style or ("path" if endpoint else None)
-    config = Config(signature_version="s3v4", s3={"addressing_style": style} if style else None)
+    if endpoint:
+        s3: dict[str, str] = {"addressing_style": addressing_style or "path"}
+    else:  # AWS: https://BUCKET.s3.REGION.amazonaws.com/ (never the global endpoint)
+        s3 = {"addressing_style": addressing_style or "virtual", "us_east_1_regional_endpoint": "regional"}
+    config = Config(signature_version="s3v4", s3=s3)
     # endpoint_url=None lets boto3 read AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (and config files) itself.
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
@@ -68,7 +74,12 @@ class S3Storage:
         endpoint_url: str | None = None,
         addressing_style: str | None = None,
     ) -> None:
-        """``client``: a boto3 S3 client (its presigned POSTs are made SigV4); else one is made here."""
+        """``client``: a boto3 S3 client (its presigned POSTs are made SigV4); else one is made here.
+
+        A bucket name with dots is addressed by path on AWS too (``s3.REGION.amazonaws.com/a.b``): as a
+        host name, ``a.b.s3.REGION.amazonaws.com`` does not match S3's wildcard TLS certificate."""
+        if client is None and addressing_style is None and "." in bucket:
+            addressing_style = "path"
         self.client = sign_posts_with_sigv4(client) if client is not None else s3_client(endpoint_url, addressing_style)
         self.bucket = bucket
         self.max_bytes = max_bytes

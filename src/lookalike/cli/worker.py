@@ -12,12 +12,18 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lookalike.cli.output import console, err_console, friendly_errors, gallery_option, settings_from
+from lookalike.errors import GalleryError
 from lookalike.settings import Settings
+
+#: How often a worker started before any gallery was published looks for one again.
+GALLERY_WAIT_SECONDS = 15.0
 
 
 def check_health(settings: Settings) -> tuple[bool, str]:
@@ -31,14 +37,41 @@ def check_health(settings: Settings) -> tuple[bool, str]:
     return True, f"healthy ({age:.0f} s ago)"
 
 
-def prepare_gallery(settings: Settings) -> Settings:
+def fetch_when_published(
+    uri: str,
+    cache_dir: Path,
+    heartbeat: Callable[[], None],
+    *,
+    wait_seconds: float = GALLERY_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """The gallery at ``uri``; while none is published there yet, wait for one and stay healthy.
+
+    A new stack's first task starts before ``make deploy-aws`` pushes the gallery: crashing would fail
+    the deployment (ECS's circuit breaker), so it waits (it takes no job meanwhile).  Any other gallery
+    error (damaged, unreachable) is raised."""
+    from lookalike.gallery.artifact import fetch_gallery
+
+    told = False
+    while True:
+        try:
+            return fetch_gallery(uri, cache_dir)
+        except GalleryError as exc:
+            if exc.code != "no_gallery":
+                raise
+            if not told:
+                err_console.print(f"{exc.message} Waiting for one (looking every {wait_seconds:.0f} s).")
+                told = True
+        heartbeat()
+        sleep(wait_seconds)
+
+
+def prepare_gallery(settings: Settings, heartbeat: Callable[[], None] = lambda: None) -> Settings:
     """A gallery published to S3 (``gallery push``) is fetched once, checked, and used from a local cache;
     results then link its thumbnails by version, where the CDN serves them."""
     if not settings.gallery_uri:
         return settings
-    from lookalike.gallery.artifact import fetch_gallery
-
-    fetched = fetch_gallery(settings.gallery_uri, settings.home / "galleries")
+    fetched = fetch_when_published(settings.gallery_uri, settings.home / "galleries", heartbeat)
     thumbnails = settings.thumbnail_url
     if thumbnails == Settings().thumbnail_url:
         thumbnails = f"/galleries/{fetched.version}/thumbnails/{{face_id}}.jpg"
@@ -63,9 +96,9 @@ def worker(ctx: click.Context, gallery: Path | None, check: bool) -> None:
         sys.exit(0 if ok else 1)
     from lookalike.web.runtime import build_worker_loop
 
-    settings = prepare_gallery(settings)
     health = settings.health_file()
     health.parent.mkdir(parents=True, exist_ok=True)
+    settings = prepare_gallery(settings, heartbeat=health.touch)
     loop = build_worker_loop(settings, heartbeat=health.touch)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     signal.signal(signal.SIGINT, lambda *_: loop.stop())

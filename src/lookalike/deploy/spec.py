@@ -19,6 +19,7 @@ ENVIRONMENT = {
     "websocket_endpoint": "LOOKALIKE_WEBSOCKET_ENDPOINT",
     "gallery_uri": "LOOKALIKE_GALLERY_URI",
     "thumbnail_url": "LOOKALIKE_THUMBNAIL_URL",
+    "websocket_origins": "LOOKALIKE_WEBSOCKET_ORIGINS",  # the websocket function's only
 }
 
 
@@ -139,7 +140,7 @@ class Worker:
     job_timeout_seconds: int = 60  # a job running longer fails as too_slow (not retried)
     stop_timeout_seconds: int = 120  # ECS waits this long after SIGTERM (its maximum) before SIGKILL
     health_command: tuple[str, ...] = ("lookalike", "worker", "--check")
-    #: (messages waiting, tasks wanted): step scaling on the queue's depth.
+    #: (jobs waiting or in progress at least, tasks wanted): 0 -> 0, 1-19 -> 1, 20-59 -> 2, 60 and more -> 4.
     scaling_steps: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (20, 2), (60, 4))
     grants: tuple[str, ...] = (
         "uploads:read",
@@ -159,6 +160,10 @@ class Deployment:
     max_upload_bytes: int = 25 * 1024 * 1024
     job_ttl_seconds: int = 3600
     log_retention_days: int = 14
+    #: Alarm when the oldest job has waited this long: work is stuck (no worker starts, or none keeps up).
+    #: Above the slowest honest cold start (about 20 minutes after a queue idle for 6 hours, whose
+    #: metrics take up to 15 minutes to resume: docs/deploy-aws.md), below the queue's 1 h retention.
+    oldest_job_alarm_seconds: int = 1800
     jobs_queue: Queue = field(
         default_factory=lambda: Queue(
             "jobs",

@@ -33,6 +33,10 @@ class VisibilityKeeper:
     heartbeat included: a worker stuck past the limit is not healthy.  Without ``on_limit`` the message
     is let go and comes back for another worker when its visibility runs out.
 
+    With ``on_stuck``, a job still running ``stuck_grace`` seconds after its limit calls it (a worker
+    process of ``lookalike serve`` exits, and its supervisor starts a fresh one: a photo that never ends
+    costs one worker for the limit and the grace, not for ever).
+
     ``clock`` and ``wait`` (wait up to the given seconds; True once the job has ended) are injectable so
     that a test can run the schedule on a fake clock (:meth:`keep`, without the thread).
     """
@@ -48,9 +52,12 @@ class VisibilityKeeper:
         beat_every: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         wait: Callable[[float], bool] | None = None,
+        on_stuck: Callable[[], None] | None = None,
+        stuck_grace: float = 10.0,
     ) -> None:
         self.queue, self.message, self.timeout, self.limit = queue, message, timeout, limit
         self.heartbeat, self.on_limit = heartbeat, on_limit
+        self.on_stuck, self.stuck_grace = on_stuck, stuck_grace
         self.extend_every = timeout / 3
         self.every = max(0.05, min(self.extend_every, beat_every or self.extend_every))
         self.clock = clock
@@ -67,6 +74,9 @@ class VisibilityKeeper:
             now = self.clock()
             if now - start >= self.limit:
                 self._give_up(now - start)
+                if self.on_stuck is not None and not self._wait(self.stuck_grace):
+                    log.error("job %s did not end %.0f s after its limit", self.message.id, self.stuck_grace)
+                    self.on_stuck()
                 return
             self.heartbeat()
             if now - last_extended >= self.extend_every * 0.999 and self._extend():
@@ -109,6 +119,7 @@ class WorkerLoop:
     wait_seconds: float = 1.0  # long-poll wait per receive
     heartbeat: Callable[[], None] = field(default=lambda: None)  # "I am alive and not stuck"
     heartbeat_every: float | None = None  # beat at least this often during a job (None: with each extension)
+    on_stuck: Callable[[], None] | None = None  # a job still running 10 s past its limit (serve's workers exit)
     stopping: threading.Event = field(default_factory=threading.Event)
     processed: int = 0
 
@@ -134,6 +145,7 @@ class WorkerLoop:
             heartbeat=self.heartbeat,
             on_limit=lambda: self.processor.time_out(message, self.job_timeout),
             beat_every=self.heartbeat_every,
+            on_stuck=self.on_stuck,
         )
         with keeper:
             self.processor.process(message)

@@ -121,11 +121,15 @@ def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:
 
         single_threaded_blas()
     loop = build_worker_loop(settings, api_url)
+    loop.on_stuck = lambda: os._exit(STUCK_EXIT_CODE)  # the pool starts a fresh worker in its place
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     if ready is not None:
         ready.set()
     loop.run()
 
+
+#: A worker of ``lookalike serve`` whose job did not end after its time limit exits with this (and is replaced).
+STUCK_EXIT_CODE = 75
 
 #: How much longer than the job limit a stopping worker is given to end (its last result and events).
 STOP_MARGIN_SECONDS = 10.0
