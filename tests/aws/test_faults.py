@@ -219,11 +219,14 @@ def test_a_page_that_reconnects_resumes_its_job(stack: Stack, two_people: bytes)
     stack.worker()
     key = s.upload(two_people)
     with Client(s.stack.websocket_url) as ws:
-        job_id = submit(ws, key)["job"]
+        queued = submit(ws, key)
+        job_id = queued["job"]
         old = stack.stored(job_id).connection_id
     wait_for(lambda: stack.job(job_id)["state"] == "processing", 30, "a worker took the job")  # and pauses
     with Client(s.stack.websocket_url) as ws:
-        ws.send({"action": "resume", "job": job_id})
+        ws.send({"action": "resume", "job": job_id})  # the id alone does not move a job: only its creator may
+        assert ws.until("error", timeout=30)[-1]["error"]["code"] == "bad_token"
+        ws.send({"action": "resume", "job": job_id, "token": queued["resume_token"]})
         events = ws.until("matched", "failed", timeout=60)
         assert listen(ws, 1) == []
     assert sorted(names(events)) == ["faces_found", "matched", "resumed"] and events[-1]["event"] == "matched", events

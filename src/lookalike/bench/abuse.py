@@ -322,22 +322,24 @@ def half_open(url: str, count: int = 200, wait: float = 90.0) -> Outcome:
 
 
 async def forwarded_for(client: Client, limit: int) -> Outcome:
-    passed = 0
-    for i in range(limit + 40):
+    """A burst of presigns, each claiming another address: one client's budget must hold (its bucket of
+    ``limit`` plus what refills during the burst), unless the server believes the header."""
+    sent, passed, start = limit + 40, 0, time.monotonic()
+    for i in range(sent):
+        forged = f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
         r = await client.http.post(
-            "/api/uploads",
-            json={"content_type": "image/jpeg"},
-            headers={"X-Forwarded-For": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"},
+            "/api/uploads", json={"content_type": "image/jpeg"}, headers={"X-Forwarded-For": forged}
         )
         passed += r.status_code == 201
+    allowed = limit + int((time.monotonic() - start) * limit / 60) + 1
     return Outcome(
         "forwarded_for",
-        f"{limit + 40} presigns from loopback, each with a new X-Forwarded-For: {passed} passed "
-        f"(the limit is {limit} a minute per client)",
+        f"{sent} presigns from loopback, each with a new X-Forwarded-For: {passed} passed "
+        f"(one client's budget: {limit} a minute, {allowed} counting what refilled during the burst)",
         float(passed),
         "passed",
-        f"<= {limit}",
-        passed <= limit,
+        f"<= {allowed}",
+        passed <= allowed,
     )
 
 
