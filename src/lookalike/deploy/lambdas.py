@@ -21,7 +21,7 @@ from typing import Any
 from lookalike.adapters.aws import AwsPorts
 from lookalike.media import MEDIA_TYPES
 from lookalike.service.jobs import JobError, JobService
-from lookalike.service.protocol import Conversation, error_event
+from lookalike.service.protocol import Conversation, error_event, origin_allowed
 from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 
@@ -99,22 +99,6 @@ def management_endpoint(context: dict[str, Any]) -> str:
     return f"https://{context.get('domainName', '')}/{context.get('stage', '')}"
 
 
-def normal_origin(origin: str) -> str:
-    return origin.strip().rstrip("/").lower()
-
-
-def origin_allowed(headers: dict[str, Any] | None, allowed: str) -> bool:
-    """``$connect``: may a page of this ``Origin`` open the WebSocket?
-
-    Browsers always send ``Origin`` on a WebSocket handshake and a page cannot change it, so refusing
-    every origin but the page's stops other sites from driving the API with their visitors' browsers.
-    A handshake without ``Origin`` is not a browser's (the benchmark, a script): it is let in, as it
-    could send any ``Origin`` it liked anyway.  ``allowed`` empty: every origin is."""
-    origins = {normal_origin(o) for o in allowed.split(",") if o.strip()}
-    sent = header(headers, "origin")
-    return not origins or sent is None or normal_origin(sent) in origins
-
-
 def header(headers: dict[str, Any] | None, name: str) -> str | None:
     """A request header by name, whatever its case (API Gateway passes them as the client wrote them)."""
     for key, value in (headers or {}).items():
@@ -127,7 +111,7 @@ def websocket_handler(event: dict[str, Any], context: Any = None) -> dict[str, A
     request = event.get("requestContext") or {}
     route = request.get("routeKey", "")
     if route == "$connect":  # nothing to record: jobs carry their connection
-        if not origin_allowed(event.get("headers"), settings().websocket_origins):
+        if not origin_allowed(header(event.get("headers"), "origin"), settings().websocket_origins):
             log.warning("refused a WebSocket from origin %r", header(event.get("headers"), "origin"))
             return {"statusCode": 403}
         return {"statusCode": 200}

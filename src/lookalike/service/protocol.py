@@ -21,6 +21,28 @@ from lookalike.service.ports import ConnectionNotifier, Job
 ACTIONS = ("match", "resume")
 
 
+def _normal_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+def origin_allowed(origin: str | None, allowed: str, own_host: str | None = None) -> bool:
+    """May a page of this ``Origin`` open the WebSocket?  (``$connect`` on AWS, the handshake embedded.)
+
+    Browsers always send ``Origin`` on a WebSocket handshake and a page cannot change it, so refusing
+    every origin but the page's stops other sites from driving the API with their visitors' browsers
+    (and their addresses' rate budgets).  A handshake without ``Origin`` is not a browser's (a script,
+    the benchmarks): it is let in, as it could send any ``Origin`` it liked anyway.  ``allowed``: the
+    page origins (scheme, host and port), comma-separated; ``own_host``: this server's ``Host`` header
+    (the page it serves itself, whatever the scheme a proxy in front adds).  With neither, any origin."""
+    if origin is None:
+        return True
+    origins = {_normal_origin(o) for o in allowed.split(",") if o.strip()}
+    sent = _normal_origin(origin)
+    if own_host and sent.partition("://")[2] == own_host.strip().lower():
+        return True
+    return not origins and not own_host or sent in origins
+
+
 @dataclass(frozen=True)
 class ClientMessage:
     action: str

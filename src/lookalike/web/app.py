@@ -35,7 +35,7 @@ from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.adapters.upload_ledger import Quota
 from lookalike.gallery.store import Gallery
 from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
-from lookalike.service.protocol import Conversation, error_event, hello_event
+from lookalike.service.protocol import Conversation, error_event, hello_event, origin_allowed
 from lookalike.service.uploads import UploadService
 from lookalike.settings import Settings
 from lookalike.web import middleware
@@ -331,6 +331,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     @app.websocket("/ws")
     async def websocket(ws: WebSocket) -> None:
         client = client_of(ws)
+        if not origin_allowed(ws.headers.get("origin"), settings.websocket_origins, ws.headers.get("host")):
+            metrics.refused.labels("forbidden_origin").inc()  # another site's page: refused at the handshake
+            return await ws.close(code=1008)
         await ws.accept()
         if not sockets.admit(client):
             metrics.refused.labels("too_many_connections").inc()
