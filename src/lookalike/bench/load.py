@@ -219,7 +219,8 @@ def load(
     if url is not None:
         report = asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None))
     else:
-        env = {"LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000"}
+        # All its clients come from one address: lift the per-address limits meant for the public.
+        env = {"LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000", "LOOKALIKE_WS_MAX_PER_CLIENT": str(clients + 1)}
         if gallery is not None:
             env["LOOKALIKE_GALLERY"] = str(gallery)
         if workers is not None:
