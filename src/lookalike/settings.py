@@ -78,6 +78,7 @@ class Settings:
     max_json_bytes: int = 8192  # request bodies of the JSON routes; a bigger one is refused (413) unread
     match_max_concurrent: int = 4  # synchronous /api/match calls running or waiting; more get 503
     trusted_proxies: str = ""  # addresses/networks (comma-separated) whose X-Forwarded-For is believed
+    ipv6_client_prefix: int = 64  # an IPv6 client is its /64 (one home or server has one); IPv4: one address
     upload_quota_client_bytes: int = 100 * 1024 * 1024  # photos waiting for a match, per client address
     upload_quota_total_bytes: int = 2 * 1024 * 1024 * 1024  # ... and from everyone
     ws_idle_seconds: float = 120.0  # a WebSocket with no message and no job waiting is closed after this

@@ -74,6 +74,23 @@ def test_two_servers_on_one_home_share_the_budget(start_server, tmp_path: Path) 
         ("10.0.0.5", "1.2.3.4, 10.0.0.9", "10.0.0.0/8", "1.2.3.4"),
         ("192.0.2.1", "1.2.3.4", "127.0.0.1", "192.0.2.1"),
         ("127.0.0.1", None, "127.0.0.1", "127.0.0.1"),
+        # IPv6: a client is its /64; an IPv4-mapped address is IPv4.
+        ("2001:db8:1:2::5", None, "", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", None, "", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", None, "", "192.0.2.7"),
+        ("127.0.0.1", "2001:db8:1:2::77", "127.0.0.1", "2001:db8:1:2::/64"),
+        ("127.0.0.1", "::ffff:1.2.3.4", "127.0.0.1", "1.2.3.4"),
+        # Ports are dropped: one client whatever the port.
+        ("127.0.0.1", "1.2.3.4:1111", "127.0.0.1", "1.2.3.4"),
+        ("127.0.0.1", "1.2.3.4:2222", "127.0.0.1", "1.2.3.4"),
+        ("127.0.0.1", "[2001:db8::1]:80", "127.0.0.1", "2001:db8::/64"),
+        ("127.0.0.1", "[2001:db8::1]", "127.0.0.1", "2001:db8::/64"),
+        # A hop that is no address stops the walk: the client is the proxy that handed it over.
+        ("127.0.0.1", "garbage-1", "127.0.0.1", "127.0.0.1"),
+        ("127.0.0.1", "1.2.3.4:http", "127.0.0.1", "127.0.0.1"),
+        ("127.0.0.1", "[2001:db8::1]x", "127.0.0.1", "127.0.0.1"),
+        ("10.0.0.5", "1.2.3.4, garbage, 10.0.0.9", "10.0.0.0/8", "10.0.0.9"),
+        ("10.0.0.5", "garbage, 1.2.3.4", "10.0.0.0/8", "1.2.3.4"),
     ],
 )
 def test_client_address(peer: str, header: str | None, trusted: str, expected: str) -> None:
@@ -84,3 +101,30 @@ def test_client_address(peer: str, header: str | None, trusted: str, expected: s
 def test_bad_proxy_setting_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         ClientAddress("not-an-address")
+    with pytest.raises(ValueError, match="IPV6_CLIENT_PREFIX"):
+        ClientAddress("", ipv6_prefix=129)
+
+
+def test_the_ipv6_prefix_is_a_setting() -> None:
+    scope = {"client": ("2001:db8:1:2::5", 5000), "headers": []}
+    assert ClientAddress("", ipv6_prefix=56).of(scope) == "2001:db8:1::/56"
+    assert ClientAddress("", ipv6_prefix=128).of(scope) == "2001:db8:1:2::5"
+
+
+def test_300_addresses_of_one_ipv6_64_get_one_rate_budget(tmp_path: Path) -> None:
+    """At one instant, 300 addresses of one /64 x 60 requests: one budget of 60, not 300 of them."""
+    limiter = SqliteRateLimiter(tmp_path / "ratelimit.sqlite", per_minute=60)
+    clients, now = ClientAddress(), 1_000_000.0
+    allowed = 0
+    for i in range(300):
+        key = clients.of({"client": (f"2001:db8:1:2:{i:x}::{i:x}", 5000), "headers": []})
+        allowed += sum(limiter.allow(key, now)[0] for _ in range(60))
+    assert allowed == 60
+    other = clients.of({"client": ("2001:db8:1:3::1", 5000), "headers": []})
+    assert limiter.allow(other, now)[0]  # the next /64 is another client
+
+
+def test_forwarded_ports_do_not_make_new_clients(start_server) -> None:
+    server = start_server(workers=0, rate_limit_per_minute=3, trusted_proxies="127.0.0.1")
+    codes = presign_codes(server, 5, [f"198.51.100.8:{1000 + i}" for i in range(5)])
+    assert codes == [201, 201, 201, 429, 429]

@@ -81,3 +81,25 @@ def test_waiting_bytes_are_capped_per_client_and_in_all(start_server) -> None:
     storage = server.app.state.env.storage
     storage.delete(f"uploads/{files_under(server)[0]}")
     assert upload("198.51.100.3").status_code == 204
+
+
+def test_many_addresses_of_one_ipv6_64_share_one_upload_quota(start_server) -> None:
+    """One home's /64 holds more addresses than the total quota has shares: it is one client."""
+    server = start_server(
+        workers=0,
+        trusted_proxies="127.0.0.1",
+        upload_quota_client_bytes=250_000,
+        upload_quota_total_bytes=450_000,
+    )
+    photo = b"\xff\xd8" + b"x" * 99_998
+
+    def upload(client: str) -> httpx.Response:
+        with httpx.Client(base_url=server.url, headers={"X-Forwarded-For": client}, timeout=30) as c:
+            p = c.post("/api/uploads", json={"content_type": "image/jpeg"}).json()
+            return c.post(p["url"], data=p["fields"], files={"file": ("photo", photo, "image/jpeg")})
+
+    codes = [upload(f"2001:db8:1:2::{i:x}").status_code for i in range(1, 6)]
+    assert codes == [204, 204, 429, 429, 429], codes
+    assert upload("2001:db8:1:3::1").status_code == 204  # the next /64 is another client
+    assert upload("198.51.100.9").status_code == 204  # 4 photos wait: the total's room is 4
+    assert upload("198.51.100.10").status_code == 507
