@@ -94,9 +94,10 @@ class Settings:
     jobs_table: str = ""  # aws: the DynamoDB table of jobs and results
     websocket_endpoint: str = ""  # aws: the @connections endpoint; empty: the one each job carries
     gallery_uri: str = ""  # s3://bucket/prefix/ of a pushed gallery (``gallery push``); empty: ``gallery``
-    # Origins allowed to open the WebSocket, comma-separated.  aws: the deploy sets the page's (empty: any);
-    # embedded: the server's own host always is, add the public origin when a proxy rewrites ``Host``.
-    # A browser always sends Origin on a WebSocket handshake; a request without one (a script) is let in.
+    # Page origins allowed to open the WebSocket and (embedded) to send POST/PUT/PATCH/DELETE, comma-separated.
+    # aws: the deploy sets the page's (empty: any); embedded: the server's own host always is, add the public
+    # origin when a proxy rewrites ``Host``.  Browsers always send Origin on a WebSocket handshake and on a
+    # POST; a request without one (a script) is let in.
     websocket_origins: str = ""
     thumbnail_url: str = "/api/faces/{face_id}/thumbnail"  # what results link a gallery face's thumbnail as
     worker_health_file: Path | None = (

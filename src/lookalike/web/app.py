@@ -150,7 +150,13 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         "as soon as they are matched.",
     )
     app.state.settings, app.state.env, app.state.pool, app.state.hub = settings, env, pool, hub
-    middleware.install(app, settings.max_json_bytes, settings.max_upload_bytes + FORM_OVERHEAD)
+    middleware.install(
+        app,
+        settings.max_json_bytes,
+        settings.max_upload_bytes + FORM_OVERHEAD,
+        origins=settings.websocket_origins,
+        on_refused=metrics.refused.labels("forbidden_origin").inc,
+    )
 
     def client_of(request: Request | WebSocket) -> str:
         return clients.of(request.scope)

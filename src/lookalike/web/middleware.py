@@ -1,6 +1,7 @@
-"""ASGI middleware of the web app: a request-body limit, and security headers on every response.
+"""ASGI middleware of the web app: a request-body limit, another site's pages refused, and security
+headers on every response.
 
-Both are plain ASGI (no request objects), so they act before any route reads or parses a body.
+All are plain ASGI (no request objects), so they act before any route reads or parses a body.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from lookalike.service.protocol import origin_allowed
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -73,12 +76,17 @@ async def send_error(send: Any, status: int, code: str, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def declared_length(scope: Scope) -> str | None:
-    """The request's Content-Length header as sent (None without one)."""
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header as sent (its first value; None without one); ``name`` in lower case."""
+    for key, value in scope.get("headers", []):
+        if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def declared_length(scope: Scope) -> str | None:
+    """The request's Content-Length header as sent (None without one)."""
+    return header(scope, b"content-length")
 
 
 class BodyLimit:
@@ -143,11 +151,55 @@ class BodyLimit:
             # else: the route saw the disconnect we made up; the client has its 413
 
 
-def install(app: Any, json_limit: int, upload_limit: int) -> None:
+class SameSite:
+    """Refuses state-changing requests (POST, PUT, PATCH, DELETE) sent by another site's page: 403
+    ``forbidden_origin``, before the body is read.
+
+    A multipart or form POST is a CORS "simple" request: any page can send one with its visitors'
+    browsers (``fetch(url, {mode: "no-cors"})``, a form), unread but carried out.  Browsers send
+    ``Origin`` on every such request and ``Sec-Fetch-Site`` too; a page cannot change either.  The
+    rule is the WebSocket's (:func:`origin_allowed`: this server's own host, or one of ``origins``),
+    and ``Sec-Fetch-Site: cross-site`` is refused unless the ``Origin`` is one listed.  A request with
+    neither header is not a browser page's (a script, curl) and passes: it could send any header it
+    liked.  ``exempt`` paths (prefixes) are not checked: the workers' event posts (loopback and token).
+    """
+
+    METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def __init__(
+        self, app: Any, origins: str = "", exempt: tuple[str, ...] = (), on_refused: Callable[[], None] | None = None
+    ) -> None:
+        self.app, self.origins, self.exempt, self.on_refused = app, origins, exempt, on_refused
+
+    def refused(self, scope: Scope) -> bool:
+        if scope.get("method") not in self.METHODS or scope.get("path", "").startswith(self.exempt):
+            return False
+        origin = header(scope, b"origin")
+        if not origin_allowed(origin, self.origins, header(scope, b"host")):
+            return True
+        if (header(scope, b"sec-fetch-site") or "").strip().lower() != "cross-site":
+            return False
+        listed = bool(self.origins.strip()) and origin is not None and origin_allowed(origin, self.origins)
+        return not listed
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.refused(scope):
+            if self.on_refused is not None:
+                self.on_refused()
+            await send_error(send, 403, "forbidden_origin", "Requests from another site's page are not accepted.")
+            return
+        await self.app(scope, receive, send)
+
+
+def install(
+    app: Any, json_limit: int, upload_limit: int, origins: str = "", on_refused: Callable[[], None] | None = None
+) -> None:
     """The body limit (photo routes get ``upload_limit``, workers' event posts 4 MiB, the rest
-    ``json_limit``) inside the security headers, so that even a 413 carries them."""
+    ``json_limit``) inside the same-site check (``origins``: the page origins besides this server's
+    own host), both inside the security headers, so that even a 413 or a 403 carries them."""
     limits = {"/storage/upload": upload_limit, "/api/match": upload_limit, "/internal/connections": 4 * 2**20}
     app.add_middleware(BodyLimit, default=json_limit, limits=limits)
+    app.add_middleware(SameSite, origins=origins, exempt=("/internal/connections/",), on_refused=on_refused)
     app.add_middleware(SecurityHeaders)
 
 
