@@ -110,6 +110,82 @@ def test_16_bit_greyscale_keeps_its_picture() -> None:
     assert array[0, 0, 0] == 0 and array[0, -1, 0] == 255 and 120 < array[0, 128, 0] < 135
 
 
+def _old_deep_grey(values: np.ndarray, mode: str) -> np.ndarray:
+    """The float64 conversion deep greyscale had before it was done in bands (the reference picture)."""
+    values = values.astype(np.float64)
+    top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+    if mode == "F":
+        top = max(float(values.max(initial=1.0)), 1e-9)
+    return np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("mode", "low", "high", "fmt"),
+    [
+        ("I;16", 0, 65535, "PNG"),
+        ("I;16B", 0, 65535, "TIFF"),
+        ("I", -5000, 70000, "TIFF"),
+        ("I", 0, 255, "TIFF"),  # 8-bit values in 32 bits: kept as they are
+        ("F", -0.5, 3.75, "TIFF"),
+    ],
+)
+def test_deep_greyscale_in_bands_is_the_same_picture(
+    mode: str, low: float, high: float, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lookalike.engine.decode as decode_module
+
+    monkeypatch.setattr(decode_module, "BAND_PIXELS", 1000)  # many bands, a last short one
+    rng = np.random.default_rng(7)
+    dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I": np.int32, "F": np.float32}[mode]
+    values = rng.uniform(low, high, size=(37, 101)).astype(dtype)
+    values[0, :4] = [low, high, 257, 514] if mode != "F" else [low, high, 0, 1]
+    image = Image.fromarray(values) if mode in ("I;16", "I", "F") else Image.fromarray(values).convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt)
+    array = load_image(out.getvalue())
+    assert Image.open(io.BytesIO(out.getvalue())).mode == mode
+    assert array.shape == (37, 101, 3) and array.dtype == np.uint8
+    assert (array[:, :, 0] == array[:, :, 1]).all() and (array[:, :, 0] == array[:, :, 2]).all()
+    reference = _old_deep_grey(np.asarray(Image.open(io.BytesIO(out.getvalue()))), mode)
+    assert np.abs(array[:, :, 0].astype(int) - reference).max() <= 1
+
+
+PEAK_SCRIPT = """
+import io, sys
+import numpy as np
+from PIL import Image
+from lookalike.engine.decode import decode
+mode, fmt = sys.argv[1], sys.argv[2]
+image = Image.new(mode, (7000, 7000))
+out = io.BytesIO()
+image.save(out, fmt, **({"compression": "tiff_adobe_deflate"} if fmt == "TIFF" else {}))
+data = out.getvalue()
+del image, out
+def status(key):
+    return int(next(line for line in open("/proc/self/status") if line.startswith(key)).split()[1]) * 1024
+open("/proc/self/clear_refs", "w").write("5")  # the peak starts again from here
+base = status("VmRSS")
+array, _ = decode(data)
+print(status("VmHWM") - base, array.nbytes)
+"""
+
+
+@pytest.mark.parametrize(("mode", "fmt"), [("I;16", "PNG"), ("I", "TIFF"), ("F", "TIFF")])
+def test_a_49_megapixel_deep_greyscale_picture_decodes_in_little_memory(mode: str, fmt: str) -> None:
+    """7000x7000 16-bit PNG (95 KB) and 32-bit TIFFs: the peak above the start is Pillow's own picture and
+    the RGB output (3 bytes a pixel), under 3x the output; the float64 conversion peaked at ~9x (1.2 GB)."""
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux's /proc to measure the peak memory")
+    run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, mode, fmt], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    peak, output = map(int, run.stdout.split())
+    assert output == 7000 * 7000 * 3
+    assert peak < 3 * output, f"peak {peak / 2**20:.0f} MB above the start for a {output / 2**20:.0f} MB picture"
+
+
 def test_greyscale_and_cmyk() -> None:
     grey = io.BytesIO()
     Image.new("L", (20, 10), 77).save(grey, "JPEG")

@@ -146,17 +146,15 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, I
     return array, ImageInfo(fmt, width, height, rotated=rotated)
 
 
+#: Rows of a deep greyscale picture converted at a time: about this many pixels (a few MB of temporaries).
+BAND_PIXELS = 1 << 20
+
+
 def _to_rgb8(image: Image.Image) -> np.ndarray:
     """Convert any Pillow mode to 8-bit RGB without losing the picture."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # 16/32-bit greyscale: Pillow's convert("RGB") clips at 255 (a white picture); rescale instead.
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        if mode == "F":
-            top = max(float(values.max(initial=1.0)), 1e-9)
-        grey = np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+        return _deep_grey_to_rgb8(image)
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -164,6 +162,36 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
     if image.mode != "RGB":
         image = image.convert("RGB")
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def _deep_grey_to_rgb8(image: Image.Image) -> np.ndarray:
+    """16/32-bit greyscale (I;16*, I, F) -> 8-bit RGB, rescaled (Pillow's convert("RGB") clips at 255:
+    a white picture).  I;16: ``v // 257``; I: the same scale when its values pass 255, else as is;
+    F: its maximum is white.  Done a band of rows at a time, in the image's own integers or float32,
+    straight into the output: a 49 MP picture costs its RGB output and a few MB more, not the
+    several 8-byte-per-pixel copies a float64 conversion of the whole picture makes."""
+    mode, (width, height) = image.mode, image.size
+    scale = None  # None: integer division by 257 (exact for 16 bits)
+    if not mode.startswith("I;16"):
+        low, high = image.getextrema()
+        top = max(float(high), 1e-9) if mode == "F" else (65535.0 if high > 255 else 255.0)
+        scale = np.float32(255.0 / top)
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    rows = max(1, BAND_PIXELS // width)
+    for top_row in range(0, height, rows):
+        bottom = min(height, top_row + rows)
+        band = np.asarray(image.crop((0, top_row, width, bottom)))
+        grey = out[top_row:bottom, :, 0]
+        if scale is None:
+            np.floor_divide(band, 257, out=grey, casting="unsafe")
+        else:
+            values = band.astype(np.float32)
+            np.multiply(values, scale, out=values)
+            np.clip(values, 0, 255, out=values)
+            grey[...] = values  # truncates, as astype(uint8) did
+        out[top_row:bottom, :, 1] = grey
+        out[top_row:bottom, :, 2] = grey
+    return out
 
 
 def _too_large(size: tuple[int, int] | None, settings: Settings, pixels: int | None = None) -> ImageError:
