@@ -54,7 +54,9 @@ def test_a_foreign_origin_cannot_presign_upload_or_delete(server: Server) -> Non
 
 def test_the_servers_own_page_a_listed_origin_and_scripts_may(server: Server) -> None:
     own = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
-    for headers in (own, {"Origin": LISTED}, {"Origin": LISTED + "/", "Sec-Fetch-Site": "cross-site"}, {}):
+    private = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # its own page under no-referrer
+    listed = {"Origin": LISTED + "/", "Sec-Fetch-Site": "cross-site"}
+    for headers in (own, private, {"Origin": LISTED}, listed, {}):
         assert match(server, headers).status_code == 200, headers
         with server.client() as c:
             assert c.post("/api/uploads", json={}, headers=headers).status_code == 201, headers

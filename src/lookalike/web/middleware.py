@@ -157,9 +157,11 @@ class SameSite:
 
     A multipart or form POST is a CORS "simple" request: any page can send one with its visitors'
     browsers (``fetch(url, {mode: "no-cors"})``, a form), unread but carried out.  Browsers send
-    ``Origin`` on every such request and ``Sec-Fetch-Site`` too; a page cannot change either.  The
-    rule is the WebSocket's (:func:`origin_allowed`: this server's own host, or one of ``origins``),
-    and ``Sec-Fetch-Site: cross-site`` is refused unless the ``Origin`` is one listed.  A request with
+    ``Origin`` on every such request and ``Sec-Fetch-Site`` too; a page cannot change either.
+    ``Sec-Fetch-Site: same-origin`` passes (a browser may send ``Origin: null`` for the page's own
+    POST under ``Referrer-Policy: no-referrer``); otherwise the rule is the WebSocket's
+    (:func:`origin_allowed`: this server's own host, or one of ``origins``), and
+    ``Sec-Fetch-Site: cross-site`` is refused unless the ``Origin`` is one listed.  A request with
     neither header is not a browser page's (a script, curl) and passes: it could send any header it
     liked.  ``exempt`` paths (prefixes) are not checked: the workers' event posts (loopback and token).
     """
@@ -174,10 +176,12 @@ class SameSite:
     def refused(self, scope: Scope) -> bool:
         if scope.get("method") not in self.METHODS or scope.get("path", "").startswith(self.exempt):
             return False
-        origin = header(scope, b"origin")
+        origin, site = header(scope, b"origin"), (header(scope, b"sec-fetch-site") or "").strip().lower()
+        if site == "same-origin":
+            return False
         if not origin_allowed(origin, self.origins, header(scope, b"host")):
             return True
-        if (header(scope, b"sec-fetch-site") or "").strip().lower() != "cross-site":
+        if site != "cross-site":
             return False
         listed = bool(self.origins.strip()) and origin is not None and origin_allowed(origin, self.origins)
         return not listed
