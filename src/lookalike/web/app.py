@@ -219,25 +219,26 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     async def match_now(request: Request) -> Any:
         """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
 
-        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``."""
+        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.
+        The photo is read before a place is taken: a slow upload holds no place."""
         if (refused := limited(request)) is not None:
             return refused
+        try:
+            how = "Send the photo as a multipart form field named 'photo'."
+            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
+        except FormRefused as exc:
+            return error(exc.status, exc.code, exc.message)
         try:
             sync.enter()
         except Busy as busy:
             metrics.refused.labels("busy").inc()
             return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
         try:
-            return await match_form(request)
+            return await match_photo(data, name)
         finally:
             sync.leave()
 
-    async def match_form(request: Request) -> Any:
-        try:
-            how = "Send the photo as a multipart form field named 'photo'."
-            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
-        except FormRefused as exc:
-            return error(exc.status, exc.code, exc.message)
+    async def match_photo(data: bytes, name: str) -> Any:
         start = time.perf_counter()
         result = public_result(await sync.match(data, name), settings.thumbnail_url)
         metrics.latency.observe(time.perf_counter() - start)
@@ -407,8 +408,15 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
         "log_level": "warning",
         "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
         "lifespan": "on",
-        # Half-open requests are dropped; an unread body is discarded up to a photo's size, then cut off.
-        "http": protocol_with_timeout(settings.header_timeout_seconds, settings.max_upload_bytes + 2**20),
+        # Half-open requests and slow bodies are dropped; an unread body is discarded up to a photo's size,
+        # then cut off; a client address holds at most http_max_per_client connections.
+        "http": protocol_with_timeout(
+            settings.header_timeout_seconds,
+            settings.max_upload_bytes + 2**20,
+            settings.min_body_bytes_per_second,
+            settings.http_max_per_client,
+            settings.trusted_proxies,
+        ),
         "proxy_headers": False,  # the app decides whom to believe (web/clients.py, LOOKALIKE_TRUSTED_PROXIES)
     }
     options.update(overrides)
