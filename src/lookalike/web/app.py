@@ -183,6 +183,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
         """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
+        if (refused := limited(request)) is not None:  # before a byte of the body is read
+            return refused
         try:
             how = "The upload is not a valid multipart form with a file field."
             fields, data, _ = await read_file_form(request, "file", env.storage.max_bytes, FORM_OVERHEAD, 20, how)
