@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from conftest import Server
+from conftest import WS, Server
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.web.clients import ClientAddress
 
@@ -58,6 +60,27 @@ def test_storage_upload_is_rate_limited_before_its_body_is_read(start_server) ->
         sock.settimeout(5)
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 429") and b"rate_limited" in answer, answer[:200]
+
+
+def test_a_websocket_that_goes_on_after_its_refusals_is_closed(start_server) -> None:
+    """200 messages on a budget of 3: at most MAX_REFUSALS are refused with an answer, then 1008."""
+    from lookalike.web.connections import MAX_REFUSALS
+
+    server = start_server(workers=0, rate_limit_per_minute=3)
+    refused = 0
+    with WS(server.ws_url, timeout=10) as ws:
+        for _ in range(200):
+            try:
+                ws.send({"action": "resume", "job": "x", "token": "y"})
+            except ConnectionClosed:
+                break
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                event = json.loads(ws.conn.recv(timeout=10))
+                refused += event.get("error", {}).get("code") == "rate_limited"
+    assert 1 <= refused <= MAX_REFUSALS, refused
+    rcvd = closed.value.rcvd
+    assert rcvd is not None and (rcvd.code, rcvd.reason) == (1008, "rate_limited")
 
 
 def test_two_limiters_on_one_file_share_the_budget(tmp_path: Path) -> None:

@@ -378,9 +378,13 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                     text = (raw.get("bytes") or b"").decode("utf-8", "replace")
                 async with conn.lock:  # worker events for this connection wait: "queued" goes out first
                     ok, wait = limiter.allow(client)
-                    if not ok:
+                    if not ok and conn.refused(time.monotonic()):
                         await send(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
                         continue
+                    if not ok:  # it kept sending after its refusals: no more answers
+                        metrics.refused.labels("rate_limited_closed").inc()
+                        await sockets.close_rate_limited(conn)
+                        break
                     try:
                         await run_in_threadpool(conversation.handle, text, connection_id, endpoint, reply)
                     except Exception:  # a bug must not drop the socket
