@@ -14,9 +14,10 @@ hold any number of those open (a "slowloris").  Here:
   connection is closed, the route sees a disconnect).  Time during which the app is not reading (its
   buffer is full) is not counted against the client;
 * a client address (the TCP peer) holds at most ``max_per_client`` connections at once; the next is
-  answered 503 ``too_many_connections`` and closed before a byte of it is read.  A peer in
-  ``trusted_proxies`` is exempt: behind a proxy every connection comes from it.  A connection that
-  becomes a WebSocket leaves the count (sockets have their own cap).
+  answered 503 ``too_many_connections`` before a byte of it is read, what it sends is dropped unread
+  for a second (so that it can read the answer), then it is closed.  A peer in ``trusted_proxies``
+  is exempt: behind a proxy every connection comes from it.  A connection that becomes a WebSocket
+  leaves the count (sockets have their own cap).
 
 A request answered before its body was read (a 413, a 503) goes on sending it; uvicorn discards
 those bytes (nothing is stored), so that the client, which sends its whole body before it reads,
@@ -37,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from lookalike.web.clients import ClientAddress
 
 BUSY_RETRY_SECONDS = 10
+REFUSED_LINGER_SECONDS = 1.0
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
@@ -53,6 +55,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._discarded = self._body_bytes = 0
         self._counted: str | None = None
+        self._refused = False
         if not self._admit():
             self._refuse()
             return
@@ -85,7 +88,16 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             f"content-length: {len(body)}\r\nretry-after: {BUSY_RETRY_SECONDS}\r\nconnection: close\r\n\r\n"
         )
         self.transport.write(head.encode() + body)
-        self.transport.close()
+        self._refused = True
+        if self.transport.can_write_eof():  # the answer, then what the client sends is read and dropped for a
+            self.transport.write_eof()  # moment: closing at once would reset its connection before it reads
+            self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     # -- parser callbacks ------------------------------------------------------------------------
 
