@@ -13,7 +13,7 @@ hold any number of those open (a "slowloris").  Here:
   min_body_rate`` seconds after its headers, and a body that falls behind that pace is cut off (the
   connection is closed, the route sees a disconnect).  Time during which the app is not reading (its
   buffer is full) is not counted against the client;
-* a client address (the TCP peer) holds at most ``max_per_client`` connections at once; the next is
+* a client (the TCP peer, as the rate limit keys it) holds at most ``max_per_client`` connections; the next is
   answered 503 ``too_many_connections`` before a byte of it is read, what it sends is dropped unread
   for a second (so that it can read the answer), then it is closed.  A peer in ``trusted_proxies``
   is exempt: behind a proxy every connection comes from it.  A connection that becomes a WebSocket
@@ -67,10 +67,11 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         host = str(self.client[0]) if self.client else ""
         if self.max_per_client <= 0 or not host or self.clients.is_trusted(host):
             return True
-        if self.open_per_client[host] >= self.max_per_client:
+        key = self.clients.of({"client": self.client})  # the key the rate limit counts this peer against
+        if self.open_per_client[key] >= self.max_per_client:
             return False
-        self.open_per_client[host] += 1
-        self._counted = host
+        self.open_per_client[key] += 1
+        self._counted = key
         return True
 
     def _release(self) -> None:
