@@ -84,6 +84,9 @@ class Settings:
     ws_idle_seconds: float = 120.0  # a WebSocket with no message and no job waiting is closed after this
     ws_max_per_client: int = 16  # open WebSockets per client address
     header_timeout_seconds: float = 10.0  # an HTTP connection must finish its request's headers within this
+    # ... then its body at this average speed, counted from the headers after a grace of header_timeout_seconds
+    min_body_bytes_per_second: int = 16 * 1024  # 0: no rule
+    http_max_per_client: int = 32  # open HTTP connections per client address (trusted proxies exempt); 0: no cap
 
     # Which adapters: "embedded" (files and SQLite under ``home``) or "aws" (S3, SQS, DynamoDB, API Gateway).
     # On AWS boto3's own variables (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, ...) apply too.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from conftest import Server
+from conftest import WS, Server
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.web.clients import ClientAddress
 
@@ -45,6 +48,39 @@ def test_the_internal_endpoint_refuses_requests_forwarded_by_the_proxy(start_ser
     headers = {SECRET_HEADER: token, "X-Forwarded-For": "127.0.0.1"}
     r = httpx.post(server.url + "/internal/connections/x", json={"event": "processing"}, headers=headers)
     assert r.status_code == 403
+
+
+def test_storage_upload_is_rate_limited_before_its_body_is_read(start_server) -> None:
+    """The budget spent, an upload is refused 429 from its headers: none of its 20 MB is waited for."""
+    server = start_server(workers=0, rate_limit_per_minute=3)
+    assert presign_codes(server, 3) == [201, 201, 201]
+    with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+        head = "POST /storage/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\n"
+        sock.sendall(f"{head}Content-Length: {20 * 2**20}\r\n\r\n".encode())
+        sock.settimeout(5)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 429") and b"rate_limited" in answer, answer[:200]
+
+
+def test_a_websocket_that_goes_on_after_its_refusals_is_closed(start_server) -> None:
+    """200 messages on a budget of 3: at most MAX_REFUSALS are refused with an answer, then 1008."""
+    from lookalike.web.connections import MAX_REFUSALS
+
+    server = start_server(workers=0, rate_limit_per_minute=3)
+    refused = 0
+    with WS(server.ws_url, timeout=10) as ws:
+        for _ in range(200):
+            try:
+                ws.send({"action": "resume", "job": "x", "token": "y"})
+            except ConnectionClosed:
+                break
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                event = json.loads(ws.conn.recv(timeout=10))
+                refused += event.get("error", {}).get("code") == "rate_limited"
+    assert 1 <= refused <= MAX_REFUSALS, refused
+    rcvd = closed.value.rcvd
+    assert rcvd is not None and (rcvd.code, rcvd.reason) == (1008, "rate_limited")
 
 
 def test_two_limiters_on_one_file_share_the_budget(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from conftest import WS, Server
+from lookalike.settings import Settings
+from lookalike.web.sync_match import Busy, SyncMatcher
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +57,17 @@ def test_sync_matches_beyond_the_bound_get_503_and_health_stays_fast(server: Ser
     # Once the matches are done, there is room again.
     with server.client() as c:
         assert c.post("/api/match", files={"photo": ("p.jpg", two_people, "image/jpeg")}).status_code == 200
+
+
+def test_busy_retry_after_is_the_time_the_admitted_matches_need() -> None:
+    """Two slow matches (45 s each) admitted: the next is told 90 s, not a capped minute."""
+    matcher = SyncMatcher(Settings(), 2)
+    try:
+        matcher.seconds = 45.0
+        matcher.enter()
+        matcher.enter()
+        with pytest.raises(Busy) as busy:
+            matcher.enter()
+        assert busy.value.retry_after == 90
+    finally:
+        matcher.close()

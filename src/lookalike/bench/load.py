@@ -220,7 +220,11 @@ def load(
         report = asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None))
     else:
         # All its clients come from one address: lift the per-address limits meant for the public.
-        env = {"LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000", "LOOKALIKE_WS_MAX_PER_CLIENT": str(clients + 1)}
+        env = {
+            "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000",
+            "LOOKALIKE_WS_MAX_PER_CLIENT": str(clients + 1),
+            "LOOKALIKE_HTTP_MAX_PER_CLIENT": "0",
+        }
         if gallery is not None:
             env["LOOKALIKE_GALLERY"] = str(gallery)
         if workers is not None:

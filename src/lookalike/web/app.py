@@ -189,6 +189,8 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
         """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
+        if (refused := limited(request)) is not None:  # before a byte of the body is read
+            return refused
         try:
             how = "The upload is not a valid multipart form with a file field."
             fields, data, _ = await read_file_form(request, "file", env.storage.max_bytes, FORM_OVERHEAD, 20, how)
@@ -225,25 +227,26 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     async def match_now(request: Request) -> Any:
         """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
 
-        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``."""
+        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.
+        The photo is read before a place is taken: a slow upload holds no place."""
         if (refused := limited(request)) is not None:
             return refused
+        try:
+            how = "Send the photo as a multipart form field named 'photo'."
+            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
+        except FormRefused as exc:
+            return error(exc.status, exc.code, exc.message)
         try:
             sync.enter()
         except Busy as busy:
             metrics.refused.labels("busy").inc()
             return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
         try:
-            return await match_form(request)
+            return await match_photo(data, name)
         finally:
             sync.leave()
 
-    async def match_form(request: Request) -> Any:
-        try:
-            how = "Send the photo as a multipart form field named 'photo'."
-            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
-        except FormRefused as exc:
-            return error(exc.status, exc.code, exc.message)
+    async def match_photo(data: bytes, name: str) -> Any:
         start = time.perf_counter()
         result = public_result(await sync.match(data, name), settings.thumbnail_url)
         metrics.latency.observe(time.perf_counter() - start)
@@ -381,9 +384,13 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                     text = (raw.get("bytes") or b"").decode("utf-8", "replace")
                 async with conn.lock:  # worker events for this connection wait: "queued" goes out first
                     ok, wait = limiter.allow(client)
-                    if not ok:
+                    if not ok and conn.refused(time.monotonic()):
                         await send(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
                         continue
+                    if not ok:  # it kept sending after its refusals: no more answers
+                        metrics.refused.labels("rate_limited_closed").inc()
+                        await sockets.close_rate_limited(conn)
+                        break
                     try:
                         await run_in_threadpool(conversation.handle, text, connection_id, endpoint, reply)
                     except Exception:  # a bug must not drop the socket
@@ -413,8 +420,16 @@ def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> Any:
         "log_level": "warning",
         "ws_max_size": max(64 * 1024, settings.ws_max_message_bytes * 4),
         "lifespan": "on",
-        # Half-open requests are dropped; an unread body is discarded up to a photo's size, then cut off.
-        "http": protocol_with_timeout(settings.header_timeout_seconds, settings.max_upload_bytes + 2**20),
+        # Half-open requests and slow bodies are dropped; an unread body is discarded up to a photo's size,
+        # then cut off; a client address holds at most http_max_per_client connections.
+        "http": protocol_with_timeout(
+            settings.header_timeout_seconds,
+            settings.max_upload_bytes + 2**20,
+            settings.min_body_bytes_per_second,
+            settings.http_max_per_client,
+            settings.trusted_proxies,
+            settings.ipv6_client_prefix,
+        ),
         "proxy_headers": False,  # the app decides whom to believe (web/clients.py, LOOKALIKE_TRUSTED_PROXIES)
     }
     options.update(overrides)

@@ -7,6 +7,11 @@ connection counts as busy while a job it submitted or resumed has had no ``match
 ``busy_limit_seconds`` after its last message, so that a job that never ends does not pin the socket
 for ever).  An idle connection is closed with code 4408 and the reason ``idle``; the page connects
 again when it has something to send.  Dead peers are found by uvicorn's WebSocket pings.
+
+A socket that goes on sending after it was refused for the rate limit is closed: past
+``MAX_REFUSALS`` refusals within ``REFUSAL_WINDOW_SECONDS`` it gets no more answers, only a close
+(1008, reason ``rate_limited``), so that a flood of messages costs the server a few answers, not one
+answer per message.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +28,9 @@ from lookalike.service.protocol import error_event
 
 IDLE_CLOSE_CODE = 4408  # "request timeout", in the range RFC 6455 leaves to applications
 TOO_MANY_CLOSE_CODE = 1008  # policy violation
+RATE_LIMITED_CLOSE_CODE = 1008
+MAX_REFUSALS = 10  # rate-limit refusals answered per socket within the window; the next closes it
+REFUSAL_WINDOW_SECONDS = 60.0
 
 
 @dataclass
@@ -32,6 +40,15 @@ class Connection:
     finished_jobs: set[str] = field(default_factory=set)
     pending_jobs: set[str] = field(default_factory=set)  # submitted or resumed here, no result yet
     last_message: float = field(default_factory=time.monotonic)
+    refusals: deque[float] = field(default_factory=deque)  # when its recent rate-limit refusals were
+
+    def refused(self, now: float) -> bool:
+        """Count a rate-limit refusal: True if it is to be answered, False if the socket is to be closed
+        (more than ``MAX_REFUSALS`` within ``REFUSAL_WINDOW_SECONDS``)."""
+        while self.refusals and now - self.refusals[0] > REFUSAL_WINDOW_SECONDS:
+            self.refusals.popleft()
+        self.refusals.append(now)
+        return len(self.refusals) <= MAX_REFUSALS
 
     def note(self, event: dict[str, Any]) -> None:
         """Keep ``pending_jobs`` up to date with an event about to be sent here."""
@@ -105,6 +122,11 @@ class SocketLimits:
                 error_event("too_many_connections", "Too many open connections from your address.")
             )
             await websocket.close(code=TOO_MANY_CLOSE_CODE, reason="too many connections")
+
+    async def close_rate_limited(self, conn: Connection) -> None:
+        """Close a socket that kept sending after its refusals (no answer to its last message)."""
+        with contextlib.suppress(Exception):  # closed already
+            await conn.websocket.close(code=RATE_LIMITED_CLOSE_CODE, reason="rate_limited")
 
     async def close_when_idle(self, conn: Connection) -> None:
         """Run for the connection's life: close it once idle (see the module docstring)."""

@@ -4,6 +4,9 @@ The engine is one per process and matches one photo at a time, so calls queue fo
 on this module's own executor, never on the thread pool that the rest of the app (health, uploads,
 job lookups, the WebSocket's messages) shares, and at most ``limit`` are admitted at once, checked
 without waiting: the next gets 503 with ``Retry-After`` at once instead of a place in a long queue.
+The route reads the photo before it asks for a place, so a place is held only while matching, and
+``Retry-After`` is the time the admitted calls need (the running average of one match, measured
+on the engine's thread, times the calls admitted): never less than the wait for a place.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,7 +42,7 @@ class SyncMatcher:
     def enter(self) -> None:
         """Take a place, or raise :class:`Busy` (never waits)."""
         if self.active >= self.limit:
-            raise Busy(max(1, min(60, math.ceil(self.seconds * self.active))))
+            raise Busy(max(1, math.ceil(self.seconds * self.active)))
         self.active += 1
 
     def leave(self) -> None:
@@ -47,11 +51,7 @@ class SyncMatcher:
     async def match(self, data: bytes, name: str) -> dict[str, Any]:
         """The result document of one photo, computed on this matcher's own thread."""
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        try:
-            return await loop.run_in_executor(self.executor, self._run, data, name)
-        finally:
-            self.seconds = 0.8 * self.seconds + 0.2 * (loop.time() - start)
+        return await loop.run_in_executor(self.executor, self._run, data, name)
 
     def _run(self, data: bytes, name: str) -> dict[str, Any]:
         from lookalike.service.matching import MatchService
@@ -59,7 +59,11 @@ class SyncMatcher:
         with self._lock:
             if self._service is None:  # loaded on first use: a server that never matches here needs no engine
                 self._service = MatchService(self.settings)
-            return dict(self._service.match_bytes(data, name=name))
+            start = time.perf_counter()  # the match itself: not the wait in the queue, not loading the engine
+            try:
+                return dict(self._service.match_bytes(data, name=name))
+            finally:
+                self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - start)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
