@@ -11,7 +11,8 @@ another, what attackers and careless users do, printing for each what happened b
   how much the server's memory (server + workers) grew.
 * ``reuse``: a presigned POST sent again after its photo was matched.
 * ``takeover``: another socket resumes someone's job with its id alone.
-* ``sockets``: 500 WebSockets from one address; ``half_open``: 200 requests whose headers never end.
+* ``sockets``: 500 WebSockets from one address; ``half_open``: 200 requests whose headers never end;
+  ``slow_bodies``: 4 uploads to ``/api/match`` trickled a byte every 5 s while another client matches.
 * ``forwarded_for``: presigns each with a new ``X-Forwarded-For`` from loopback (no proxy configured).
 * ``leftovers``: files left in the upload storage once every job has finished.
 """
@@ -300,6 +301,55 @@ async def sockets(client: Client, count: int = 500) -> Outcome:
     )
 
 
+async def slow_bodies(client: Client, photo: bytes, count: int = 4, wait: float = 60.0) -> Outcome:
+    """``count`` uploads to ``/api/match`` that send their headers, then a byte every 5 s (from an address
+    of their own), while another client matches a photo: does it get a place, and are they dropped?"""
+
+    host, port = client.server.url.removeprefix("http://").split(":")
+    local = "127.0.0.3" if host == "127.0.0.1" else None
+    head = (
+        f"POST /api/match HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=XX\r\n"
+        "Content-Length: 200000\r\n\r\n--XX\r\n"
+    ).encode()
+    streams = [
+        await asyncio.open_connection(host, int(port), local_addr=(local, 0) if local else None) for _ in range(count)
+    ]
+    for _, writer in streams:
+        writer.write(head)
+        await writer.drain()
+    start, dropped = time.monotonic(), {}
+
+    async def trickle(i: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while time.monotonic() - start < wait:
+                writer.write(b"x")
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    if await asyncio.wait_for(reader.read(65536), 5) == b"":
+                        break
+        dropped[i] = time.monotonic() - start
+        writer.close()
+
+    tricklers = [asyncio.create_task(trickle(i, r, w)) for i, (r, w) in enumerate(streams)]
+    await asyncio.sleep(1)
+    t0 = time.perf_counter()
+    r = await client.http.post("/api/match", files={"photo": ("p.jpg", photo, "image/jpeg")})
+    seconds = time.perf_counter() - t0
+    await asyncio.gather(*tricklers)
+    held = [t for t in dropped.values() if t >= wait]
+    slowest = max(dropped.values()) if dropped else None
+    return Outcome(
+        "slow_bodies",
+        f"{count} bodies trickled at 1 byte / 5 s to /api/match: a normal match meanwhile got {r.status_code} in "
+        f"{seconds:.2f} s; {count - len(held)} of {count} trickles dropped by the server"
+        + (f" (the last after {slowest:.0f} s)" if slowest is not None and not held else ""),
+        round(seconds, 2),
+        "s for the normal match",
+        "200; trickles dropped",
+        r.status_code == 200 and not held,
+    )
+
+
 def half_open(url: str, count: int = 200, wait: float = 90.0) -> Outcome:
     """Connections that send the start of a request and never finish its headers."""
     import select
@@ -382,6 +432,7 @@ async def run_all(server: LocalServer, photo: bytes, timeout: float, limit: int,
         ("reuse", lambda: reuse(client, photo)),
         ("takeover", lambda: takeover(client, photo)),
         ("sockets", lambda: sockets(client)),
+        ("slow_bodies", lambda: slow_bodies(client, photo)),
         ("half_open", lambda: asyncio.to_thread(half_open, server.url)),
         ("forwarded_for", lambda: forwarded_for(client, limit)),
         ("leftovers", lambda: leftovers(client)),
