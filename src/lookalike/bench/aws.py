@@ -41,8 +41,8 @@ import click
 
 from lookalike.bench.load import CONTENT_TYPES, PHOTO_SUFFIXES, percentile
 from lookalike.cli.output import console, err_console, friendly_errors, json_option, print_json, settings_from
+from lookalike.service.jobs import TERMINAL_EVENTS
 
-TERMINAL = ("matched", "failed")
 #: Seconds to wait, after the last result, for the queue and the bucket to empty.
 SETTLE_SECONDS = 15.0
 #: ... and then for a late second answer to a job already answered.
@@ -357,7 +357,7 @@ async def one_client(
                         name = event.get("event")
                         if name == "queued" and event.get("key") == presigned["key"]:
                             job_id = event.get("job")
-                        elif name in TERMINAL:
+                        elif name in TERMINAL_EVENTS:
                             phase.terminals[str(event.get("job"))] += 1
                             if job_id is not None and event.get("job") == job_id:
                                 outcome.end, outcome.state = time.perf_counter(), name
@@ -382,7 +382,7 @@ async def one_client(
                 continue
             except Exception:
                 break
-            if event.get("event") in TERMINAL:
+            if event.get("event") in TERMINAL_EVENTS:
                 phase.terminals[str(event.get("job"))] += 1
         with contextlib.suppress(Exception):
             await ws.close()
@@ -411,13 +411,13 @@ async def run_phase(
     settled.set()
     await asyncio.gather(*tasks)
     starts = [o.start for o in phase.outcomes]
-    ends = [o.end for o in phase.outcomes if o.state in TERMINAL]
+    ends = [o.end for o in phase.outcomes if o.state in TERMINAL_EVENTS]
     wall = (max(ends) - min(starts)) if ends else 0.0
     return phase, wall, left
 
 
 def summarize(workers: int, phase: Phase, wall: float, left: dict[str, int]) -> dict[str, Any]:
-    answered = [o for o in phase.outcomes if o.state in TERMINAL]
+    answered = [o for o in phase.outcomes if o.state in TERMINAL_EVENTS]
     latency = [(o.end - o.start) * 1000 for o in answered]
     after_match = [(o.end - o.sent) * 1000 for o in answered]
     ms = lambda v: None if v is None else round(v, 1)  # noqa: E731

@@ -12,7 +12,6 @@ from lookalike.errors import LookalikeError
 
 #: Identifies the embedding space; a gallery built with another model cannot be searched.
 EMBEDDING_MODEL = "dlib_face_recognition_resnet_model_v1"
-EMBEDDING_DIM = 128
 
 
 @cache

@@ -153,11 +153,6 @@ class SFace:
         return self.embed_chips(np.stack(chips))
 
 
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """1 - cosine similarity of two unit vectors: 0 = same direction, 2 = opposite."""
-    return float(1.0 - np.dot(a, b))
-
-
 def fuse(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
     """Unit vectors ``a`` (N, da) and ``b`` (N, db) -> (N, da + db) unit vectors whose cosine is
     ``weight * cos_a + (1 - weight) * cos_b``: a fusion of two models a gallery stores as one vector."""

@@ -43,7 +43,7 @@ from lookalike.web.clients import ClientAddress
 from lookalike.web.connections import Connection, Hub, SocketLimits
 from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.housekeeping import sweep_uploads
-from lookalike.web.runtime import Embedded, WorkerPool, worker_count
+from lookalike.web.runtime import Embedded, WorkerPool, api_url_for, worker_count
 from lookalike.web.sync_match import Busy, SyncMatcher
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,6 @@ class Metrics:
 
 class UploadRequest(BaseModel):
     content_type: str | None = None
-
-
-def api_url_for(settings: Settings) -> str:
-    """Where workers reach this process: loopback unless the server listens on one specific address."""
-    host = settings.host
-    if host in ("", "0.0.0.0", "::", "localhost"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
 
 
 def create_app(settings: Settings, workers: int | None = None) -> FastAPI:

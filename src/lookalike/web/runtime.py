@@ -58,6 +58,16 @@ class Embedded:
         return cls(settings, secret, storage, queue, jobs)
 
 
+def api_url_for(settings: Settings) -> str:
+    """Where workers reach this process: loopback unless the server listens on one specific address."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "localhost"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
 def worker_count(settings: Settings) -> int:
     """Worker processes ``lookalike serve`` starts: ``workers`` as set (0: none, the API only, for
     workers run with ``lookalike worker``), one per CPU core when unset."""
@@ -82,8 +92,6 @@ def build_worker_loop(
         storage, queue, jobs, notifier = aws.storage, aws.queue, aws.jobs, aws.notifier
         wait = 10.0  # SQS long polling; short enough that a stop is not kept waiting long
     elif settings.profile == "embedded":
-        from lookalike.web.app import api_url_for
-
         endpoint = api_url or api_url_for(settings)
         env = Embedded.open(settings, channel=endpoint)
         storage, queue, jobs = env.storage, env.queue, env.jobs
