@@ -37,11 +37,12 @@ import time
 import zlib
 from typing import Any
 
-from lookalike.deploy.spec import DEPLOYMENT
 from lookalike.service.ports import DuplicateJob, Job
 
-PK = DEPLOYMENT.jobs_table.partition_key
-TTL_ATTRIBUTE = DEPLOYMENT.jobs_table.ttl_attribute
+#: The table's layout is this adapter's own: its partition key, and the attribute DynamoDB's TTL reads
+#: (the deployment spec makes the table with these names).
+PK = "pk"
+TTL_ATTRIBUTE = "expires_at"
 #: DynamoDB refuses items over 400 KB; results above this are compressed, and refused if still too big.
 MAX_RESULT_BYTES = 350_000
 _FINISHED = ("done", "failed")

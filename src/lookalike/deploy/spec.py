@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lookalike.adapters import dynamo_jobs
+
 #: The settings (environment variables) that carry resource names to the Lambdas and workers.
 ENVIRONMENT = {
     "profile": "LOOKALIKE_PROFILE",  # always "aws" there
@@ -175,7 +177,9 @@ class Deployment:
     dead_letters: Queue = field(
         default_factory=lambda: Queue("jobs-dead", visibility_timeout_seconds=30, retention_seconds=14 * 86400)
     )
-    jobs_table: Table = field(default_factory=lambda: Table("jobs", partition_key="pk", ttl_attribute="expires_at"))
+    jobs_table: Table = field(
+        default_factory=lambda: Table("jobs", partition_key=dynamo_jobs.PK, ttl_attribute=dynamo_jobs.TTL_ATTRIBUTE)
+    )
     functions: tuple[Function, ...] = (
         Function(
             "uploads",
