@@ -15,3 +15,20 @@ MEDIA_TYPES: tuple[str, ...] = (
     "image/heif",
     "image/avif",
 )
+
+#: A photo file's media type by its suffix: what a gallery build reads and what benchmarks upload.
+CONTENT_TYPES: dict[str, str] = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".avif": "image/avif",
+}
+#: The suffixes of photo files.
+PHOTO_SUFFIXES: frozenset[str] = frozenset(CONTENT_TYPES)

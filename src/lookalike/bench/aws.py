@@ -39,8 +39,9 @@ from typing import Any
 
 import click
 
-from lookalike.bench.load import CONTENT_TYPES, PHOTO_SUFFIXES, percentile
+from lookalike.bench.load import percentile
 from lookalike.cli.output import console, err_console, friendly_errors, json_option, print_json, settings_from
+from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
 from lookalike.service.jobs import TERMINAL_EVENTS
 
 #: Seconds to wait, after the last result, for the queue and the bucket to empty.

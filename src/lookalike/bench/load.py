@@ -19,20 +19,7 @@ from typing import Any
 import click
 
 from lookalike.bench.server import local_server, tree_rss_bytes
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
-CONTENT_TYPES = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-    ".gif": "image/gif",
-    ".bmp": "image/bmp",
-    ".tif": "image/tiff",
-    ".tiff": "image/tiff",
-    ".heic": "image/heic",
-    ".avif": "image/avif",
-}
+from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
 
 
 def percentile(values: list[float], q: float) -> float | None:

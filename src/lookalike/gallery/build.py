@@ -25,6 +25,7 @@ from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError
 from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
+from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
 
 THUMBNAIL_SIZE = 112
@@ -60,7 +61,6 @@ class BuildReport:
         }
 
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 LAYOUT = "ROOT/<Person_Name>/<photos> (or a folder of such sets: ROOT/<set>/<Person_Name>/<photos>)"
 
 
