@@ -40,6 +40,7 @@ from typing import Any
 import click
 
 from lookalike.bench.load import percentile
+from lookalike.bench.server import tree_cpu_seconds
 from lookalike.cli.output import console, err_console, friendly_errors, json_option, print_json, settings_from
 from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
 from lookalike.service.jobs import TERMINAL_EVENTS
@@ -180,33 +181,6 @@ class WorkerPool:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
         self.processes.clear()
-
-
-def tree_cpu_seconds(pids: list[int]) -> float | None:
-    """CPU time (user + system) of these processes and all their descendants, including children that
-    have exited and were waited for; Linux (/proc) only, else None."""
-    proc = Path("/proc")
-    if not pids or not (proc / "self" / "stat").exists():
-        return None
-    stats: dict[int, list[str]] = {}
-    children: dict[int, list[int]] = {}
-    for entry in proc.glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        stats[int(entry.name)] = fields
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    ticks, todo, total = os.sysconf("SC_CLK_TCK"), list(pids), 0
-    while todo:
-        pid = todo.pop()
-        fields = stats.get(pid)
-        if fields is None:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-        total += int(fields[13]) + int(fields[14])  # its children that have exited (theirs included)
-        todo.extend(children.get(pid, []))
-    return total / ticks
 
 
 def _minus(after: float | None, before: float | None) -> float | None:

@@ -22,23 +22,53 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (Linux /proc); 0 where unavailable."""
-    children: dict[int, list[int]] = {}
+def _proc_stats() -> dict[int, list[str]]:
+    """Each process's ``/proc/<pid>/stat`` fields after its name (Linux); empty elsewhere."""
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [pid]
-    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    return stats
+
+
+def process_tree(pids: list[int], stats: dict[int, list[str]]) -> list[int]:
+    """These processes and all their descendants (field 1 of ``stat`` is the parent's pid)."""
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    tree, todo = [], list(pids)
     while todo:
         current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Linux /proc); 0 where unavailable."""
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    total = 0
+    for current in process_tree([pid], _proc_stats()):
         with contextlib.suppress(OSError, IndexError, ValueError):
             total += int((Path("/proc") / str(current) / "statm").read_text().split()[1]) * page
-        todo.extend(children.get(current, []))
     return total
+
+
+def tree_cpu_seconds(pids: list[int]) -> float | None:
+    """CPU time (user + system) of these processes and all their descendants, including children that
+    have exited and were waited for; Linux (/proc) only, else None."""
+    if not pids or not Path("/proc/self/stat").exists():
+        return None
+    stats = _proc_stats()
+    total = 0
+    for pid in process_tree(pids, stats):
+        fields = stats.get(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += int(fields[13]) + int(fields[14])  # its children that have exited (theirs included)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
