@@ -34,7 +34,7 @@ from typing import Any
 
 import click
 
-from lookalike.bench.server import LocalServer, local_server
+from lookalike.bench.server import LocalServer, PeakRss, local_server
 
 THIN_SHAPES = ((1, 49_000_000), (49_000_000, 1), (3, 16_000_000), (16_000_000, 3), (16_000, 1_600))
 MB = 2**20
@@ -210,19 +210,9 @@ async def big_body(client: Client, megabytes: int = 50) -> Outcome:
         except httpx.HTTPError as exc:
             return f"connection closed by the server ({type(exc).__name__}) in {time.perf_counter() - start:.2f} s"
 
-    base = client.server.rss_bytes()
-    peak, stop = [base], asyncio.Event()
-
-    async def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], client.server.rss_bytes())
-            await asyncio.sleep(0.05)
-
-    sampler = asyncio.create_task(sample())
-    answers = {"with a length": await send(True), "chunked": await send(False)}
-    stop.set()
-    await sampler
-    grew = (peak[0] - base) / MB
+    async with PeakRss(client.server.pid, every=0.05) as peak:
+        answers = {"with a length": await send(True), "chunked": await send(False)}
+    grew = (peak.bytes - peak.start) / MB
     return Outcome(
         "big_body",
         f"{megabytes} MB JSON to /api/uploads: " + "; ".join(f"{k}: {v}" for k, v in answers.items()),
@@ -230,7 +220,7 @@ async def big_body(client: Client, megabytes: int = 50) -> Outcome:
         "MB memory growth",
         "413, no growth (< 20 MB)",
         all(a.startswith("413") or a.startswith("connection closed") for a in answers.values()) and grew < 20,
-        {"answers": answers, "base_mb": round(base / MB, 1)},
+        {"answers": answers, "base_mb": round(peak.start / MB, 1)},
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from lookalike.bench.server import local_server, tree_rss_bytes
+from lookalike.bench.server import PeakRss, local_server
 from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
 
 
@@ -98,23 +98,12 @@ async def run_load(
     url: str, photos: list[tuple[bytes, str]], clients: int, per_client: int, timeout: float, server_pid: int | None
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
-    peak = [tree_rss_bytes(server_pid) if server_pid else 0]
-    done = asyncio.Event()
-
-    async def sample() -> None:
-        while not done.is_set() and server_pid:
-            peak[0] = max(peak[0], tree_rss_bytes(server_pid))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(done.wait(), 0.5)
-
-    sampler = asyncio.create_task(sample())
     start = time.perf_counter()
-    await asyncio.gather(
-        *(one_client(url, photos, i * per_client, per_client, results, timeout) for i in range(clients))
-    )
+    async with PeakRss(server_pid) as peak:
+        await asyncio.gather(
+            *(one_client(url, photos, i * per_client, per_client, results, timeout) for i in range(clients))
+        )
     wall = time.perf_counter() - start
-    done.set()
-    await sampler
     ok = [r for r in results if r["ok"]]
     latencies = [r["seconds"] * 1000 for r in ok]
     overheads = [r["seconds"] * 1000 - r["engine_ms"] for r in ok if r.get("engine_ms") is not None]
@@ -150,7 +139,7 @@ async def run_load(
             "p99": ms(percentile(overheads, 99)),
         },
         "breakdown": breakdown,
-        "server_memory_mb": round(peak[0] / 2**20, 1) if server_pid else None,
+        "server_memory_mb": round(peak.bytes / 2**20, 1) if server_pid else None,
     }
 
 

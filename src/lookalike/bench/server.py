@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -71,14 +72,37 @@ def tree_cpu_seconds(pids: list[int]) -> float | None:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+class PeakRss:
+    """``async with PeakRss(pid) as peak:``, the peak resident memory of ``pid``'s process tree meanwhile,
+    sampled every ``every`` seconds (``peak.bytes``; ``peak.start``: at the start)."""
+
+    def __init__(self, pid: int | None, every: float = 0.5) -> None:
+        self.pid, self.every = pid, every
+        self.start = self.bytes = tree_rss_bytes(pid) if pid else 0
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while self.pid and not self._done.is_set():
+            self.bytes = max(self.bytes, tree_rss_bytes(self.pid))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), self.every)
+
+    async def __aenter__(self) -> PeakRss:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._task is not None:
+            await self._task
+
+
 @dataclass(frozen=True)
 class LocalServer:
     url: str
     pid: int
     home: Path
-
-    def rss_bytes(self) -> int:
-        return tree_rss_bytes(self.pid)
 
 
 @contextlib.contextmanager
