@@ -26,9 +26,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from lookalike.engine import models
-from lookalike.engine.resnet import CHIP_SIZE as DLIB_CHIP
+from lookalike.engine.align import ARCFACE_CHIP, DLIB_CHIP, align, align_all
 from lookalike.engine.resnet import FaceNet
-from lookalike.engine.sface import CHIP_SIZE, DLIB_TEMPLATE, TEMPLATE, SFace, align, align_all, fuse, normalise
+from lookalike.engine.sface import SFace, fuse, normalise
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -154,7 +154,7 @@ class YunetAlignedEmbedder:
         if self._resnet is None or self._pool is None:
             vectors = self._sface.embed_chips(np.stack([align(image, p) for p in points]))
         else:
-            pairs = [align_all(image, p, [(TEMPLATE, CHIP_SIZE), (DLIB_TEMPLATE, DLIB_CHIP)]) for p in points]
+            pairs = [align_all(image, p, [ARCFACE_CHIP, DLIB_CHIP]) for p in points]
             sface_chips = np.stack([pair[0] for pair in pairs])
             dlib_chips = np.stack([pair[1] for pair in pairs])
             cv2.setNumThreads(1)

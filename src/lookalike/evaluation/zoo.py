@@ -7,7 +7,7 @@ Models (names used by ``lookalike eval lfw --model``):
 - ``dlib``: the engine with ``LOOKALIKE_EMBEDDING=dlib`` (dlib's 5 landmarks and chip, ResNet with
   mirror averaging): the embedding before engine v2.
 - ``dlib-yunet``: the same ResNet on a 150x150 chip aligned with YuNet's 5 points to dlib's own
-  template (``engine.sface.DLIB_TEMPLATE``, measured by running YuNet on dlib's chips: ``dlib_template``).
+  template (``engine.align.DLIB_TEMPLATE``, measured by running YuNet on dlib's chips: ``dlib_template``).
 - ``sface`` / ``sface-flip``: SFace on the 112x112 ArcFace chip from YuNet's points, without / with
   mirror averaging.
 - ``fused``: ``dlib-yunet`` and ``sface`` concatenated as ``[sqrt(w) a, sqrt(1-w) b]``: one unit
@@ -91,8 +91,9 @@ def _init(settings: Settings) -> None:
 def _embed_yunet(path: str, flip: bool = False) -> tuple[str, dict[str, np.ndarray] | None]:
     """Both YuNet-aligned models of one photo; with ``flip``, their mirror-averaged variants instead."""
     from lookalike.engine import models
+    from lookalike.engine.align import DLIB_TEMPLATE, align
     from lookalike.engine.resnet import FaceNet
-    from lookalike.engine.sface import DLIB_TEMPLATE, SFace, align, normalise
+    from lookalike.engine.sface import SFace, normalise
 
     settings: Settings = _state["settings"]  # type: ignore[assignment]
     if "sface" not in _state:
