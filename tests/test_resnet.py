@@ -8,21 +8,21 @@ import dlib
 import numpy as np
 import pytest
 
-from lookalike.engine import models
-from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, FaceNet, ModelFormatError
+from lookalike.engine import weights
+from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, DlibResNet, ModelFormatError
 
 from .conftest import read_rgb
 
 
 @pytest.fixture(scope="module")
-def net() -> FaceNet:
-    return FaceNet(models.embedding_net())
+def net() -> DlibResNet:
+    return DlibResNet(weights.dlib_file(weights.DLIB_RESNET))
 
 
-def test_same_numbers_as_dlib(net: FaceNet, data: Path) -> None:
+def test_same_numbers_as_dlib(net: DlibResNet, data: Path) -> None:
     detector = dlib.get_frontal_face_detector()
-    shapes = dlib.shape_predictor(models.landmarks_5())
-    reference = dlib.face_recognition_model_v1(models.embedding_net())
+    shapes = dlib.shape_predictor(weights.dlib_file(weights.DLIB_LANDMARKS_5))
+    reference = dlib.face_recognition_model_v1(weights.dlib_file(weights.DLIB_RESNET))
     chips = []
     for photo in (
         "group/face_recognition__two_people.jpg",
@@ -47,6 +47,6 @@ def test_same_numbers_as_dlib(net: FaceNet, data: Path) -> None:
 
 def test_refuses_another_model_file(tmp_path: Path) -> None:
     other = tmp_path / "shape.dat"
-    other.write_bytes(Path(models.landmarks_5()).read_bytes()[:100_000])
+    other.write_bytes(Path(weights.dlib_file(weights.DLIB_LANDMARKS_5)).read_bytes()[:100_000])
     with pytest.raises(ModelFormatError):
-        FaceNet(other)
+        DlibResNet(other)

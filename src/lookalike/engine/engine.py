@@ -22,9 +22,9 @@ import dlib
 import numpy as np
 from PIL import Image
 
-from lookalike.engine import models, weights
+from lookalike.engine import weights
 from lookalike.engine.embedders import MODELS, YunetAlignedEmbedder, embedding_id, embedding_model
-from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, FaceNet
+from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, DlibResNet
 from lookalike.engine.weights import ModelError
 from lookalike.engine.yunet import YuNet
 from lookalike.errors import LookalikeError
@@ -157,8 +157,8 @@ class FaceEngine:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._hog = dlib.get_frontal_face_detector()
-        self._shape = dlib.shape_predictor(models.landmarks_5())
-        self._net = FaceNet(models.embedding_net())
+        self._shape = dlib.shape_predictor(weights.dlib_file(weights.DLIB_LANDMARKS_5))
+        self._net = DlibResNet(weights.dlib_file(weights.DLIB_RESNET))
         self._cnn: object | None = None
         self._yunet: YuNet | None = None
         self._yunet_missing = False
@@ -240,7 +240,7 @@ class FaceEngine:
     def _run_cnn(self, image: np.ndarray) -> list[Detection]:
         """dlib's CNN (MMOD) detector: finds turned and harder faces, but ~100x slower than HOG here."""
         if self._cnn is None:
-            self._cnn = dlib.cnn_face_detection_model_v1(models.cnn_detector())
+            self._cnn = dlib.cnn_face_detection_model_v1(weights.dlib_file(weights.DLIB_CNN_DETECTOR))
         height, width = image.shape[:2]
         scale = min(1.0, math.sqrt(self.settings.cnn_max_pixels / (width * height)))
         small = _resized(image, scale)

@@ -170,8 +170,8 @@ _LAYOUT = (
 )
 
 
-class FaceNet:
-    """The embedding network; ``embed(chips)`` maps aligned 150x150 RGB face chips to 128-d vectors."""
+class DlibResNet:
+    """dlib's face-descriptor ResNet in NumPy; ``embed(chips)`` maps aligned 150x150 RGB face chips to 128-d vectors."""
 
     def __init__(self, path: str | Path) -> None:
         data = Path(path).read_bytes()

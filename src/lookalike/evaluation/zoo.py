@@ -90,15 +90,15 @@ def _init(settings: Settings) -> None:
 
 def _embed_yunet(path: str, flip: bool = False) -> tuple[str, dict[str, np.ndarray] | None]:
     """Both YuNet-aligned models of one photo; with ``flip``, their mirror-averaged variants instead."""
-    from lookalike.engine import models
+    from lookalike.engine import weights
     from lookalike.engine.align import DLIB_TEMPLATE, align
-    from lookalike.engine.resnet import FaceNet
+    from lookalike.engine.resnet import DlibResNet
     from lookalike.engine.sface import SFace, normalise
 
     settings: Settings = _state["settings"]  # type: ignore[assignment]
     if "sface" not in _state:
         _state["sface"] = SFace(settings)
-        _state["resnet"] = FaceNet(models.embedding_net())
+        _state["resnet"] = DlibResNet(weights.dlib_file(weights.DLIB_RESNET))
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         return path, None
@@ -236,11 +236,11 @@ def dlib_template(paths: list[str], settings: Settings) -> np.ndarray:
     """YuNet's 5 points on dlib's own 150x150 chips (upscaled 2x for the detector), averaged."""
     import dlib
 
-    from lookalike.engine import models
+    from lookalike.engine import weights
     from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 
     hog = dlib.get_frontal_face_detector()
-    shape = dlib.shape_predictor(models.landmarks_5())
+    shape = dlib.shape_predictor(weights.dlib_file(weights.DLIB_LANDMARKS_5))
     found = []
     for path in paths:
         rgb = dlib.load_rgb_image(path)
