@@ -130,7 +130,7 @@ def test_gallery_of_another_model_is_refused_then_replaced_when_asked(data: Path
     replaced = run("gallery", "build", str(source), "--out", str(out), "--replace-other-model", "--json")
     assert replaced.returncode == 0, replaced.stderr
     assert json.loads(replaced.stdout)["faces"] == json.loads(built.stdout)["faces"]
-    from lookalike.engine.embedders import embedding_id
+    from lookalike.engine.embedding import embedding_id
     from lookalike.gallery.store import embedding_of
     from lookalike.settings import Settings
 

@@ -29,7 +29,7 @@ def test_plan_scans_small_photos_upsampled_and_large_ones_downscaled() -> None:
 
 @pytest.mark.parametrize("model", ["fused", "sface", "dlib"])
 def test_same_person_close_different_people_far(data: Path, model: str) -> None:
-    """Every model is scaled so that 0.6 separates one person from another (engine/embedders.py)."""
+    """Every model is scaled so that 0.6 separates one person from another (engine/embedding/)."""
     lfw = data / "lfw"
     engine = FaceEngine(Settings(embedding=model))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lookalike.evaluation.crossid import _choose, _named, _people_distances
+from lookalike.engine.embedding import fuse
+from lookalike.evaluation.crossid import _choose, _named, _people_distances, engine_radius
 from lookalike.evaluation.lfw import FUSION_WEIGHTS, cross_validate
-from lookalike.evaluation.zoo import fuse
 
 
 def _pairs(rng: np.random.Generator, n: int = 600, folds: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +82,47 @@ def test_identity_rule_respects_the_strangers_budget() -> None:
     t, m = _choose(known, right, strangers, max_strangers=0.0)
     assert not _named(strangers, t, m).any()
     assert _named(known, t, m)[:2].all()  # both clear cases named, without naming a stranger
+
+
+def test_every_evaluated_model_is_made_of_the_engines_models() -> None:
+    from lookalike.cli.evaluate import MODEL_NAMES
+    from lookalike.engine.embedding import EMBEDDERS
+    from lookalike.engine.embedding.fused import FUSION_WEIGHT
+    from lookalike.evaluation.variants import EVALUATED_MODELS, FUSIONS
+    from lookalike.settings import Settings
+
+    assert tuple(EVALUATED_MODELS) == MODEL_NAMES
+    for name, parts in FUSIONS.items():
+        assert EVALUATED_MODELS[name].kind == "fusion"
+        assert all(EVALUATED_MODELS[p].kind != "fusion" for p in parts)
+    for model in EVALUATED_MODELS.values():
+        assert model.offered is None or model.offered[0] in EMBEDDERS
+    settings = Settings()
+    assert engine_radius("engine", 0.5, settings) == EMBEDDERS["fused"].plain.radius
+    assert engine_radius("fused", FUSION_WEIGHT, settings) == EMBEDDERS["fused"].plain.radius
+    assert engine_radius("fused-flip", FUSION_WEIGHT, settings) == EMBEDDERS["fused"].flipped.radius
+    assert engine_radius("fused", 0.5, settings) is None  # not the engine's weight: cosine distances
+    assert engine_radius("sface-flip", 0.5, settings) == EMBEDDERS["sface"].flipped.radius
+    assert engine_radius("dlib", 0.5, settings) == EMBEDDERS["dlib"].flipped.radius
+    assert engine_radius("dlib-yunet", 0.5, settings) is None and engine_radius("fused-dlib", 0.7, settings) is None
+
+
+def test_the_evaluated_fusion_at_the_engines_weight_is_the_engines_fused_embedder(data, settings) -> None:  # type: ignore[no-untyped-def]
+    """The evaluation's ``fused`` runs the engine's two part embedders and joins them as the engine does."""
+    import cv2
+
+    from lookalike.engine.embedding import Landmarks, create_embedder
+    from lookalike.engine.embedding.fused import FUSION_WEIGHT
+    from lookalike.evaluation.zoo import centre_face_points, vectors
+
+    paths = [str(data / "lfw" / name / f"{name}_0001.jpg") for name in ("Tony_Blair", "Serena_Williams")]
+    for flip, model in ((False, "fused"), (True, "fused-flip")):
+        found, missed = vectors(paths, model, settings, workers=1, weight=FUSION_WEIGHT)
+        assert not missed
+        engine_fused = create_embedder(settings.replace(embed_flip=flip))
+        for path in paths:
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            points = centre_face_points(bgr, settings)
+            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+            expected = engine_fused.embed(rgb, [Landmarks(points)])[0]
+            assert np.abs(found[path] - expected).max() < 1e-4  # another process's BLAS: float noise (test_resnet)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.engine.embedders import embedding_id
+from lookalike.engine.embedding import embedding_id
 from lookalike.errors import GalleryError
 from lookalike.gallery.build import build_gallery, scan_sources
 from lookalike.gallery.store import FORMAT_VERSION, Gallery

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from lookalike.engine.align import ARCFACE_SIZE, ARCFACE_TEMPLATE, align, similarity_transform
-from lookalike.engine.sface import SFace
+from lookalike.engine.embedding import Landmarks
+from lookalike.engine.embedding.sface import SFace
 from lookalike.engine.weights import ModelError, model_path
 from lookalike.settings import Settings
 
@@ -92,7 +93,7 @@ def test_same_person_closer_than_different_people(model_settings: Settings, sfac
     vectors = []
     for path in [*obama, biden]:
         rgb = _rgb(path)
-        vectors.append(sface.embed(rgb, [_points(rgb, model_settings)])[0])
+        vectors.append(sface.embed(rgb, [Landmarks(_points(rgb, model_settings))])[0])
     a, b, c = vectors
     for v in vectors:
         assert v.dtype == np.float32 and v.shape == (128,)
@@ -108,8 +109,8 @@ def test_chip_of_a_12_mp_upscale_is_nearly_the_same(model_settings: Settings, sf
     points = _points(rgb, model_settings)
     factor = math.sqrt(12e6 / (rgb.shape[0] * rgb.shape[1]))
     big = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    original = sface.embed(rgb, [points])[0]
-    upscaled = sface.embed(big, [points * factor])[0]
+    original = sface.embed(rgb, [Landmarks(points)])[0]
+    upscaled = sface.embed(big, [Landmarks(points * factor)])[0]
     assert float(original @ upscaled) > 0.995
     # A plain warp of the full image (no area reduction) aliases the chip; ours does not.
     chip_small, chip_big = align(rgb, points), align(big, points * factor)

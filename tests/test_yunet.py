@@ -216,21 +216,35 @@ def test_yunet_finds_the_group_and_every_face_of_a_24_face_collage(data: Path, y
 
 def test_embedding_from_a_right_sized_crop_matches_the_full_resolution_one(data: Path) -> None:
     """The chip cut from a small crop must describe the face as the full-resolution image did."""
+    import dlib
     from PIL import Image
 
-    from lookalike.engine.engine import FaceEngine, _to_rect
+    from lookalike.engine import weights
+    from lookalike.engine.embedding import Landmarks, calibration, scaled
+    from lookalike.engine.engine import FaceEngine
+    from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 
-    engine = FaceEngine(Settings(detector="hog", embedding="dlib"))  # dlib's model: its own landmarks and chip
+    settings = Settings(detector="hog", embedding="dlib")  # dlib's model: its own landmarks and chip
+    engine = FaceEngine(settings)
     original = Image.open(data / "group" / "face_recognition__two_people.jpg").convert("RGB")
     big = np.asarray(original.resize((original.width * 4, original.height * 4), Image.Resampling.LANCZOS))
     detections = engine.detect(big)
     assert len(detections) == 2
-    old = engine.embed_shapes(big, [engine._shape(big, _to_rect(d.box)) for d in detections])
-    new = np.stack([f.embedding for f in engine.describe(big, detections)])
+    # dlib's shapes and chips from the full-resolution image itself, as the engine did before crops
+    predictor = dlib.shape_predictor(weights.dlib_file(weights.DLIB_LANDMARKS_5))
+    shapes = [
+        predictor(big, dlib.rectangle(d.box.left, d.box.top, d.box.right - 1, d.box.bottom - 1)) for d in detections
+    ]
+    chips = dlib.get_face_chips(big, dlib.full_object_detections(shapes), CHIP_SIZE, CHIP_PADDING)
+    full = [
+        Landmarks(np.array([(p.x, p.y) for p in s.parts()], np.float64), np.asarray(c)) for s, c in zip(shapes, chips)
+    ]
+    old = scaled(engine.embedder.embed(big, full), calibration(settings).radius)
+    faces = engine.describe(big, detections)
+    new = np.stack([f.embedding for f in faces])
     assert (np.linalg.norm(old - new, axis=1) < 0.08).all()
-    for d, f in zip(detections, engine.describe(big, detections)):
-        full = engine._shape(big, _to_rect(d.box))
-        assert all(abs(p.x - x) < 0.03 * d.box.width + 2 for p, (x, _) in zip(full.parts(), f.landmarks))
+    for d, f, shape in zip(detections, faces, shapes):
+        assert all(abs(p.x - x) < 0.03 * d.box.width + 2 for p, (x, _) in zip(shape.parts(), f.landmarks))
 
 
 def test_landmarks_are_re_measured_at_one_face_size_whatever_the_photo_size(

@@ -50,7 +50,7 @@ class Settings:
     models_dir: Path | None = None  # network files besides dlib's (``lookalike models install``); default <home>/models
     yunet_model: Path | None = None  # your own copy of the official YuNet file, instead of the installed one
     sface_model: Path | None = None  # your own copy of the official SFace file, instead of the installed one
-    embedding: str = "fused"  # the face model: "fused" (dlib + SFace), "sface" or "dlib" (engine/embedders.py)
+    embedding: str = "fused"  # the face model: "fused" (dlib + SFace), "sface" or "dlib" (engine/embedding/)
     embed_flip: bool = False  # also embed each face's mirror image and average (a little more accurate, ~2x the time)
 
     # Matching.

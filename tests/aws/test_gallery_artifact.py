@@ -19,7 +19,7 @@ import pytest
 boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
 
-from lookalike.engine.embedders import embedding_id  # noqa: E402
+from lookalike.engine.embedding import embedding_id  # noqa: E402
 from lookalike.errors import GalleryError  # noqa: E402
 from lookalike.gallery.artifact import (  # noqa: E402
     THUMBNAIL_CACHE_CONTROL,

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.decode import decode
-from lookalike.engine.embedders import embedding_model
+from lookalike.engine.embedding import embedding_model
 from lookalike.engine.engine import FaceEngine, Timings
 from lookalike.gallery.index import ExactIndex
 from lookalike.settings import Settings

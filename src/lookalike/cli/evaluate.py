@@ -18,6 +18,7 @@ from lookalike.cli.output import (
     settings_from,
     workers_option,
 )
+from lookalike.evaluation.variants import EVALUATED_MODELS
 
 
 @click.group("eval")
@@ -38,17 +39,7 @@ def _folds(value: str | None) -> list[int] | None:
     return out
 
 
-MODEL_NAMES = (
-    "engine",
-    "dlib",
-    "dlib-yunet",
-    "dlib-yunet-flip",
-    "sface",
-    "sface-flip",
-    "fused",
-    "fused-flip",
-    "fused-dlib",
-)
+MODEL_NAMES = tuple(EVALUATED_MODELS)
 
 
 @eval_group.command("lfw")

@@ -87,7 +87,7 @@ def gallery_build(
 
     Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
     """
-    from lookalike.engine.embedders import embedding_id
+    from lookalike.engine.embedding import embedding_id
     from lookalike.errors import GalleryError
     from lookalike.gallery.build import LAYOUT, build_gallery, expand_sets, scan_sources
     from lookalike.gallery.store import Gallery, embedding_of, replace_gallery

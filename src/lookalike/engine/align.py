@@ -29,7 +29,7 @@ ARCFACE_SIZE = 112
 DLIB_TEMPLATE = np.array(
     [[47.37, 44.51], [100.60, 44.19], [73.37, 76.29], [51.61, 102.15], [97.52, 102.05]], dtype=np.float64
 )
-DLIB_SIZE = 150
+DLIB_SIZE = 150  # the side of dlib's own chips, its ResNet's input (``resnet.CHIP_SIZE``)
 
 #: A chip: the template the 5 points are mapped onto, and the chip's side (px).
 Chip = tuple[np.ndarray, int]

@@ -4,14 +4,13 @@ Detection looks at copies of the right size, never at more pixels than a face si
 on a tiled pyramid (``engine/yunet.py``: faces from 40 px to full frame), or HOG on a bounded copy.
 Landmarks and the aligned chip come from a crop around each face, resized to what the chip needs,
 so a big face in a 12 MP photo costs what a small one does.  The embedding model (``fused`` by
-default, ``sface`` or ``dlib``) is in ``engine/embedders.py``.  See ``docs/engine.md``.
+default, ``sface`` or ``dlib``) is one module of ``engine/embedding/``.  See ``docs/engine.md``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine import weights
-from lookalike.engine.embedders import MODELS, YunetAlignedEmbedder, embedding_id, embedding_model
-from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE, DlibResNet
+from lookalike.engine.embedding import Landmarks, embedding_id, embedding_model, scaled
+from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 from lookalike.engine.weights import ModelError
 from lookalike.engine.yunet import YuNet
 from lookalike.errors import LookalikeError
@@ -130,11 +129,6 @@ class DetectionPlan:
         return 80.0 / (self.scale * 2**self.upsample)
 
 
-#: Mean length of dlib's face embeddings (measured on LFW: 1.429 +/- 0.072).  With the ``dlib`` model
-#: vectors are scaled to exactly this length, so distances stay on dlib's familiar scale (0.6 = same
-#: person); every other model is scaled to put its own threshold at 0.6 too (``engine/embedders.py``).
-EMBEDDING_RADIUS = MODELS["dlib"].plain.radius
-
 __all__ = ["Box", "Detection", "Face", "FaceEngine", "Timings", "embedding_id"]
 
 
@@ -152,19 +146,23 @@ def plan_detection(width: int, height: int, settings: Settings) -> DetectionPlan
 
 
 class FaceEngine:
-    """Loads dlib's models once and analyses photos.  Not thread-safe: use one per process."""
+    """Loads its models once and analyses photos.  Not thread-safe: use one per process.
+
+    The embedding model is the settings' (``engine/embedding/``): the engine finds the 5 points it is
+    aligned on (YuNet's or dlib's, as the model says) and scales its vectors to the model's radius."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self.model = embedding_model(self.settings)
+        self.embedder = self.model.create(self.settings)
+        self._radius = self.model.calibration(self.settings.embed_flip).radius
         self._hog = dlib.get_frontal_face_detector()
-        self._shape = dlib.shape_predictor(weights.dlib_file(weights.DLIB_LANDMARKS_5))
-        self._net = DlibResNet(weights.dlib_file(weights.DLIB_RESNET))
+        self._shape: dlib.shape_predictor | None = None
+        if self.model.landmarks == "dlib":
+            self._shape_predictor()
         self._cnn: object | None = None
         self._yunet: YuNet | None = None
         self._yunet_missing = False
-        self._embedder: YunetAlignedEmbedder | None = None
-        self._lock = threading.Lock()
-        self.model = embedding_model(self.settings)
 
     # -- detection ---------------------------------------------------------------------------
 
@@ -197,7 +195,7 @@ class FaceEngine:
         mode = self.settings.detector
         if mode not in ("auto", "yunet", "hog", "cnn"):
             raise LookalikeError(f"unknown detector {mode!r}: auto, yunet, hog or cnn", code="bad_setting")
-        if self.model.yunet_aligned:
+        if self.model.landmarks == "yunet":
             if mode in ("hog", "cnn"):
                 raise LookalikeError(
                     f"The {self.model.name!r} embedding aligns faces on YuNet's landmarks: use LOOKALIKE_DETECTOR=auto "
@@ -261,27 +259,16 @@ class FaceEngine:
         timings = timings or Timings()
         if not detections:
             return []
-        if self.model.yunet_aligned:
-            return self._describe_on_points(image, detections, timings)
         with timings.stage("landmarks"):
-            crops = [self.face_crop(image, d.box) for d in detections]
+            if self.model.landmarks == "yunet":
+                faces = [Landmarks(points) for points in self._precise_points(image, detections)]
+            else:
+                faces = [self.face_crop(image, d.box) for d in detections]
         with timings.stage("embed"):
-            vectors = self.embed_chips(np.stack([c.chip for c in crops]))
+            vectors = scaled(self.embedder.embed(image, faces), self._radius)
         return [
-            Face(det.box, crop.points, det.score, det.detector, vector)
-            for det, crop, vector in zip(detections, crops, vectors)
-        ]
-
-    def _describe_on_points(self, image: np.ndarray, detections: list[Detection], timings: Timings) -> list[Face]:
-        if self._embedder is None:
-            self._embedder = YunetAlignedEmbedder(self.settings, self.model, self._net)
-        with timings.stage("landmarks"):
-            points = self._precise_points(image, detections)
-        with timings.stage("embed"):
-            vectors = self._embedder.embed(image, points)
-        return [
-            Face(det.box, [(round(x), round(y)) for x, y in p], det.score, det.detector, vector)
-            for det, p, vector in zip(detections, points, vectors)
+            Face(det.box, [(round(x), round(y)) for x, y in face.points], det.score, det.detector, vector)
+            for det, face, vector in zip(detections, faces, vectors)
         ]
 
     def _precise_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
@@ -291,7 +278,12 @@ class FaceEngine:
         refined = self._load_yunet().refine(image, rows)
         return [row[4:14].reshape(5, 2).astype(np.float64) for row in refined]
 
-    def face_crop(self, image: np.ndarray, box: Box) -> FaceCrop:
+    def _shape_predictor(self) -> dlib.shape_predictor:
+        if self._shape is None:
+            self._shape = dlib.shape_predictor(weights.dlib_file(weights.DLIB_LANDMARKS_5))
+        return self._shape
+
+    def face_crop(self, image: np.ndarray, box: Box) -> Landmarks:
         """dlib's 5 points and aligned chip from a crop around ``box`` (with room for any rotation),
         downscaled so the face is ``CROP_FACE`` px: never the whole full-resolution photo."""
         height, width = image.shape[:2]
@@ -312,37 +304,10 @@ class FaceEngine:
             round((box.right - x0) * scale) - 1,
             round((box.bottom - y0) * scale) - 1,
         )
-        shape = self._shape(crop, rect)
+        shape = self._shape_predictor()(crop, rect)
         chip = dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING)
-        points = [(round(p.x / scale + x0), round(p.y / scale + y0)) for p in shape.parts()]
-        return FaceCrop(points, np.asarray(chip))
-
-    def embed_shapes(self, image: np.ndarray, shapes: list[dlib.full_object_detection]) -> np.ndarray:
-        """Embeddings of faces whose dlib shapes are known, chips cut from ``image`` itself."""
-        chips = np.stack(dlib.get_face_chips(image, dlib.full_object_detections(shapes), CHIP_SIZE, CHIP_PADDING))
-        return self.embed_chips(chips)
-
-    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
-        """Aligned 150x150 chips (dlib's own alignment) through the network, one batch for all faces.
-
-        With ``embed_flip`` each face is also seen mirrored and the two embeddings are averaged: a
-        cheap test-time augmentation that makes embeddings steadier.  Vectors are then scaled to
-        dlib's typical length (see docs/engine.md: together +0.23 points on LFW).
-        """
-        if self.settings.embed_flip:
-            both = self._net.embed(np.concatenate([chips, chips[:, :, ::-1]]))
-            vectors = (both[: len(chips)] + both[len(chips) :]) / 2
-        else:
-            vectors = self._net.embed(chips)
-        # Same length for every face: the distance then depends on direction only, and 0.6 keeps its meaning.
-        vectors *= EMBEDDING_RADIUS / np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors.astype(np.float32)
-
-
-@dataclass
-class FaceCrop:
-    points: list[tuple[int, int]]  # dlib's 5 points, photo coordinates
-    chip: np.ndarray  # 150x150x3 aligned chip
+        points = np.array([(p.x / scale + x0, p.y / scale + y0) for p in shape.parts()], dtype=np.float64)
+        return Landmarks(points, np.asarray(chip))
 
 
 #: The face is resized to this many px (box side) before landmarks and alignment: the 150 px chip
@@ -387,7 +352,3 @@ def _scale_box(rect: dlib.rectangle, scale: float, width: int, height: int) -> B
         right=min(width, round((rect.right() + 1) * inv)),
         bottom=min(height, round((rect.bottom() + 1) * inv)),
     )
-
-
-def _to_rect(box: Box) -> dlib.rectangle:
-    return dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)

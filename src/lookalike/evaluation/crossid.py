@@ -8,7 +8,7 @@ chosen on half of the query *people* (most queries named with at most ``max_stra
 strangers named) and measured on the other half, then the halves swap: the numbers reported are
 held-out.  The values to configure are then chosen on all queries.
 
-For a model the engine offers (``engine/embedders.py``), distances are the engine's own: Euclidean
+For a model the engine offers (``EvaluatedModel.offered``), distances are the engine's own: Euclidean
 between vectors scaled to the model's radius, so the numbers reported are the settings' numbers.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.evaluation.variants import EVALUATED_MODELS
 from lookalike.gallery.build import scan_sources
 from lookalike.settings import Settings
 
@@ -27,26 +28,21 @@ from lookalike.settings import Settings
 _STEPS = np.linspace(0.0, 1.0, 201)
 
 
-#: ``evaluation.zoo`` models the engine offers: (``LOOKALIKE_EMBEDDING``, ``LOOKALIKE_EMBED_FLIP``).
-ENGINE_MODELS = {
-    "fused": ("fused", False),
-    "fused-flip": ("fused", True),
-    "sface": ("sface", False),
-    "sface-flip": ("sface", True),
-    "dlib": ("dlib", True),
-}
-
-
 def engine_radius(model: str, weight: float, settings: Settings) -> float | None:
-    """The engine's vector length for a zoo model, or None when the engine does not offer it."""
-    from lookalike.engine.embedders import FUSION_WEIGHT, MODELS, calibration
+    """The engine's vector length for an evaluated model, or None when the engine does not offer it
+    (a fusion: only at the engine's fusion weight)."""
+    from lookalike.engine.embedding import EMBEDDERS, calibration
+    from lookalike.engine.embedding.fused import FUSION_WEIGHT
 
     if model == "engine":
         return calibration(settings).radius
-    if model not in ENGINE_MODELS or ("fused" in model and abs(weight - FUSION_WEIGHT) > 1e-9):
+    evaluated = EVALUATED_MODELS.get(model)
+    if evaluated is None or evaluated.offered is None:
         return None
-    name, flip = ENGINE_MODELS[model]
-    return MODELS[name].calibration(flip).radius
+    if evaluated.kind == "fusion" and abs(weight - FUSION_WEIGHT) > 1e-9:
+        return None
+    name, flip = evaluated.offered
+    return EMBEDDERS[name].calibration(flip).radius
 
 
 def _people_distances(

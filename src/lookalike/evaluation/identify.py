@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.engine.embedders import identity_rule
+from lookalike.engine.embedding import identity_rule
 from lookalike.evaluation.embed import embed_photos
 from lookalike.gallery.build import scan_sources
 from lookalike.gallery.search import Matcher

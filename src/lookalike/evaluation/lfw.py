@@ -273,7 +273,8 @@ def evaluate_models(
     the weight chosen on the other nine folds too.
     """
     from lookalike.evaluation.crossid import engine_radius
-    from lookalike.evaluation.zoo import FUSIONS, embed_cached
+    from lookalike.evaluation.variants import FUSIONS
+    from lookalike.evaluation.zoo import embed_cached
 
     pairs = read_pairs(find_pairs_file(lfw_dir), lfw_dir)
     images = sorted({x for p in pairs for x in (p.left, p.right)})

@@ -1,17 +1,16 @@
 """Embeddings of many photos by several models, cached, so models and their fusions compare cheaply.
 
-Models (names used by ``lookalike eval lfw --model``):
+The models (``lookalike eval lfw --model``) are ``evaluation/variants.py``'s ``EVALUATED_MODELS``, all
+made by the engine:
 
-- ``engine``: the engine as configured (``LOOKALIKE_EMBEDDING``, ``LOOKALIKE_EMBED_FLIP``, detector),
-  through its whole pipeline: what the app computes.
-- ``dlib``: the engine with ``LOOKALIKE_EMBEDDING=dlib`` (dlib's 5 landmarks and chip, ResNet with
-  mirror averaging): the embedding before engine v2.
-- ``dlib-yunet``: the same ResNet on a 150x150 chip aligned with YuNet's 5 points to dlib's own
-  template (``engine.align.DLIB_TEMPLATE``, measured by running YuNet on dlib's chips: ``dlib_template``).
-- ``sface`` / ``sface-flip``: SFace on the 112x112 ArcFace chip from YuNet's points, without / with
-  mirror averaging.
-- ``fused``: ``dlib-yunet`` and ``sface`` concatenated as ``[sqrt(w) a, sqrt(1-w) b]``: one unit
-  vector whose cosine is ``w cos_a + (1-w) cos_b``, so a gallery can hold it as any other vector.
+- ``engine`` / ``dlib``: the engine's whole pipeline (``evaluation/embed.py``), as configured / with
+  ``LOOKALIKE_EMBEDDING=dlib`` and mirror averaging (the embedding before engine v2);
+- ``dlib-yunet`` / ``sface`` (and their ``-flip`` variants): the engine's embedders (``fused``'s two
+  parts) on YuNet's 5 points; the chip of ``dlib-yunet`` is aligned to dlib's own template
+  (``engine.align.DLIB_TEMPLATE``, measured by running YuNet on dlib's chips: ``dlib_template``);
+- ``fused``, ``fused-flip``, ``fused-dlib``: two of those concatenated as ``[sqrt(w) a, sqrt(1-w) b]``
+  (``engine.embedding.fuse``): one unit vector whose cosine is ``w cos_a + (1-w) cos_b``, so a
+  gallery can hold it as any other vector.
 
 For photos of one face (LFW's crops), YuNet runs once on the whole photo and the face nearest the
 centre is kept (LFW's rule).  Vectors are unit length; distance = 1 - cosine.
@@ -22,33 +21,35 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lookalike.engine.sface import fuse
+from lookalike.engine.embedding import Embedder, Landmarks, fuse, normalise
+from lookalike.evaluation.variants import EVALUATED_MODELS, FUSIONS
 from lookalike.settings import Settings
 
-__all__ = ["FUSIONS", "MODELS", "embed_cached", "fuse", "vectors"]
-
-YUNET_MODELS = ("dlib-yunet", "dlib-yunet-flip", "sface", "sface-flip")
-MODELS = ("engine", "dlib", *YUNET_MODELS, "fused", "fused-flip", "fused-dlib")
+__all__ = ["EVALUATED_MODELS", "FUSIONS", "embed_cached", "vectors"]
 
 
 def engine_settings(model: str, settings: Settings) -> Settings:
-    """The settings the engine-made zoo models (``engine``, ``dlib``) embed with."""
-    return settings if model == "engine" else settings.replace(embedding="dlib", embed_flip=True)
+    """The settings an ``engine`` model embeds with (the others: the settings as given)."""
+    m = EVALUATED_MODELS[model]
+    if m.kind != "engine" or m.embedder is None:
+        return settings
+    return settings.replace(embedding=m.embedder, embed_flip=bool(m.flip))
 
 
 def _group(model: str, settings: Settings) -> str:
-    """The cache a model's vectors live in (the YuNet-aligned models share one per flip setting)."""
-    if model in ("engine", "dlib"):
-        from lookalike.engine.embedders import embedding_id
+    """The cache a model's vectors live in (the ``points`` models share one per flip setting)."""
+    if EVALUATED_MODELS[model].kind == "engine":
+        from lookalike.engine.embedding import embedding_id
 
         space = embedding_id(engine_settings(model, settings))
         return "engine-" + "".join(c if c.isalnum() or c in ".-" else "_" for c in space)
-    return "yunet-flip" if model.endswith("-flip") else "yunet"
+    return "yunet-flip" if EVALUATED_MODELS[model].flip else "yunet"
 
 
 _state: dict[str, object] = {}
@@ -88,17 +89,34 @@ def _init(settings: Settings) -> None:
     _state["settings"] = settings
 
 
-def _embed_yunet(path: str, flip: bool = False) -> tuple[str, dict[str, np.ndarray] | None]:
-    """Both YuNet-aligned models of one photo; with ``flip``, their mirror-averaged variants instead."""
-    from lookalike.engine import weights
-    from lookalike.engine.align import DLIB_TEMPLATE, align
-    from lookalike.engine.resnet import DlibResNet
-    from lookalike.engine.sface import SFace, normalise
+def point_embedder(name: str, settings: Settings, flip: bool) -> Embedder:
+    """The engine's embedder a ``points`` model runs (``EvaluatedModel.embedder``)."""
+    from lookalike.engine.embedding.dlib_resnet import DlibYunetEmbedder
+    from lookalike.engine.embedding.sface import SFace
 
+    makers: dict[str, Callable[[], Embedder]] = {
+        "sface": lambda: SFace(settings, flip=flip),
+        "dlib-yunet": lambda: DlibYunetEmbedder(flip=flip),
+    }
+    return makers[name]()
+
+
+def _point_embedders(flip: bool) -> dict[str, Embedder]:
+    """This process's embedders of every ``points`` model with this flip setting, by model name."""
+    key = f"embedders-{flip}"
+    if key not in _state:
+        settings: Settings = _state["settings"]  # type: ignore[assignment]
+        _state[key] = {
+            m.name: point_embedder(str(m.embedder), settings, flip)
+            for m in EVALUATED_MODELS.values()
+            if m.kind == "points" and m.flip == flip
+        }
+    return _state[key]  # type: ignore[return-value]
+
+
+def _embed_points(path: str, flip: bool = False) -> tuple[str, dict[str, np.ndarray] | None]:
+    """Every ``points`` model of one photo with this flip setting; without flip, the points too."""
     settings: Settings = _state["settings"]  # type: ignore[assignment]
-    if "sface" not in _state:
-        _state["sface"] = SFace(settings)
-        _state["resnet"] = DlibResNet(weights.dlib_file(weights.DLIB_RESNET))
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         return path, None
@@ -106,22 +124,11 @@ def _embed_yunet(path: str, flip: bool = False) -> tuple[str, dict[str, np.ndarr
     if points is None:
         return path, None
     rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-    chip = align(rgb, points)
-    dchip = align(rgb, points, DLIB_TEMPLATE, 150)
-    chips, dchips = (
-        (np.stack([chip, chip[:, ::-1]]), np.stack([dchip, dchip[:, ::-1]])) if flip else (chip[None], dchip[None])
-    )
-    sface = _state["sface"]._net  # type: ignore[attr-defined]
-    sface.setInput(np.ascontiguousarray(chips.transpose(0, 3, 1, 2), dtype=np.float32))
-    s = normalise(np.asarray(sface.forward()).reshape(len(chips), -1))
-    r = normalise(_state["resnet"].embed(dchips))  # type: ignore[attr-defined]
-    if flip:
-        return path, {"sface-flip": normalise(s.sum(0)[None])[0], "dlib-yunet-flip": normalise(r.sum(0)[None])[0]}
-    return path, {"sface": s[0], "dlib-yunet": r[0], "points": points.astype(np.float32).ravel()}
-
-
-def _embed_yunet_flip(path: str) -> tuple[str, dict[str, np.ndarray] | None]:
-    return _embed_yunet(path, flip=True)
+    face = [Landmarks(points)]
+    out = {name: embedder.embed(rgb, face)[0] for name, embedder in _point_embedders(flip).items()}
+    if not flip:
+        out["points"] = points.astype(np.float32).ravel()
+    return path, out
 
 
 def _cache_file(settings: Settings, name: str) -> Path:
@@ -191,7 +198,6 @@ def _embed_group(
 ) -> dict[str, dict[str, np.ndarray] | None]:
     out: dict[str, dict[str, np.ndarray] | None] = {}
     if group.startswith("engine-"):
-        from lookalike.engine.sface import normalise
         from lookalike.evaluation.embed import embed_photos
 
         found, missed = embed_photos(todo, settings, workers, progress)
@@ -199,19 +205,12 @@ def _embed_group(
             out[p] = {"vector": normalise(found[p][None])[0]} if p in found else None
         return out
     with ProcessPoolExecutor(workers or os.cpu_count() or 1, initializer=_init, initargs=(settings,)) as pool:
-        job = _embed_yunet_flip if group == "yunet-flip" else _embed_yunet
+        job = partial(_embed_points, flip=group == "yunet-flip")
         for done, (path, result) in enumerate(pool.map(job, todo, chunksize=8), 1):
             out[path] = result
             if progress:
                 progress(done, len(todo))
     return out
-
-
-FUSIONS = {
-    "fused": ("dlib-yunet", "sface"),
-    "fused-flip": ("dlib-yunet-flip", "sface-flip"),
-    "fused-dlib": ("dlib", "sface"),
-}
 
 
 def vectors(

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine.decode import load_image
-from lookalike.engine.embedders import embedding_id, embedding_model
+from lookalike.engine.embedding import embedding_id, embedding_model
 from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import LookalikeError

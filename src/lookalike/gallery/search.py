@@ -1,7 +1,7 @@
 """Matching: for a face embedding, the top-k *distinct* people of the gallery, and who it is.
 
 Distances are Euclidean between embeddings scaled so that two photos of one person are
-usually < 0.6 apart, whatever the model (the verification threshold; ``engine/embedders.py``).
+usually < 0.6 apart, whatever the model (the verification threshold; ``engine/embedding/``).
 For people we also show a *similarity*, a logistic mapping of the distance:
 
     similarity = 1 / (1 + exp(slope * (distance - threshold)))
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lookalike.engine.embedders import calibration, embedding_id, identity_rule
+from lookalike.engine.embedding import calibration, embedding_id, identity_rule
 from lookalike.errors import GalleryError
 from lookalike.gallery.index import ExactIndex, HnswIndex, VectorIndex
 from lookalike.gallery.store import Gallery, display_name
