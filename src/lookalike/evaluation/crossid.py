@@ -83,6 +83,26 @@ def _choose(
     return best[2], best[3]
 
 
+def _held_out(
+    top2: np.ndarray, right: np.ndarray, is_known: np.ndarray, half: np.ndarray, max_strangers: float
+) -> tuple[dict[str, int], list[tuple[float, float]]]:
+    """Counts of the rule chosen on one half of the query people and applied to the other, both ways,
+    and the (threshold, margin) chosen on each half."""
+    held = {"identified": 0, "wrong_identity": 0, "strangers_named": 0, "strangers": 0, "known": 0}
+    chosen = []
+    for test_half in (0, 1):
+        train, test = half != test_half, half == test_half
+        t, m = _choose(top2[train & is_known], right[train & is_known], top2[train & ~is_known], max_strangers)
+        chosen.append((t, m))
+        named = _named(top2, t, m)
+        held["identified"] += int((named & right & is_known & test).sum())
+        held["wrong_identity"] += int((named & ~right & is_known & test).sum())
+        held["strangers_named"] += int((named & ~is_known & test).sum())
+        held["strangers"] += int((~is_known & test).sum())
+        held["known"] += int((is_known & test).sum())
+    return held, chosen
+
+
 def evaluate(
     model: str,
     lfw_dir: Path,
@@ -120,18 +140,7 @@ def evaluate(
     half = np.array([zlib.crc32(t.encode()) % 2 for t in truth])
     in_gallery_total = sum(query_person[p] in known for p in query_person)  # misses count against rank-k
 
-    held = {"identified": 0, "wrong_identity": 0, "strangers_named": 0, "strangers": 0, "known": 0}
-    chosen = []
-    for test_half in (0, 1):
-        train, test = half != test_half, half == test_half
-        t, m = _choose(top2[train & is_known], right[train & is_known], top2[train & ~is_known], max_strangers)
-        chosen.append((t, m))
-        named = _named(top2, t, m)
-        held["identified"] += int((named & right & is_known & test).sum())
-        held["wrong_identity"] += int((named & ~right & is_known & test).sum())
-        held["strangers_named"] += int((named & ~is_known & test).sum())
-        held["strangers"] += int((~is_known & test).sum())
-        held["known"] += int((is_known & test).sum())
+    held, chosen = _held_out(top2, right, is_known, half, max_strangers)
     t_all, m_all = _choose(top2[is_known], right[is_known], top2[~is_known], max_strangers)
     missed_known = sum(query_person[p] in known for p in missed)
     by_source = {}
