@@ -156,7 +156,7 @@ def evaluate(
             }
     return {
         "model": model,
-        "weight": weight if "fused" in model else None,
+        "weight": weight if EVALUATED_MODELS[model].kind == "fusion" else None,
         "gallery_people": len(people),
         "gallery_faces": len(paths),
         "queries": len(query_person),
