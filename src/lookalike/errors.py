@@ -31,3 +31,9 @@ class GalleryError(LookalikeError):
     """The gallery is missing, of another format version, or asked for something it lacks."""
 
     code = "bad_gallery"
+
+
+class ConfigurationError(LookalikeError):
+    """A setting the chosen profile needs is missing or wrong."""
+
+    code = "bad_configuration"

@@ -14,8 +14,8 @@ import pytest
 boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto = pytest.importorskip("moto", reason="moto is a dev dependency")
 
-from lookalike.adapters.aws import AwsPorts  # noqa: E402
 from lookalike.deploy import lambdas  # noqa: E402
+from lookalike.wiring import AwsPorts  # noqa: E402
 
 ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
 

@@ -320,11 +320,11 @@ def match(
     as_json: bool,
 ) -> None:
     """Who do the faces in PHOTOS look like?"""
-    from lookalike.service.matching import MatchService
+    from lookalike.wiring import match_service
 
     settings = settings_from(ctx, gallery=gallery, top_k=top, threshold=threshold, detector=detector)
     watch_list = [w.strip() for w in watch.split(",") if w.strip()]
-    service = MatchService(settings)
+    service = match_service(settings)
     service.matcher.check_watch(watch_list)
     results = []
     for photo in photos:

@@ -18,12 +18,10 @@ import logging
 from functools import cache
 from typing import Any
 
-from lookalike.adapters.aws import AwsPorts
-from lookalike.media import MEDIA_TYPES
-from lookalike.service.jobs import JobError, JobService
-from lookalike.service.protocol import Conversation, error_event, origin_allowed
-from lookalike.service.uploads import UploadService
+from lookalike.service.jobs import JobError
+from lookalike.service.protocol import error_event, origin_allowed
 from lookalike.settings import Settings
+from lookalike.wiring import AwsPorts, conversation, upload_service
 
 log = logging.getLogger(__name__)
 JSON_HEADERS = {
@@ -74,7 +72,7 @@ def uploads_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any
     storage = ports("uploads_bucket").storage
     assert storage is not None
     try:
-        upload = UploadService(storage, MEDIA_TYPES).create(body.get("content_type"))
+        upload = upload_service(storage).create(body.get("content_type"))
     except JobError as exc:
         return error(415, exc.code, exc.message)
     return response(201, upload.as_dict())
@@ -125,10 +123,9 @@ def websocket_handler(event: dict[str, Any], context: Any = None) -> dict[str, A
     def reply(reply_event: dict[str, Any]) -> None:
         aws.notifier.send(endpoint, connection_id, reply_event)
 
-    jobs = JobService(aws.storage, aws.queue, aws.jobs)
-    conversation = Conversation(jobs, settings().ws_max_message_bytes, aws.notifier)  # notifier: "moved"
+    talk = conversation(aws.storage, aws.queue, aws.jobs, settings(), aws.notifier)  # notifier: "moved"
     try:
-        conversation.handle(request_body(event), connection_id, endpoint, reply)
+        talk.handle(request_body(event), connection_id, endpoint, reply)
     except Exception:  # a bug must not leave the page waiting without a word
         log.exception("websocket message failed")
         reply(error_event("internal", "Something went wrong on our side; please try again."))

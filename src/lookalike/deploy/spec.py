@@ -32,6 +32,7 @@ LAMBDA_SOURCES = (
     "lookalike/settings.py",
     "lookalike/media.py",
     "lookalike/errors.py",
+    "lookalike/wiring.py",
     "lookalike/service",
     "lookalike/adapters",
     "lookalike/deploy",

@@ -47,6 +47,9 @@ class PresignedUpload:
 class ObjectStorage(Protocol):
     """Where uploaded photos wait for a worker; they are deleted once matched."""
 
+    #: The media types a presigned upload may declare (the photo types the decoder reads).
+    allowed_types: tuple[str, ...]
+
     def presign_upload(self, key: str, content_type: str | None = None) -> PresignedUpload: ...
 
     def get(self, key: str) -> bytes | None:

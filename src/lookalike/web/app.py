@@ -30,21 +30,21 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.adapters.local_storage import UploadRefused
-from lookalike.adapters.notifiers import SECRET_HEADER, HttpNotifier, internal_token
+from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.adapters.upload_ledger import Quota
 from lookalike.gallery.store import Gallery
-from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
-from lookalike.service.protocol import Conversation, error_event, hello_event, origin_allowed
-from lookalike.service.uploads import UploadService
+from lookalike.service.jobs import TERMINAL_EVENTS, JobError, public_result
+from lookalike.service.protocol import error_event, hello_event, origin_allowed
 from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
 from lookalike.web.connections import Connection, Hub, SocketLimits
 from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.housekeeping import sweep_uploads
-from lookalike.web.runtime import Embedded, WorkerPool, api_url_for, worker_count
 from lookalike.web.sync_match import Busy, SyncMatcher
+from lookalike.web.worker_pool import WorkerPool
+from lookalike.wiring import Embedded, api_url_for, conversation, upload_service, worker_count
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("lookalike.web") / "static"
@@ -88,10 +88,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     endpoint = api_url_for(settings)  # where this server's connections live; jobs carry it to workers
     env = Embedded.open(settings, channel=endpoint)
     token = internal_token(env.secret)
-    jobs = JobService(env.storage, env.queue, env.jobs)
-    mover = HttpNotifier(endpoint, token)  # tells a connection (here or on a server sharing the home) "moved"
-    conversation = Conversation(jobs, settings.ws_max_message_bytes, mover)
-    uploads = UploadService(env.storage, env.storage.allowed_types)
+    mover = env.notifier(endpoint)  # tells a connection (here or on a server sharing the home) "moved"
+    talk = conversation(env.storage, env.queue, env.jobs, settings, mover)
+    uploads = upload_service(env.storage)
     gallery = Gallery.open(settings.gallery_path())
     gallery_lock = threading.Lock()
     count = worker_count(settings) if workers is None else workers
@@ -382,7 +381,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                         await sockets.close_rate_limited(conn)
                         break
                     try:
-                        await run_in_threadpool(conversation.handle, text, connection_id, endpoint, reply)
+                        await run_in_threadpool(talk.handle, text, connection_id, endpoint, reply)
                     except Exception:  # a bug must not drop the socket
                         log.exception("websocket message failed")
                         await send(error_event("internal", "Something went wrong on our side; please try again."))

@@ -41,7 +41,7 @@ def serve(
 
     from lookalike.gallery.store import Gallery
     from lookalike.web.app import create_app, server_config
-    from lookalike.web.runtime import worker_count
+    from lookalike.wiring import worker_count
 
     settings = settings_from(ctx, gallery=gallery, home=home, host=host, port=port, workers=workers)
     Gallery.open(settings.gallery_path()).close()  # a clear error now rather than in every worker

@@ -54,11 +54,11 @@ class SyncMatcher:
         return await loop.run_in_executor(self.executor, self._run, data, name)
 
     def _run(self, data: bytes, name: str) -> dict[str, Any]:
-        from lookalike.service.matching import MatchService
+        from lookalike.wiring import match_service
 
         with self._lock:
             if self._service is None:  # loaded on first use: a server that never matches here needs no engine
-                self._service = MatchService(self.settings)
+                self._service = match_service(self.settings)
             start = time.perf_counter()  # the match itself: not the wait in the queue, not loading the engine
             try:
                 return dict(self._service.match_bytes(data, name=name))
