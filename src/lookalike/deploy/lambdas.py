@@ -18,7 +18,7 @@ import logging
 from functools import cache
 from typing import Any
 
-from lookalike.service.jobs import JobError
+from lookalike.errors import UploadRefused
 from lookalike.service.protocol import error_event, origin_allowed
 from lookalike.settings import Settings
 from lookalike.wiring import AwsPorts, conversation, upload_service
@@ -73,8 +73,8 @@ def uploads_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any
     assert storage is not None
     try:
         upload = upload_service(storage).create(body.get("content_type"))
-    except JobError as exc:
-        return error(415, exc.code, exc.message)
+    except UploadRefused as exc:
+        return error(exc.status, exc.code, exc.message)
     return response(201, upload.as_dict())
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
+from lookalike.errors import JobError
 from lookalike.service.ports import (
     ConnectionNotifier,
     DuplicateJob,
@@ -32,14 +33,6 @@ from lookalike.service.ports import (
 
 log = logging.getLogger(__name__)
 TERMINAL_EVENTS = ("matched", "failed")
-
-
-class JobError(Exception):
-    """A request about a job that cannot be honoured; ``code`` is sent to the client."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"

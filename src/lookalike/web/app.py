@@ -34,7 +34,7 @@ from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.adapters.upload_ledger import Quota
 from lookalike.gallery.store import Gallery
-from lookalike.service.jobs import TERMINAL_EVENTS, JobError, public_result
+from lookalike.service.jobs import TERMINAL_EVENTS, public_result
 from lookalike.service.protocol import error_event, hello_event, origin_allowed
 from lookalike.settings import Settings
 from lookalike.web import middleware
@@ -171,9 +171,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
             return refused
         try:
             return uploads.create(body.content_type if body else None).as_dict()
-        except JobError as exc:
+        except UploadRefused as exc:
             metrics.refused.labels(exc.code).inc()
-            return error(415, exc.code, exc.message)
+            return error(exc.status, exc.code, exc.message)
 
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
