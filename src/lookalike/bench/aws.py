@@ -43,7 +43,7 @@ from lookalike.bench.load import percentile
 from lookalike.bench.server import tree_cpu_seconds
 from lookalike.cli.output import console, err_console, friendly_errors, json_option, print_json, settings_from
 from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
-from lookalike.service.jobs import TERMINAL_EVENTS
+from lookalike.service.events import TERMINAL_EVENTS
 
 #: Seconds to wait, after the last result, for the queue and the bucket to empty.
 SETTLE_SECONDS = 15.0

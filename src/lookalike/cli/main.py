@@ -22,6 +22,7 @@ from lookalike.cli.output import (
     workers_option,
 )
 from lookalike.cli.worker import worker as worker_command
+from lookalike.service.results import PhotoResult, to_json
 from lookalike.settings import Settings
 
 
@@ -334,7 +335,7 @@ def match(
             results.append(service.error_result(str(photo), "unreadable", f"Cannot read {photo}: {exc.strerror}."))
             continue
         results.append(service.match_bytes(data, name=str(photo), watch=watch_list))
-    failed = any(r["error"] for r in results)
+    failed = any(r.error for r in results)
     if as_json:
         search = {
             "index": service.matcher.index.kind,
@@ -346,7 +347,7 @@ def match(
                 "gallery": str(settings.gallery_path()),
                 "search": search,
                 "threshold": settings.threshold,
-                "photos": results,
+                "photos": to_json(results),
             }
         )
     else:
@@ -356,34 +357,32 @@ def match(
         raise SystemExit(1)
 
 
-def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-arg]
-    console.print(f"[bold]{result['photo']}[/]", highlight=False)
-    if result["error"]:
-        console.print(f"  [red]error:[/] {result['error']['message']}", highlight=False)
+def _print_match(result: PhotoResult, watch: list[str]) -> None:
+    console.print(f"[bold]{result.photo}[/]", highlight=False)
+    if result.error:
+        console.print(f"  [red]error:[/] {result.error.message}", highlight=False)
         return
-    if not result["faces"]:
+    if not result.faces:
         console.print("  no face found")
     else:
         table = Table(show_lines=False)
         for col in ("face", "box (l,t,r,b)", "quality", "is", "looks like (similarity, distance)"):
             table.add_column(col)
-        for i, face in enumerate(result["faces"], 1):
-            b = face["box"]
-            looks = ", ".join(
-                f"{m['display_name']} ({m['similarity']:.0%}, {m['distance']:.2f})" for m in face["matches"]
-            )
+        for i, face in enumerate(result.faces, 1):
+            b = face.box
+            looks = ", ".join(f"{m.display_name} ({m.similarity:.0%}, {m.distance:.2f})" for m in face.matches)
             table.add_row(
                 str(i),
-                f"{b['left']},{b['top']},{b['right']},{b['bottom']}",
-                face["quality"],
-                (face["identity"] or "-").replace("_", " "),
+                f"{b.left},{b.top},{b.right},{b.bottom}",
+                face.quality,
+                (face.identity or "-").replace("_", " "),
                 looks,
             )
         console.print(table)
-    if result["faces_found"] > len(result["faces"]):
-        console.print(f"  {result['faces_found']} faces found; the {len(result['faces'])} largest were matched.")
+    if result.faces_found > len(result.faces):
+        console.print(f"  {result.faces_found} faces found; the {len(result.faces)} largest were matched.")
     if watch:
-        flags = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in result["watch"].items())
+        flags = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in result.watch.items())
         console.print(f"  watch: {flags}", highlight=False)
 
 
