@@ -145,9 +145,7 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
         on_faces(FacesFound(1, [box], 1, 1))
         lookalike = Lookalike("A", "A", 0.5, 0.6, face_id=7, photo="/srv/gallery/A/a.jpg")
         face = FaceResult(box, [], 0.9, "yunet", 1, "low", None, [lookalike], {})
-        return replace(
-            PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {}), faces_found=1, faces=[face]
-        )
+        return PhotoResult("photo", None, 1, 1, False, 1, [face], {"faces": True}, {})
 
     jobs.create("j", key, "conn")
     queue.send({"job_id": "j", "key": key, "connection_id": "conn"})
