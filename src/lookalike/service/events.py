@@ -8,7 +8,7 @@ From the API (answers to a client's message): ``hello`` (on connecting), ``queue
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lookalike.service.results import OMIT_EMPTY, ErrorInfo, FaceBox, FacesFound
 
@@ -20,7 +20,7 @@ TERMINAL_EVENTS = ("matched", "failed")
 class Hello:
     """Sent first on every connection: its id and the size limit of a client message."""
 
-    event: str = field(default="hello", init=False)
+    event: Literal["hello"] = field(default="hello", init=False)
     connection: str
     max_message_bytes: int
 
@@ -29,7 +29,7 @@ class Hello:
 class Queued:
     """The job was made; ``resume_token`` (given only here) lets this page follow it after reconnecting."""
 
-    event: str = field(default="queued", init=False)
+    event: Literal["queued"] = field(default="queued", init=False)
     job: str
     key: str
     resume_token: str
@@ -39,7 +39,7 @@ class Queued:
 class Resumed:
     """This connection now follows the job; ``resume_token`` only when it got a new one."""
 
-    event: str = field(default="resumed", init=False)
+    event: Literal["resumed"] = field(default="resumed", init=False)
     job: str
     key: str
     state: str
@@ -50,7 +50,7 @@ class Resumed:
 class Moved:
     """The job's progress is now sent to another connection (the same page, reconnected)."""
 
-    event: str = field(default="moved", init=False)
+    event: Literal["moved"] = field(default="moved", init=False)
     job: str
     message: str = "This photo's progress is now shown on another connection (the page reconnected elsewhere)."
 
@@ -59,7 +59,7 @@ class Moved:
 class Error:
     """A client message that cannot be honoured (a bad message, an unknown job, a rate limit...)."""
 
-    event: str = field(default="error", init=False)
+    event: Literal["error"] = field(default="error", init=False)
     error: ErrorInfo
 
 
@@ -67,7 +67,7 @@ class Error:
 class Processing:
     """A worker took the job (``attempt`` counts deliveries: above 1 after a worker crashed)."""
 
-    event: str = field(default="processing", init=False)
+    event: Literal["processing"] = field(default="processing", init=False)
     job: str
     attempt: int
 
@@ -76,7 +76,7 @@ class Processing:
 class FacesFoundEvent:
     """The faces are found (boxes in the photo's pixels); matching them comes next."""
 
-    event: str = field(default="faces_found", init=False)
+    event: Literal["faces_found"] = field(default="faces_found", init=False)
     job: str
     faces_found: int
     boxes: list[FaceBox]
@@ -92,7 +92,7 @@ class FacesFoundEvent:
 class Matched:
     """The job's result (a :class:`~lookalike.service.results.PhotoResult`'s JSON, as stored)."""
 
-    event: str = field(default="matched", init=False)
+    event: Literal["matched"] = field(default="matched", init=False)
     job: str
     result: dict[str, Any]
 
@@ -101,7 +101,7 @@ class Matched:
 class Failed:
     """The job failed: ``error`` says why; ``result`` is the stored result document."""
 
-    event: str = field(default="failed", init=False)
+    event: Literal["failed"] = field(default="failed", init=False)
     job: str
     error: ErrorInfo
     result: dict[str, Any]

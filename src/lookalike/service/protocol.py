@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from lookalike.errors import JobError
 from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
@@ -44,6 +44,27 @@ def origin_allowed(origin: str | None, allowed: str, own_host: str | None = None
     if own_host and sent.partition("://")[2] == own_host.strip().lower():
         return True
     return not origins and not own_host or sent in origins
+
+
+@dataclass(frozen=True)
+class MatchMessage:
+    """``match``: match the photo uploaded under ``key`` (the key a presigned upload gave)."""
+
+    action: Literal["match"]
+    key: str
+
+
+@dataclass(frozen=True)
+class ResumeMessage:
+    """``resume``: follow ``job`` on this connection, with the ``resume_token`` its ``queued`` event gave."""
+
+    action: Literal["resume"]
+    job: str
+    token: str
+
+
+#: What a client may send (the schema the API documents; :func:`parse` reads them).
+CLIENT_MESSAGES = (MatchMessage, ResumeMessage)
 
 
 @dataclass(frozen=True)
