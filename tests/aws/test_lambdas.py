@@ -15,7 +15,7 @@ boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto = pytest.importorskip("moto", reason="moto is a dev dependency")
 
 from lookalike.adapters.aws import AwsPorts  # noqa: E402
-from lookalike.deploy import lambdas  # noqa: E402
+from lookalike.aws import lambdas  # noqa: E402
 
 ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
 
@@ -219,9 +219,7 @@ def test_handlers_import_no_engine() -> None:
     import subprocess
     import sys
 
-    code = (
-        "import sys, lookalike.deploy.lambdas; print(sorted(m for m in ('numpy', 'dlib', 'PIL') if m in sys.modules))"
-    )
+    code = "import sys, lookalike.aws.lambdas; print(sorted(m for m in ('numpy', 'dlib', 'PIL') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
-from lookalike.deploy.spec import LAMBDA_SOURCES
+from lookalike.aws.spec import LAMBDA_SOURCES
 
 from .grants import Targets, statements
 

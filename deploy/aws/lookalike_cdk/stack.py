@@ -1,4 +1,4 @@
-"""The lookalike stack: every resource comes from ``lookalike.deploy.spec.DEPLOYMENT``.
+"""The lookalike stack: every resource comes from ``lookalike.aws.spec.DEPLOYMENT``.
 
 Photo path: page (CloudFront -> site bucket) -> ``POST /api/uploads`` (HTTP API -> ``uploads`` Lambda)
 -> presigned POST straight to the private uploads bucket -> WebSocket ``match`` (``websocket`` Lambda)
@@ -21,7 +21,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lookalike.deploy.spec import (
+from lookalike.aws.spec import (
     DEPLOYMENT,
     ENVIRONMENT,
     GALLERIES_PREFIX,

@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
-from lookalike.deploy.spec import ENVIRONMENT
+from lookalike.aws.spec import ENVIRONMENT
 
 if TYPE_CHECKING:
     from .stack import LookalikeStack

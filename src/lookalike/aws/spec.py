@@ -34,7 +34,7 @@ LAMBDA_SOURCES = (
     "lookalike/errors.py",
     "lookalike/service",
     "lookalike/adapters",
-    "lookalike/deploy",
+    "lookalike/aws",
 )
 
 #: Where browsers upload (the only keys the presigned POST, the worker and the lifecycle rule touch).
@@ -183,17 +183,17 @@ class Deployment:
     functions: tuple[Function, ...] = (
         Function(
             "uploads",
-            "lookalike.deploy.lambdas.uploads_handler",
+            "lookalike.aws.lambdas.uploads_handler",
             timeout_seconds=10,
             memory_mb=256,
             grants=("uploads:presign",),
         ),
         Function(
-            "jobs", "lookalike.deploy.lambdas.jobs_handler", timeout_seconds=10, memory_mb=256, grants=("jobs:read",)
+            "jobs", "lookalike.aws.lambdas.jobs_handler", timeout_seconds=10, memory_mb=256, grants=("jobs:read",)
         ),
         Function(
             "websocket",
-            "lookalike.deploy.lambdas.websocket_handler",
+            "lookalike.aws.lambdas.websocket_handler",
             timeout_seconds=15,
             memory_mb=256,
             grants=("uploads:head", "jobs:write", "queue:send", "connections:post"),

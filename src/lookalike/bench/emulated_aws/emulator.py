@@ -105,7 +105,7 @@ from typing import Any
 
 import httpx
 
-from lookalike.deploy.provision import ApiUrls
+from lookalike.bench.emulated_aws.provision import ApiUrls
 
 REGION = "us-east-1"
 ROOT_KEY = ROOT_SECRET = "test"  # ministack's root credentials (see the module docstring)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lookalike.deploy.spec import (
+from lookalike.aws.spec import (
     DEPLOYMENT,
     GALLERIES_PREFIX,
     LAMBDA_SOURCES,
@@ -27,7 +27,7 @@ from lookalike.deploy.spec import (
     static_environment,
 )
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding ``lookalike/``
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory holding ``lookalike/``
 
 
 def lambda_package(root: Path = PACKAGE_ROOT) -> bytes:
