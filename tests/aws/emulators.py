@@ -28,8 +28,6 @@ from lookalike.bench.emulated_aws.emulator import (
     base_env,
     client,
     find_program,
-    free_port,
-    free_ports,
     http_api_url,
     management_endpoint,
     ministack,
@@ -37,6 +35,7 @@ from lookalike.bench.emulated_aws.emulator import (
     wait_until,
     websocket_url,
 )
+from lookalike.bench.server import free_port, free_ports
 
 __all__ = [
     "LOOPBACK",
