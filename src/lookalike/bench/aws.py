@@ -99,8 +99,9 @@ def photos_under(folder: Path, limit: int = 200) -> list[Path]:
 # -- the workers --------------------------------------------------------------------------------
 
 
-class WorkerPool:
-    """``lookalike worker`` processes as the container runs them, each with a fresh home of its own."""
+class EmulatedWorkers:
+    """The ECS worker service, emulated: ``lookalike worker`` processes as the container runs them, each
+    with a fresh home of its own."""
 
     def __init__(self, target: Target, stack: Any, root: Path) -> None:
         self.target, self.stack, self.root = target, stack, root
@@ -552,7 +553,7 @@ def measure(
             await asyncio.sleep(0.5)
 
     runs = []
-    pool = WorkerPool(target, stack, root / stack.prefix)
+    pool = EmulatedWorkers(target, stack, root / stack.prefix)
     try:
         for count in counts:
             note(f"{count} workers: starting")
