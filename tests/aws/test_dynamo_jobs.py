@@ -27,7 +27,7 @@ from lookalike.adapters.dynamo_jobs import (  # noqa: E402
     create_jobs_table,
 )
 from lookalike.adapters.sqlite_jobs import SqliteJobStore  # noqa: E402
-from lookalike.deploy.spec import DEPLOYMENT  # noqa: E402
+from lookalike.aws.spec import DEPLOYMENT  # noqa: E402
 from lookalike.service.ports import DuplicateJob, JobStore  # noqa: E402
 from lookalike.service.results import to_json
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from conftest import free_port
+from lookalike.bench.server import free_port
 from lookalike.settings import Settings
 
 

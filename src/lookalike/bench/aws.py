@@ -1,7 +1,7 @@
 """``lookalike bench aws``: throughput of the AWS profile with 1, 2, 3 ... workers, on an emulated AWS.
 
 Everything but the cloud is the product's own: the stack is made from the deployment spec
-(``deploy.provision``: the same buckets, queue, table, IAM policies, Lambda handlers and APIs), the
+(``bench.emulated_aws.provision``: the same buckets, queue, table, IAM policies, Lambda handlers and APIs), the
 gallery is published as ``lookalike gallery push`` publishes it, and ``lookalike worker`` processes run
 as the container runs them (profile ``aws``, the stack's settings, the worker's own IAM keys, one BLAS
 thread, a home of their own).  Each job is the page's flow: ``POST /api/uploads`` on the HTTP API, the
@@ -61,7 +61,7 @@ class Target:
     secret_key: str
 
     def client(self, service: str) -> Any:
-        from lookalike.deploy.emulator import client
+        from lookalike.bench.emulated_aws.emulator import client
 
         return client(self.endpoint, service, self.access_key, self.secret_key, self.region)
 
@@ -99,8 +99,9 @@ def photos_under(folder: Path, limit: int = 200) -> list[Path]:
 # -- the workers --------------------------------------------------------------------------------
 
 
-class WorkerPool:
-    """``lookalike worker`` processes as the container runs them, each with a fresh home of its own."""
+class EmulatedWorkers:
+    """The ECS worker service, emulated: ``lookalike worker`` processes as the container runs them, each
+    with a fresh home of its own."""
 
     def __init__(self, target: Target, stack: Any, root: Path) -> None:
         self.target, self.stack, self.root = target, stack, root
@@ -216,7 +217,7 @@ class Leftovers:
         return sum(int(attributes.get(name, 0)) for name in names)
 
     def count(self) -> dict[str, int]:
-        from lookalike.deploy.spec import UPLOADS_PREFIX
+        from lookalike.aws.spec import UPLOADS_PREFIX
 
         photos = self.s3.list_objects_v2(Bucket=self.stack.uploads_bucket, Prefix=UPLOADS_PREFIX).get("KeyCount", 0)
         return {
@@ -510,8 +511,8 @@ def print_table(report: dict[str, Any]) -> None:
 
 def provision_stack(target: Target, gallery: Path) -> tuple[Any, Any]:
     """A fresh stack under a unique prefix, with ``gallery`` published to it: (Provisioned, PushReport)."""
-    from lookalike.deploy.provision import ApiUrls, provision
-    from lookalike.deploy.spec import GALLERIES_PREFIX
+    from lookalike.aws.spec import GALLERIES_PREFIX
+    from lookalike.bench.emulated_aws.provision import ApiUrls, provision
     from lookalike.gallery.artifact import push_gallery
 
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -552,7 +553,7 @@ def measure(
             await asyncio.sleep(0.5)
 
     runs = []
-    pool = WorkerPool(target, stack, root / stack.prefix)
+    pool = EmulatedWorkers(target, stack, root / stack.prefix)
     try:
         for count in counts:
             note(f"{count} workers: starting")
@@ -655,7 +656,7 @@ def aws(
         sys.exit(2)
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from lookalike.deploy import emulator
+    from lookalike.bench.emulated_aws import emulator
 
     with contextlib.ExitStack() as resources, tempfile.TemporaryDirectory(prefix="lookalike-bench-aws-") as tmp:
         root = Path(tmp)

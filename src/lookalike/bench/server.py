@@ -17,10 +17,18 @@ from pathlib import Path
 import click
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all held open together, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port (for a server of the benchmarks or the tests)."""
+    return free_ports(1)[0]
 
 
 def _proc_stats() -> dict[int, list[str]]:
