@@ -176,3 +176,16 @@ def bench_search(ctx: click.Context, sizes: str, queries: int, gallery: Path | N
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+
+
+def _register_web_benchmarks() -> None:
+    from lookalike.bench.abuse import abuse
+    from lookalike.bench.aws import aws
+    from lookalike.bench.load import load
+
+    bench_group.add_command(load)
+    bench_group.add_command(abuse)
+    bench_group.add_command(aws)
+
+
+_register_web_benchmarks()

@@ -21,6 +21,7 @@ from lookalike.cli.output import (
     settings_from,
     workers_option,
 )
+from lookalike.cli.serve import serve
 from lookalike.cli.worker import worker as worker_command
 from lookalike.service.results import PhotoResult, to_json
 from lookalike.settings import Settings
@@ -410,10 +411,8 @@ def models_install(ctx: click.Context, as_json: bool) -> None:
 cli.add_command(eval_group)
 cli.add_command(bench_group)
 cli.add_command(worker_command)
+cli.add_command(serve)
 
 
 def main() -> None:
-    from lookalike.web.cli import register as register_web
-
-    register_web(cli)  # serve, bench load
     cli()
