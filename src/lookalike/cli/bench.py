@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from lookalike.bench.aws import aws
+from lookalike.cli.bench_web import abuse, load
 from lookalike.cli.output import console, friendly_errors, gallery_option, json_option, print_json, settings_from
 
 
@@ -178,14 +180,6 @@ def bench_search(ctx: click.Context, sizes: str, queries: int, gallery: Path | N
     console.print(table)
 
 
-def _register_web_benchmarks() -> None:
-    from lookalike.bench.abuse import abuse
-    from lookalike.bench.aws import aws
-    from lookalike.bench.load import load
-
-    bench_group.add_command(load)
-    bench_group.add_command(abuse)
-    bench_group.add_command(aws)
-
-
-_register_web_benchmarks()
+bench_group.add_command(load)
+bench_group.add_command(abuse)
+bench_group.add_command(aws)
