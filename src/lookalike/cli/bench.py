@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lookalike.bench.aws import aws
+from lookalike.cli.bench_aws import aws
 from lookalike.cli.bench_web import abuse, load
 from lookalike.cli.output import console, friendly_errors, gallery_option, json_option, print_json, settings_from
 
