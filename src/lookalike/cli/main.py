@@ -89,66 +89,37 @@ def gallery_build(
 
     Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
     """
-    from lookalike.engine.embedders import embedding_id
-    from lookalike.errors import GalleryError
-    from lookalike.gallery.build import LAYOUT, build_gallery, expand_sets, scan_sources
-    from lookalike.gallery.store import Gallery, embedding_of, replace_gallery
+    from lookalike.gallery.build import plan_build, run_build
 
     settings = settings_from(ctx, gallery=out)
-    photos, problems = scan_sources(expand_sets(sources))
-    if not photos:  # never build (or prune an existing gallery to) nothing
-        where = ", ".join(str(s) for s in sources)
-        raise GalleryError(f"no photos found in {where}; the layout is {LAYOUT}.")
-    target = build_at = settings.gallery_path()
-    old_space = embedding_of(target)
-    if replace_other_model and old_space not in (None, embedding_id(settings)):
-        build_at = target.with_name(target.name + ".rebuilding")  # resumable, like any build
-        if not as_json:
-            console.print(
-                f"{target} holds {old_space!r} vectors; the engine makes {embedding_id(settings)!r}. Building a "
-                f"new gallery at {build_at}; it replaces the old one when done."
-            )
-    start = time.perf_counter()
-    with Gallery.create(build_at) as g:
-        with progress_bar("embedding", enabled=not as_json) as update:
-            report = build_gallery(g, photos, settings, pick=pick, workers=workers, progress=update)
-        counts = g.counts()
-        skipped_all = [(path, reason or status) for path, status, reason in g.skipped()]
-    if build_at != target and counts["faces"]:
-        replace_gallery(build_at, target)
-    elapsed = time.perf_counter() - start
-    for _path, why in problems:
-        report.skipped[why] += 1
-    log_file = log_path or settings.gallery_path() / "build-log.tsv"
-    log_file.write_text("".join(f"{p}\t{why}\n" for p, why in sorted(skipped_all + problems)))
-    if counts["faces"] == 0:
-        raise GalleryError(
-            f"no face could be added: {len(skipped_all) + len(problems)} files skipped (why: {log_file}); "
-            f"the layout is {LAYOUT}."
+    plan = plan_build(sources, settings, replace_other_model=replace_other_model)
+    if plan.aside and not as_json:
+        console.print(
+            f"{plan.target} holds {plan.old_embedding!r} vectors; the engine makes {plan.embedding!r}. Building a "
+            f"new gallery at {plan.build_at}; it replaces the old one when done."
         )
-    summary = {
-        **report.as_dict(),
-        "gallery": str(settings.gallery_path()),
-        "faces": counts["faces"],
-        "people": counts["people"],
-        "seconds": round(elapsed, 1),
-        "pick": pick,
-        "log": str(log_file),
-    }
+    built = run_build(
+        plan,
+        pick=pick,
+        workers=workers,
+        log_path=log_path,
+        progress=lambda: progress_bar("embedding", enabled=not as_json),
+    )
+    summary = built.as_dict()
     if as_json:
         print_json(summary)
         return
-    table = Table(title=f"gallery {settings.gallery_path()}", show_header=False)
+    table = Table(title=f"gallery {built.gallery}", show_header=False)
     for key in ("added", "unchanged", "removed", "multi_face_photos"):
         table.add_row(key.replace("_", " "), str(summary[key]))
-    for reason, n in sorted(report.skipped.items()):
+    for reason, n in sorted(built.report.skipped.items()):
         table.add_row(f"skipped: {reason}", str(n))
-    table.add_row("faces / people", f"{counts['faces']} / {counts['people']}")
-    table.add_row("time", f"{elapsed:.1f} s")
+    table.add_row("faces / people", f"{built.faces} / {built.people}")
+    table.add_row("time", f"{built.seconds:.1f} s")
     console.print(table)
     console.print(
         f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
-        f" Skipped photos and why: {log_file}"
+        f" Skipped photos and why: {built.log}"
     )
 
 
