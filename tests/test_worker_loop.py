@@ -19,6 +19,7 @@ from lookalike.adapters.sqlite_jobs import SqliteJobStore
 from lookalike.adapters.sqlite_queue import SqliteQueue
 from lookalike.service.jobs import JobProcessor
 from lookalike.service.ports import Message
+from lookalike.service.results import FacesFound, PhotoResult
 from lookalike.service.worker import VisibilityKeeper, WorkerLoop
 
 
@@ -57,15 +58,15 @@ class Engine:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, data: bytes, name: str, on_faces: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def __call__(self, data: bytes, name: str, on_faces: Callable[[FacesFound], None]) -> PhotoResult:
         self.calls += 1
         self.started.set()
         if self.hold:
             assert self.release.wait(10), "the test never released the job"
         if self.calls <= self.fail:
             raise RuntimeError("the engine fell over")
-        on_faces({"faces_found": 0, "boxes": [], "width": 1, "height": 1})
-        return {"error": None, "faces": [], "faces_found": 0}
+        on_faces(FacesFound(0, [], 1, 1))
+        return PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {})
 
 
 @dataclass

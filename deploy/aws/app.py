@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parents[1] / "src"))  # lookalike.deploy.spec, also without an installed package
+sys.path.insert(1, str(HERE.parents[1] / "src"))  # lookalike.aws.spec, also without an installed package
 
 import aws_cdk as cdk  # noqa: E402
 from lookalike_cdk.stack import LookalikeStack  # noqa: E402

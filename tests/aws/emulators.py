@@ -2,7 +2,7 @@
 
 ``ministack(tmp)`` runs ministack (one ASGI server emulating S3, SQS, DynamoDB, Lambda, IAM, STS,
 API Gateway v2 HTTP and WebSocket APIs, ...) with ``AUTH=true``; it lives in the package
-(:mod:`lookalike.deploy.emulator`, whose docstring records what ministack does and how it differs
+(:mod:`lookalike.bench.emulated_aws.emulator`, whose docstring records what ministack does and how it differs
 from AWS), because ``lookalike bench aws`` starts it too, and is re-exported here with its helpers.
 ``seaweedfs(tmp)`` runs ``weed mini`` (a real S3-compatible object store) with one S3 identity. Both
 yield an :class:`Emulator`; ``aws_env`` and ``client`` point boto3 at it, ``websocket_url``,
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lookalike.deploy.emulator import (
+from lookalike.bench.emulated_aws.emulator import (
     LOOPBACK,
     REGION,
     ROOT_KEY,
@@ -28,8 +28,6 @@ from lookalike.deploy.emulator import (
     base_env,
     client,
     find_program,
-    free_port,
-    free_ports,
     http_api_url,
     management_endpoint,
     ministack,
@@ -37,6 +35,7 @@ from lookalike.deploy.emulator import (
     wait_until,
     websocket_url,
 )
+from lookalike.bench.server import free_port, free_ports
 
 __all__ = [
     "LOOPBACK",

@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from lookalike.deploy.provision import ApiUrls, Provisioned, provision
-from lookalike.deploy.spec import DEPLOYMENT, Deployment
+from lookalike.aws.spec import DEPLOYMENT, Deployment
+from lookalike.bench.emulated_aws.provision import ApiUrls, Provisioned, provision
 from tests.aws.dockerfile_spec import image_command_and_env
 from tests.aws.emulators import Emulator, free_port
 

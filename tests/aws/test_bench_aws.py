@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from lookalike.bench.aws import Photo, run_phase
-from lookalike.deploy.emulator import find_program, free_port
+from lookalike.bench.emulated_aws.emulator import find_program
+from lookalike.bench.server import free_port
 
 
 @pytest.mark.data

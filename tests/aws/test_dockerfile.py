@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.deploy.spec import DEPLOYMENT
+from lookalike.aws.spec import DEPLOYMENT
 from lookalike.settings import Settings
 from tests.aws.dockerfile_spec import DOCKERFILE, IMAGE_VENV, ROOT, image_command_and_env, image_stage, parse
 

@@ -27,8 +27,9 @@ from lookalike.adapters.dynamo_jobs import (  # noqa: E402
     create_jobs_table,
 )
 from lookalike.adapters.sqlite_jobs import SqliteJobStore  # noqa: E402
-from lookalike.deploy.spec import DEPLOYMENT  # noqa: E402
+from lookalike.aws.spec import DEPLOYMENT  # noqa: E402
 from lookalike.service.ports import DuplicateJob, JobStore  # noqa: E402
+from lookalike.service.results import to_json
 
 Factory = Callable[..., JobStore]
 
@@ -108,7 +109,7 @@ def test_create_get_and_by_key(store: JobStore) -> None:
     assert store.by_key(key) == got
     assert store.get(new_id()) is None
     assert store.by_key(upload_key()) is None
-    assert got.as_dict()["job"] == job_id
+    assert got.view().job == job_id
 
 
 def test_endpoint_defaults_to_empty(store: JobStore) -> None:
@@ -335,7 +336,7 @@ def test_resume_token_hash_is_stored_and_replaced_only_when_given(store: JobStor
     assert store.attach(job_id, "conn-2").token_hash == "a" * 64  # a resume keeps the token
     assert store.attach(job_id, "conn-3", token_hash="b" * 64).token_hash == "b" * 64  # the key again: a new one
     assert store.get(job_id).token_hash == "b" * 64
-    assert "token" not in str(store.get(job_id).as_dict())  # never shown by GET /api/jobs
+    assert "token" not in str(to_json(store.get(job_id).view()))  # never shown by GET /api/jobs
 
 
 def test_resume_is_refused_without_the_token_on_both_stores(store: JobStore) -> None:

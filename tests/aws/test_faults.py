@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from lookalike.adapters.dynamo_jobs import DynamoJobStore
-from lookalike.deploy.spec import DEPLOYMENT, Deployment
+from lookalike.aws.spec import DEPLOYMENT, Deployment
 from lookalike.service.ports import Job
 from tests.aws.system import Client, System, running_system
 

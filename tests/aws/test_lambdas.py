@@ -14,8 +14,8 @@ import pytest
 boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto = pytest.importorskip("moto", reason="moto is a dev dependency")
 
-from lookalike.adapters.aws import AwsPorts  # noqa: E402
-from lookalike.deploy import lambdas  # noqa: E402
+from lookalike.aws import lambdas  # noqa: E402
+from lookalike.wiring import AwsPorts  # noqa: E402
 
 ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
 
@@ -219,11 +219,89 @@ def test_handlers_import_no_engine() -> None:
     import subprocess
     import sys
 
-    code = (
-        "import sys, lookalike.deploy.lambdas; print(sorted(m for m in ('numpy', 'dlib', 'PIL') if m in sys.modules))"
-    )
+    code = "import sys, lookalike.aws.lambdas; print(sorted(m for m in ('numpy', 'dlib', 'PIL') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+#: What the Lambda runtime holds besides the standard library (boto3 and its dependencies).
+LAMBDA_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+BUNDLE_CHECK = """
+import importlib, json, sys
+bundle, runtime, calls = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path[:0] = [bundle, runtime]
+statuses = {}
+for handler, event in calls:
+    module, _, name = handler.rpartition(".")
+    statuses[handler] = getattr(importlib.import_module(module), name)(event)["statusCode"]
+outside = sorted(
+    n for n, m in sys.modules.items()
+    if n.split(".")[0] == "lookalike" and not (getattr(m, "__file__", None) or "").startswith(bundle)
+)
+heavy = sorted(n for n in ("numpy", "PIL", "cv2", "dlib", "faiss", "onnx") if n in sys.modules)
+print(json.dumps({"statuses": statuses, "outside": outside, "heavy": heavy}))
+"""
+
+
+def test_the_bundle_alone_runs_every_handler(tmp_path) -> None:
+    """Exactly the files of ``LAMBDA_SOURCES`` (the zip the emulator deploys), with nothing beside them but
+    the standard library and boto3, as in the Lambda runtime: every handler loads and answers a request
+    that reaches its adapters (they are imported on first use), with nothing of the engine loaded."""
+    import importlib.util
+    import io
+    import os
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    from lookalike.aws.spec import DEPLOYMENT, static_environment
+    from lookalike.bench.emulated_aws.provision import lambda_package
+
+    bundle, runtime = tmp_path / "bundle", tmp_path / "runtime"
+    with zipfile.ZipFile(io.BytesIO(lambda_package())) as archive:
+        archive.extractall(bundle)
+    runtime.mkdir()
+    for name in LAMBDA_RUNTIME:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, f"{name} is not installed here"
+        source = Path(spec.origin).parent if spec.submodule_search_locations else Path(spec.origin)
+        (runtime / source.name).symlink_to(source)
+    events = {
+        "uploads": http_event("POST", "/api/uploads", {"content_type": "image/jpeg"}),
+        "jobs": http_event("GET", "/api/jobs/x", path_parameters={"job_id": "x" * 65}),  # refused before a read
+        "websocket": ws_event("$disconnect", "c1"),
+    }
+    expected = {"uploads": 201, "jobs": 404, "websocket": 200}
+    calls = [(fn.handler, events[fn.name]) for fn in DEPLOYMENT.functions]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **static_environment(),
+        "LOOKALIKE_HOME": str(tmp_path / "home"),
+        "LOOKALIKE_UPLOADS_BUCKET": "uploads",
+        "LOOKALIKE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+        "LOOKALIKE_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dead",
+        "LOOKALIKE_JOBS_TABLE": "jobs",
+        "LOOKALIKE_WEBSOCKET_ENDPOINT": ENDPOINT,
+    }
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", BUNDLE_CHECK, str(bundle), str(runtime), json.dumps(calls)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["statuses"] == {fn.handler: expected[fn.name] for fn in DEPLOYMENT.functions}
+    assert report["outside"] == [] and report["heavy"] == [], report
 
 
 def test_http_answers_carry_nosniff_and_no_referrer(aws) -> None:

@@ -24,7 +24,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 cdk = pytest.importorskip("aws_cdk", reason="aws-cdk-lib is not installed (pip install -e '.[deploy]')")
 
-from lookalike.deploy.spec import DEPLOYMENT, ENVIRONMENT, LAMBDA_SOURCES, static_environment  # noqa: E402
+from lookalike.aws.spec import DEPLOYMENT, ENVIRONMENT, LAMBDA_SOURCES, static_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "deploy" / "aws"

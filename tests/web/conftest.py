@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lookalike.bench.server import free_port
 from lookalike.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,12 +91,6 @@ def lfw_gallery(data: Path, request: pytest.FixtureRequest, tmp_path_factory: py
         build_gallery(g, photos, Settings(gallery=out))
         assert g.has_person("Barack_Obama") and g.has_person("Joseph_Biden") and g.counts()["people"] > 5000
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def blank_png(width: int = 64, height: int = 64) -> bytes:

@@ -17,10 +17,10 @@ import pytest
 boto3 = pytest.importorskip("boto3", reason="boto3 is in the [aws] extra")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency")
 
-from conftest import free_port  # noqa: E402
 from lookalike.adapters.notifiers import ApiGatewayNotifier  # noqa: E402
 from lookalike.adapters.s3_storage import S3Storage  # noqa: E402
 from lookalike.adapters.sqs_queue import SqsQueue, create_queues  # noqa: E402
+from lookalike.bench.server import free_port  # noqa: E402
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lookalike.adapters.sqlite_jobs import SqliteJobStore
 from lookalike.adapters.sqlite_queue import SqliteQueue
+from lookalike.service.results import FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
 
 
 def test_receive_hides_then_redelivers(tmp_path: Path) -> None:
@@ -110,10 +111,10 @@ def test_redelivered_finished_job_resends_the_stored_result_without_matching(tmp
     notifier = FakeNotifier()
     calls = []
 
-    def match(data: bytes, name: str, on_faces) -> dict:
+    def match(data: bytes, name: str, on_faces) -> PhotoResult:
         calls.append(data)
-        on_faces({"faces_found": 0, "boxes": [], "width": 1, "height": 1})
-        return {"error": None, "faces": [], "faces_found": 0}
+        on_faces(FacesFound(0, [], 1, 1))
+        return PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {})
 
     processor = JobProcessor(storage, queue, jobs, notifier, match)
     jobs.create("j", key, "conn")
@@ -139,16 +140,19 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
     jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
     notifier = FakeNotifier()
 
-    def match(data: bytes, name: str, on_faces) -> dict:
-        on_faces({"faces_found": 1, "boxes": [{}], "width": 1, "height": 1})
-        return {"error": None, "faces": [{"matches": [{"face_id": 7, "photo": "/srv/gallery/A/a.jpg"}]}]}
+    def match(data: bytes, name: str, on_faces) -> PhotoResult:
+        box = FaceBox(0, 0, 1, 1)
+        on_faces(FacesFound(1, [box], 1, 1))
+        lookalike = Lookalike("A", "A", 0.5, 0.6, face_id=7, photo="/srv/gallery/A/a.jpg")
+        face = FaceResult(box, [], 0.9, "yunet", 1, "low", None, [lookalike], {})
+        return PhotoResult("photo", None, 1, 1, False, 1, [face], {"faces": True}, {})
 
     jobs.create("j", key, "conn")
     queue.send({"job_id": "j", "key": key, "connection_id": "conn"})
     JobProcessor(storage, queue, jobs, notifier, match).process(queue.receive(0))
     assert [e["event"] for _, e in notifier.sent] == ["processing", "faces_found", "matched"]
     match_doc = notifier.sent[-1][1]["result"]["faces"][0]["matches"][0]
-    assert match_doc == {"face_id": 7, "photo": "a.jpg", "thumbnail": "/api/faces/7/thumbnail"}
+    assert (match_doc["face_id"], match_doc["photo"], match_doc["thumbnail"]) == (7, "a.jpg", "/api/faces/7/thumbnail")
     assert not storage.exists(key) and queue.depth() == 0 and jobs.get("j").state == "done"
 
 

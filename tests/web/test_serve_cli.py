@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from conftest import free_port
+from lookalike.bench.server import free_port
 from lookalike.settings import Settings
 
 
@@ -66,7 +66,7 @@ def test_serve_with_workers_0_starts_no_worker(gallery_dir: Path, tmp_path: Path
 
 
 def test_workers_0_means_none_and_unset_means_one_per_core() -> None:
-    from lookalike.web.runtime import worker_count
+    from lookalike.wiring import worker_count
 
     assert worker_count(Settings.from_env({"LOOKALIKE_WORKERS": "0"})) == 0
     assert worker_count(Settings(workers=0)) == 0

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import Server
 from lookalike.adapters.local_storage import LocalStorage, load_secret
+from lookalike.service.results import to_json
 
 MAX = 100_000
 
@@ -56,13 +57,13 @@ def test_forged_signature(server: Server) -> None:
 
 def test_policy_signed_with_another_secret(server: Server, tmp_path) -> None:
     other = LocalStorage(tmp_path, b"not the server's secret").presign_upload(f"uploads/{uuid.uuid4()}", "image/jpeg")
-    refused(server.upload(b"x" * 10, presigned=other.as_dict() | {"url": "/storage/upload"}), 403, "bad_signature")
+    refused(server.upload(b"x" * 10, presigned=to_json(other) | {"url": "/storage/upload"}), 403, "bad_signature")
 
 
 def test_expired(server: Server, tmp_path) -> None:
     secret = load_secret(server.settings.home)
     p = LocalStorage(tmp_path, secret, expires_seconds=-5).presign_upload(f"uploads/{uuid.uuid4()}", "image/jpeg")
-    refused(server.upload(b"x" * 10, presigned=p.as_dict()), 403, "expired")
+    refused(server.upload(b"x" * 10, presigned=to_json(p)), 403, "expired")
 
 
 def test_signature_replayed_for_another_key(server: Server) -> None:
@@ -109,7 +110,7 @@ def test_unpinned_policy_still_needs_an_image_type(server: Server) -> None:
 @pytest.mark.parametrize("key", ["uploads/../secret", "../../etc/passwd", "/etc/passwd", "uploads/x/../../secret"])
 def test_path_traversal_in_key(server: Server, key: str, tmp_path) -> None:
     secret = load_secret(server.settings.home)
-    p = LocalStorage(tmp_path, secret).presign_upload(f"uploads/{uuid.uuid4()}", "image/jpeg").as_dict()
+    p = to_json(LocalStorage(tmp_path, secret).presign_upload(f"uploads/{uuid.uuid4()}", "image/jpeg"))
     payload = f"traversal attempt {uuid.uuid4()}".encode()
     refused(server.upload(payload, presigned=p, fields={**p["fields"], "key": key}), 400, "bad_key")
     assert not any(f.is_file() and f.read_bytes() == payload for f in server.settings.home.rglob("*"))

@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
-from lookalike.deploy.spec import LAMBDA_SOURCES
+from lookalike.aws.spec import LAMBDA_SOURCES
 
 from .grants import Targets, statements
 
@@ -125,15 +125,18 @@ def add_websocket_api(stack: LookalikeStack) -> None:
 
 
 def lambda_code(stack: LookalikeStack) -> lambda_.Code:
-    """``src/`` with everything but ``LAMBDA_SOURCES`` left out (glob excludes, then re-includes)."""
-    keep: list[str] = ["!lookalike"]
+    """``src/`` with everything but ``LAMBDA_SOURCES`` left out (glob excludes, then re-includes: a
+    source's folders too, as a file in a folder left out is never reached)."""
+    keep: dict[str, None] = {}  # ordered, no repeats
     for source in LAMBDA_SOURCES:
-        keep.append(f"!{source}")
+        parts = source.split("/")
+        keep.update(dict.fromkeys("/".join(parts[:end]) for end in range(1, len(parts))))
+        keep[source] = None
         if not source.endswith(".py"):
-            keep.append(f"!{source}/**")
+            keep[f"{source}/**"] = None
     return lambda_.Code.from_asset(
         str(stack.root / "src"),
-        exclude=["*", *keep, "**/__pycache__", "**/*.pyc"],
+        exclude=["*", *(f"!{path}" for path in keep), "**/__pycache__", "**/*.pyc"],
         ignore_mode=IgnoreMode.GLOB,
     )
 

@@ -3,7 +3,7 @@
 ``spec.CAPABILITIES`` says which exact actions each capability allows on which named resource; here
 the names become this stack's ARNs.  No action wildcards, no ``*`` resource (the one place AWS needs
 ``*``, ECR's GetAuthorizationToken, is CDK's own, in the task execution role).  The emulator tests
-build their IAM policies from the same table (``lookalike.deploy.provision``).
+build their IAM policies from the same table (``lookalike.bench.emulated_aws.provision``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 
-from lookalike.deploy.spec import GALLERIES_PREFIX, UPLOADS_PREFIX, permissions
+from lookalike.aws.spec import GALLERIES_PREFIX, UPLOADS_PREFIX, permissions
 
 
 @dataclass(frozen=True)

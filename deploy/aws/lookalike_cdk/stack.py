@@ -1,4 +1,4 @@
-"""The lookalike stack: every resource comes from ``lookalike.deploy.spec.DEPLOYMENT``.
+"""The lookalike stack: every resource comes from ``lookalike.aws.spec.DEPLOYMENT``.
 
 Photo path: page (CloudFront -> site bucket) -> ``POST /api/uploads`` (HTTP API -> ``uploads`` Lambda)
 -> presigned POST straight to the private uploads bucket -> WebSocket ``match`` (``websocket`` Lambda)
@@ -21,12 +21,13 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lookalike.deploy.spec import (
+from lookalike.aws.spec import (
     DEPLOYMENT,
     ENVIRONMENT,
     GALLERIES_PREFIX,
     UPLOADS_PREFIX,
     Deployment,
+    Queue,
     static_environment,
 )
 
@@ -133,31 +134,26 @@ class LookalikeStack(Stack):
         self.gallery_bucket = self._private_bucket("GalleryBucket")
         self.site_bucket = self._private_bucket("SiteBucket")
 
+    def _queue(self, construct_id: str, queue: Queue, dead_letters: sqs.Queue | None = None) -> sqs.Queue:
+        """A queue of the spec: SQS-encrypted, TLS only, deleted with the stack; with ``dead_letters``, a
+        message moves there after ``queue.max_receives`` receives."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            visibility_timeout=Duration.seconds(queue.visibility_timeout_seconds),
+            retention_period=Duration.seconds(queue.retention_seconds),
+            receive_message_wait_time=Duration.seconds(queue.receive_wait_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=queue.max_receives, queue=dead_letters)
+            if dead_letters is not None
+            else None,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
     def _queues(self) -> None:
-        spec = self.spec
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            visibility_timeout=Duration.seconds(spec.dead_letters.visibility_timeout_seconds),
-            retention_period=Duration.seconds(spec.dead_letters.retention_seconds),
-            receive_message_wait_time=Duration.seconds(spec.dead_letters.receive_wait_seconds),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.jobs_queue = sqs.Queue(
-            self,
-            "JobsQueue",
-            visibility_timeout=Duration.seconds(spec.jobs_queue.visibility_timeout_seconds),
-            retention_period=Duration.seconds(spec.jobs_queue.retention_seconds),
-            receive_message_wait_time=Duration.seconds(spec.jobs_queue.receive_wait_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=spec.jobs_queue.max_receives, queue=self.dead_letters
-            ),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.dead_letters = self._queue("DeadLetterQueue", self.spec.dead_letters)
+        self.jobs_queue = self._queue("JobsQueue", self.spec.jobs_queue, dead_letters=self.dead_letters)
 
     def _table(self) -> None:
         table = self.spec.jobs_table

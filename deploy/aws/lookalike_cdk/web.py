@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 
-from lookalike.deploy.spec import ENVIRONMENT
+from lookalike.aws.spec import ENVIRONMENT
 
 if TYPE_CHECKING:
     from .stack import LookalikeStack
@@ -24,35 +24,7 @@ if TYPE_CHECKING:
 
 def add_distribution(stack: LookalikeStack) -> None:
     spec = stack.spec
-    oac = cloudfront.S3OriginAccessControl(
-        stack, "OriginAccessControl", signing=cloudfront.Signing.SIGV4_ALWAYS, description="lookalike buckets"
-    )
-    site_origin = origins.S3BucketOrigin.with_origin_access_control(stack.site_bucket, origin_access_control=oac)
-    # The gallery bucket also holds the gallery's vectors: CloudFront may read thumbnails only.  Given a
-    # reference instead of the bucket, CDK adds no policy of its own (it would allow every object), and
-    # the narrow statement is added below.
-    gallery_ref = s3.Bucket.from_bucket_attributes(
-        stack,
-        "GalleryBucketForCloudFront",
-        bucket_name=stack.gallery_bucket.bucket_name,
-        bucket_regional_domain_name=stack.gallery_bucket.bucket_regional_domain_name,
-    )
-    gallery_origin = origins.S3BucketOrigin.with_origin_access_control(gallery_ref, origin_access_control=oac)
-    api_origin = origins.HttpOrigin(
-        f"{stack.http_api.api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}",
-        protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-        origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
-    )
-    # API Gateway must see its own Host header; the handlers need the body, the content type and the
-    # query string, never cookies.
-    api_requests = cloudfront.OriginRequestPolicy(
-        stack,
-        "ApiOriginRequests",
-        comment="lookalike /api/*: what the handlers read",
-        header_behavior=cloudfront.OriginRequestHeaderBehavior.allow_list("Content-Type", "Accept"),
-        query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.all(),
-        cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
-    )
+    site_origin, gallery_origin, api_origin, api_requests = add_origins(stack)
     headers = cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS
     stack.distribution = cloudfront.Distribution(
         stack,
@@ -86,6 +58,12 @@ def add_distribution(stack: LookalikeStack) -> None:
             ),
         },
     )
+    allow_distribution(stack)
+
+
+def allow_distribution(stack: LookalikeStack) -> None:
+    """What the distribution may read (thumbnails of the gallery bucket), and the page origins it makes."""
+    spec = stack.spec
     stack.distribution_arn = stack.format_arn(
         service="cloudfront", region="", resource="distribution", resource_name=stack.distribution.distribution_id
     )
@@ -110,6 +88,43 @@ def add_distribution(stack: LookalikeStack) -> None:
         allowed_methods=[s3.HttpMethods.POST], allowed_origins=stack.page_origins, max_age=3000
     )
     stack.functions["websocket"].add_environment(ENVIRONMENT["websocket_origins"], Fn.join(",", stack.page_origins))
+
+
+def add_origins(
+    stack: LookalikeStack,
+) -> tuple[cloudfront.IOrigin, cloudfront.IOrigin, cloudfront.IOrigin, cloudfront.OriginRequestPolicy]:
+    """The distribution's origins (the site bucket, the gallery bucket's thumbnails, the HTTP API) and
+    what CloudFront passes on to the API."""
+    oac = cloudfront.S3OriginAccessControl(
+        stack, "OriginAccessControl", signing=cloudfront.Signing.SIGV4_ALWAYS, description="lookalike buckets"
+    )
+    site_origin = origins.S3BucketOrigin.with_origin_access_control(stack.site_bucket, origin_access_control=oac)
+    # The gallery bucket also holds the gallery's vectors: CloudFront may read thumbnails only.  Given a
+    # reference instead of the bucket, CDK adds no policy of its own (it would allow every object), and
+    # the narrow statement is added by allow_distribution.
+    gallery_ref = s3.Bucket.from_bucket_attributes(
+        stack,
+        "GalleryBucketForCloudFront",
+        bucket_name=stack.gallery_bucket.bucket_name,
+        bucket_regional_domain_name=stack.gallery_bucket.bucket_regional_domain_name,
+    )
+    gallery_origin = origins.S3BucketOrigin.with_origin_access_control(gallery_ref, origin_access_control=oac)
+    api_origin = origins.HttpOrigin(
+        f"{stack.http_api.api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}",
+        protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+        origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+    )
+    # API Gateway must see its own Host header; the handlers need the body, the content type and the
+    # query string, never cookies.
+    api_requests = cloudfront.OriginRequestPolicy(
+        stack,
+        "ApiOriginRequests",
+        comment="lookalike /api/*: what the handlers read",
+        header_behavior=cloudfront.OriginRequestHeaderBehavior.allow_list("Content-Type", "Accept"),
+        query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.all(),
+        cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
+    )
+    return site_origin, gallery_origin, api_origin, api_requests
 
 
 def site_layout(static: Path) -> Path:

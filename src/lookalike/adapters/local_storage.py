@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lookalike.adapters.private_files import private_dir, private_file, write_private
 from lookalike.adapters.upload_ledger import KeyUsed, OverQuota, Quota, UploadLedger
+from lookalike.errors import UploadRefused
 from lookalike.media import MEDIA_TYPES
 from lookalike.service.ports import PresignedUpload, valid_key
 
@@ -48,15 +49,6 @@ def load_secret(home: Path, configured: str = "") -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(value)
     return value.encode()
-
-
-class UploadRefused(Exception):
-    """An upload that must not be stored; ``status`` is the HTTP status, ``code`` a machine word."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.retry_after = retry_after  # seconds, for a refusal that will pass (quotas)
 
 
 @dataclass

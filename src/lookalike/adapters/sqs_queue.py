@@ -8,17 +8,39 @@ from typing import Any
 from lookalike.service.ports import Message
 
 
+def create_queue(
+    client: Any,
+    name: str,
+    *,
+    visibility_timeout: int | None = None,
+    retention_seconds: int | None = None,
+    receive_wait_seconds: int | None = None,
+    dead_letter_arn: str | None = None,
+    max_receives: int = 0,
+) -> tuple[str, str]:
+    """Create one queue; returns its URL and ARN.  An attribute left ``None`` keeps SQS's default; with
+    ``dead_letter_arn``, a message moves there once it has been received ``max_receives`` times."""
+    attributes: dict[str, str] = {}
+    if visibility_timeout is not None:
+        attributes["VisibilityTimeout"] = str(visibility_timeout)
+    if retention_seconds is not None:
+        attributes["MessageRetentionPeriod"] = str(retention_seconds)
+    if receive_wait_seconds is not None:
+        attributes["ReceiveMessageWaitTimeSeconds"] = str(receive_wait_seconds)
+    if dead_letter_arn is not None:
+        redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receives)}
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    url = client.create_queue(QueueName=name, **({"Attributes": attributes} if attributes else {}))["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return str(url), str(arn)
+
+
 def create_queues(client: Any, name: str, max_receives: int = 3, visibility_timeout: int = 60) -> tuple[str, str]:
     """Create ``name`` and ``name-dead`` (redrive after ``max_receives``); returns both URLs."""
-    dead_url = client.create_queue(QueueName=f"{name}-dead")["QueueUrl"]
-    dead_arn = client.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = client.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(max_receives)}),
-        },
-    )["QueueUrl"]
+    dead_url, dead_arn = create_queue(client, f"{name}-dead")
+    url, _ = create_queue(
+        client, name, visibility_timeout=visibility_timeout, dead_letter_arn=dead_arn, max_receives=max_receives
+    )
     return url, dead_url
 
 

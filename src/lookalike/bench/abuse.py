@@ -1,4 +1,4 @@
-"""``lookalike bench abuse``: what a public server meets on day one, against a real server of its own.
+"""What a public server meets on day one, against a real server of its own (``lookalike bench abuse``).
 
 It starts ``lookalike serve`` (its own data directory, a free loopback port) and plays, one after
 another, what attackers and careless users do, printing for each what happened beside its target:
@@ -32,8 +32,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
-
 from lookalike.bench.server import LocalServer, PeakRss, local_server
 
 THIN_SHAPES = ((1, 49_000_000), (49_000_000, 1), (3, 16_000_000), (16_000_000, 3), (16_000, 1_600))
@@ -51,6 +49,9 @@ class Outcome:
     target: str
     met: bool | None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def thin_png(width: int, height: int) -> bytes:
@@ -453,58 +454,24 @@ def small_gallery(data_dir: Path, out: Path) -> Path:
     return out
 
 
-def print_table(outcomes: list[Outcome]) -> None:
-    from rich.table import Table
-
-    from lookalike.cli.output import console
-
-    table = Table(title="lookalike bench abuse")
-    for column in ("scenario", "what happened", "measured", "target", "met"):
-        table.add_column(column, overflow="fold")
-    for o in outcomes:
-        measured = "" if o.measured is None else f"{o.measured:g} {o.unit}"
-        met = {True: "yes", False: "NO", None: ""}[o.met]
-        table.add_row(o.scenario, o.happened, measured, o.target, met)
-    console.print(table)
+def default_photo(data_dir: Path) -> Path | None:
+    """The normal photo when none is given: the first of Barack Obama's in ``small/face_recognition``."""
+    found = sorted((data_dir / "small" / "face_recognition" / "Barack_Obama").glob("*.jpg"))
+    return found[0] if found else None
 
 
-@click.command("abuse")
-@click.option("--gallery", type=click.Path(path_type=Path), default=None, help="Gallery [default: a small one, built].")
-@click.option(
-    "--photo",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="The normal photo [default: one from the data folder].",
-)
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Workers of the server.")
-@click.option(
-    "--rate-limit",
-    type=click.IntRange(1),
-    default=300,
-    show_default=True,
-    help="The server's requests per minute per client.",
-)
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for one answer.")
-@click.option("--only", multiple=True, help="Run only these scenarios (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def abuse(
-    gallery: Path | None,
-    photo: Path | None,
-    workers: int,
-    rate_limit: int,
-    timeout: float,
-    only: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Play what attackers and careless users do against a server of its own, and print what happened."""
-    from lookalike.settings import Settings
-
-    data_dir = Settings.from_env().data_dir
-    if photo is None:
-        found = sorted((data_dir / "small" / "face_recognition" / "Barack_Obama").glob("*.jpg"))
-        if not found:
-            raise click.UsageError(f"no photo given and none under {data_dir} (set LOOKALIKE_DATA_DIR or --photo)")
-        photo = found[0]
+def play(
+    photo: Path,
+    data_dir: Path,
+    *,
+    gallery: Path | None = None,
+    workers: int = 2,
+    rate_limit: int = 300,
+    timeout: float = 120.0,
+    only: set[str] | None = None,
+) -> list[Outcome]:
+    """Start ``lookalike serve`` (with ``gallery``, else a small one built from ``data_dir``) and play the
+    scenarios (``only`` these, when given) against it, one after another."""
     with tempfile.TemporaryDirectory(prefix="lookalike-abuse-") as scratch:
         if gallery is None:
             gallery = small_gallery(data_dir, Path(scratch) / "gallery")
@@ -514,10 +481,4 @@ def abuse(
             "LOOKALIKE_RATE_LIMIT_PER_MINUTE": str(rate_limit),
         }
         with local_server(env) as server:
-            outcomes = asyncio.run(run_all(server, photo.read_bytes(), timeout, rate_limit, set(only)))
-    if as_json:
-        click.echo(json.dumps([asdict(o) for o in outcomes], indent=2))
-    else:
-        print_table(outcomes)
-    if any(o.met is False for o in outcomes):
-        raise SystemExit(1)
+            return asyncio.run(run_all(server, photo.read_bytes(), timeout, rate_limit, only or set()))

@@ -1,7 +1,7 @@
 """``lookalike bench aws``: throughput of the AWS profile with 1, 2, 3 ... workers, on an emulated AWS.
 
 Everything but the cloud is the product's own: the stack is made from the deployment spec
-(``deploy.provision``: the same buckets, queue, table, IAM policies, Lambda handlers and APIs), the
+(``bench.emulated_aws.provision``: the same buckets, queue, table, IAM policies, Lambda handlers and APIs), the
 gallery is published as ``lookalike gallery push`` publishes it, and ``lookalike worker`` processes run
 as the container runs them (profile ``aws``, the stack's settings, the worker's own IAM keys, one BLAS
 thread, a home of their own).  Each job is the page's flow: ``POST /api/uploads`` on the HTTP API, the
@@ -33,22 +33,37 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import click
-
+from lookalike.bench import BenchError
 from lookalike.bench.load import percentile
 from lookalike.bench.server import tree_cpu_seconds
-from lookalike.cli.output import console, err_console, friendly_errors, json_option, print_json, settings_from
+from lookalike.errors import LookalikeError
 from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
-from lookalike.service.jobs import TERMINAL_EVENTS
+from lookalike.service.events import TERMINAL_EVENTS
 
 #: Seconds to wait, after the last result, for the queue and the bucket to empty.
 SETTLE_SECONDS = 15.0
 #: ... and then for a late second answer to a job already answered.
 DUPLICATE_GRACE_SECONDS = 2.0
+
+#: ``progress(description, total)``: a context around one run of jobs that yields ``update(done)``.
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+
+
+class Unavailable(LookalikeError):
+    """What the benchmark needs is not installed (boto3, the emulator)."""
+
+    code = "unavailable"
+
+
+class EmulatorError(LookalikeError):
+    """The emulator refused or failed a call."""
+
+    code = "emulator_failed"
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,7 @@ class Target:
     secret_key: str
 
     def client(self, service: str) -> Any:
-        from lookalike.deploy.emulator import client
+        from lookalike.bench.emulated_aws.emulator import client
 
         return client(self.endpoint, service, self.access_key, self.secret_key, self.region)
 
@@ -99,8 +114,9 @@ def photos_under(folder: Path, limit: int = 200) -> list[Path]:
 # -- the workers --------------------------------------------------------------------------------
 
 
-class WorkerPool:
-    """``lookalike worker`` processes as the container runs them, each with a fresh home of its own."""
+class EmulatedWorkers:
+    """The ECS worker service, emulated: ``lookalike worker`` processes as the container runs them, each
+    with a fresh home of its own."""
 
     def __init__(self, target: Target, stack: Any, root: Path) -> None:
         self.target, self.stack, self.root = target, stack, root
@@ -153,14 +169,14 @@ class WorkerPool:
         for process, env, log in self.processes:
             while True:
                 if process.poll() is not None:
-                    raise click.ClickException(f"a worker exited with {process.returncode}:\n{_tail(log)}")
+                    raise BenchError(f"a worker exited with {process.returncode}:\n{_tail(log)}")
                 check = subprocess.run(
                     [sys.executable, "-m", "lookalike", "worker", "--check"], env=env, capture_output=True
                 )
                 if check.returncode == 0:
                     break
                 if time.monotonic() > deadline:
-                    raise click.ClickException(f"a worker was not healthy after {timeout:.0f} s:\n{_tail(log)}")
+                    raise BenchError(f"a worker was not healthy after {timeout:.0f} s:\n{_tail(log)}")
                 time.sleep(0.5)
         return time.perf_counter() - begin
 
@@ -216,7 +232,7 @@ class Leftovers:
         return sum(int(attributes.get(name, 0)) for name in names)
 
     def count(self) -> dict[str, int]:
-        from lookalike.deploy.spec import UPLOADS_PREFIX
+        from lookalike.aws.spec import UPLOADS_PREFIX
 
         photos = self.s3.list_objects_v2(Bucket=self.stack.uploads_bucket, Prefix=UPLOADS_PREFIX).get("KeyCount", 0)
         return {
@@ -391,63 +407,103 @@ async def run_phase(
     return phase, wall, left
 
 
-def summarize(workers: int, phase: Phase, wall: float, left: dict[str, int]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunReport:
+    """One run (one worker count) as ``--json`` shows it."""
+
+    workers: int
+    jobs: int
+    sent: int
+    results: int
+    matched: int
+    failed: int
+    errors: int
+    error_kinds: dict[str, int]
+    duplicates: int
+    photos_left: int
+    messages_left: int
+    dead_letters: int
+    seconds: float
+    throughput_per_s: float | None
+    latency_ms: dict[str, float | None]  # p50, p95, max
+    after_match_ms: dict[str, float | None]  # p50, p95
+    faces: int
+    cpu_seconds: dict[str, float | None] = field(default_factory=dict)  # workers, emulator, clients
+    load_average: list[float] = field(default_factory=list)  # 1-minute load at the start and at the end
+    startup_seconds: float | None = None
+    warmup: dict[str, int] | None = None  # jobs, results, errors, duplicates of the warm-up
+
+    def counts(self) -> dict[str, int]:
+        """What a warm-up run is reported by."""
+        return {"jobs": self.jobs, "results": self.results, "errors": self.errors, "duplicates": self.duplicates}
+
+    @property
+    def bad(self) -> bool:
+        """A job unanswered, failed or answered twice, or a photo or a message left behind."""
+        return bool(
+            self.errors or self.failed or self.duplicates or self.photos_left or self.messages_left or self.dead_letters
+        )
+
+
+@dataclass(frozen=True)
+class AwsReport:
+    """The whole benchmark; :meth:`as_dict` is its ``--json`` document."""
+
+    emulator: str
+    endpoint: str
+    jobs: int
+    clients: int
+    photos: int
+    cpus: int | None
+    stack: str
+    gallery: dict[str, Any]  # version, faces, people
+    runs: list[RunReport]
+
+    @property
+    def bad(self) -> bool:
+        return any(run.bad for run in self.runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(workers: int, phase: Phase, wall: float, left: dict[str, int]) -> RunReport:
     answered = [o for o in phase.outcomes if o.state in TERMINAL_EVENTS]
     latency = [(o.end - o.start) * 1000 for o in answered]
     after_match = [(o.end - o.sent) * 1000 for o in answered]
     ms = lambda v: None if v is None else round(v, 1)  # noqa: E731
-    return {
-        "workers": workers,
-        "jobs": phase.jobs,
-        "sent": phase.sent,
-        "results": len(answered),
-        "matched": sum(o.state == "matched" for o in answered),
-        "failed": sum(o.state == "failed" for o in answered),
-        "errors": sum(o.state == "error" for o in phase.outcomes),
-        "error_kinds": dict(Counter(o.error for o in phase.outcomes if o.state == "error")),
-        "duplicates": sum(1 for n in phase.terminals.values() if n > 1),
-        "photos_left": left["photos"],
-        "messages_left": left["messages"],
-        "dead_letters": left["dead_letters"],
-        "seconds": round(wall, 2),
-        "throughput_per_s": round(len(answered) / wall, 2) if wall else None,
-        "latency_ms": {
+    return RunReport(
+        workers=workers,
+        jobs=phase.jobs,
+        sent=phase.sent,
+        results=len(answered),
+        matched=sum(o.state == "matched" for o in answered),
+        failed=sum(o.state == "failed" for o in answered),
+        errors=sum(o.state == "error" for o in phase.outcomes),
+        error_kinds=dict(Counter(o.error for o in phase.outcomes if o.state == "error")),
+        duplicates=sum(1 for n in phase.terminals.values() if n > 1),
+        photos_left=left["photos"],
+        messages_left=left["messages"],
+        dead_letters=left["dead_letters"],
+        seconds=round(wall, 2),
+        throughput_per_s=round(len(answered) / wall, 2) if wall else None,
+        latency_ms={
             "p50": ms(percentile(latency, 50)),
             "p95": ms(percentile(latency, 95)),
             "max": ms(max(latency, default=None)),
         },
-        "after_match_ms": {"p50": ms(percentile(after_match, 50)), "p95": ms(percentile(after_match, 95))},
-        "faces": sum(o.faces for o in answered),
-    }
+        after_match_ms={"p50": ms(percentile(after_match, 50)), "p95": ms(percentile(after_match, 95))},
+        faces=sum(o.faces for o in answered),
+    )
 
 
-# -- progress and output --------------------------------------------------------------------------
+def _quiet(message: str) -> None:
+    pass
 
 
 @contextlib.contextmanager
-def progress_for(description: str, total: int, every: float = 10.0) -> Iterator[Callable[[int], None]]:
-    """A bar on a terminal; otherwise a line every ``every`` seconds and one at the end."""
-    if err_console.is_terminal:
-        from lookalike.cli.output import progress_bar
-
-        with progress_bar(description) as update:
-            yield lambda done: update(done, total)
-        return
-    begin = last = time.monotonic()
-    state = {"done": 0}
-
-    def update(done: int) -> None:
-        nonlocal last
-        state["done"] = done
-        now = time.monotonic()
-        if now - last >= every:
-            last = now
-            err_console.print(f"{description}: {done}/{total} jobs, {now - begin:.0f} s", highlight=False)
-
-    yield update
-    err_console.print(
-        f"{description}: {state['done']}/{total} jobs in {time.monotonic() - begin:.0f} s", highlight=False
-    )
+def no_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    yield lambda done: None
 
 
 def _version(package: str) -> str:
@@ -459,59 +515,13 @@ def _version(package: str) -> str:
         return "?"
 
 
-def note(message: str) -> None:
-    err_console.print(message, highlight=False)
+# -- the benchmark --------------------------------------------------------------------------------
 
 
-def print_table(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    runs = report["runs"]
-    table = Table(title=f"AWS profile on {report['emulator']}: {report['jobs']} jobs from {report['clients']} clients")
-    columns = ["workers", "results", "dup", "errors", "photos left", "msgs left", "jobs/s", "x 1st"]
-    columns += ["p50 ms", "p95 ms", "max ms", "faces", "CPU s w/e/c", "load avg"]
-    for col in columns:
-        table.add_column(col, justify="right")
-    first = runs[0]["throughput_per_s"] if runs else None
-    for run in runs:
-        lat, rate = run["latency_ms"], run["throughput_per_s"]
-        table.add_row(
-            str(run["workers"]),
-            f"{run['results']}/{run['jobs']}",
-            str(run["duplicates"]),
-            str(run["errors"] + run["failed"]),
-            str(run["photos_left"]),
-            str(run["messages_left"] + run["dead_letters"]),
-            "-" if rate is None else f"{rate:.2f}",
-            "-" if not (rate and first) else f"{rate / first:.2f}",
-            str(lat["p50"]),
-            str(lat["p95"]),
-            str(lat["max"]),
-            str(run["faces"]),
-            " / ".join("-" if v is None else f"{v:.0f}" for v in run["cpu_seconds"].values()),
-            " / ".join(f"{v:.2f}" for v in run["load_average"]),
-        )
-    console.print(table)
-    console.print(
-        f"gallery {report['gallery']['faces']} faces ({report['gallery']['people']} people); "
-        f"{report['photos']} photos cycled; CPU s w/e/c = CPU time of the workers / the emulator (with its Lambda "
-        f"functions) / the clients during the run; load avg = 1-minute load at the run's start / end "
-        f"on {report['cpus']} CPUs",
-        highlight=False,
-    )
-    for run in runs:
-        if run["error_kinds"]:
-            kinds = ", ".join(f"{k} x{v}" for k, v in run["error_kinds"].items())
-            console.print(f"{run['workers']} workers: errors: {kinds}", highlight=False)
-
-
-# -- the command ----------------------------------------------------------------------------------
-
-
-def provision_stack(target: Target, gallery: Path) -> tuple[Any, Any]:
+def provision_stack(target: Target, gallery: Path, note: Callable[[str], None] = _quiet) -> tuple[Any, Any]:
     """A fresh stack under a unique prefix, with ``gallery`` published to it: (Provisioned, PushReport)."""
-    from lookalike.deploy.provision import ApiUrls, provision
-    from lookalike.deploy.spec import GALLERIES_PREFIX
+    from lookalike.aws.spec import GALLERIES_PREFIX
+    from lookalike.bench.emulated_aws.provision import ApiUrls, provision
     from lookalike.gallery.artifact import push_gallery
 
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -537,7 +547,9 @@ def measure(
     warmup: int,
     timeout: float,
     emulator_pid: int | None = None,
-) -> list[dict[str, Any]]:
+    note: Callable[[str], None] = _quiet,
+    progress: Progress = no_progress,
+) -> list[RunReport]:
     """One run per worker count: start the workers, warm up, run the jobs, count, stop the workers.
 
     ``emulator_pid``: the emulator's process, whose CPU time (with its Lambda processes) is reported."""
@@ -552,117 +564,71 @@ def measure(
             await asyncio.sleep(0.5)
 
     runs = []
-    pool = WorkerPool(target, stack, root / stack.prefix)
+    pool = EmulatedWorkers(target, stack, root / stack.prefix)
     try:
         for count in counts:
             note(f"{count} workers: starting")
             startup = pool.start(count, timeout=max(180.0, timeout))
             note(f"{count} workers: healthy after {startup:.1f} s")
-            warm: dict[str, Any] | None = None
+            warm: RunReport | None = None
             if warmup:
-                with progress_for(f"{count} workers, warm-up", warmup) as update:
+                with progress(f"{count} workers, warm-up", warmup) as update:
                     phase, wall, left = asyncio.run(run_phase(stack, photos, warmup, clients, timeout, settle, update))
                 warm = summarize(count, phase, wall, left)
             load_before = os.getloadavg()[0]
             pids = {"workers": pool.pids(), "emulator": [emulator_pid] if emulator_pid else []}
             cpu_before, clients_before = {k: tree_cpu_seconds(v) for k, v in pids.items()}, _own_cpu_seconds()
-            with progress_for(f"{count} workers", jobs) as update:
+            with progress(f"{count} workers", jobs) as update:
                 phase, wall, left = asyncio.run(run_phase(stack, photos, jobs, clients, timeout, settle, update))
             cpu = {k: _minus(tree_cpu_seconds(v), cpu_before[k]) for k, v in pids.items()}
             cpu["clients"] = round(_own_cpu_seconds() - clients_before, 1)
-            run = summarize(count, phase, wall, left)
-            run["cpu_seconds"] = cpu  # from the first job's start until the run settled (a few s after)
-            run["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-            run["startup_seconds"] = round(startup, 1)
-            run["warmup"] = None if warm is None else {k: warm[k] for k in ("jobs", "results", "errors", "duplicates")}
+            run = replace(
+                summarize(count, phase, wall, left),
+                cpu_seconds=cpu,  # from the first job's start until the run settled (a few s after)
+                load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+                startup_seconds=round(startup, 1),
+                warmup=None if warm is None else warm.counts(),
+            )
             runs.append(run)
-            note(f"{count} workers: {run['results']}/{jobs} results, {run['throughput_per_s']} jobs/s; stopping them")
+            note(f"{count} workers: {run.results}/{jobs} results, {run.throughput_per_s} jobs/s; stopping them")
             pool.stop()
     finally:
         pool.stop()
     return runs
 
 
-@click.command("aws")
-@click.option(
-    "--endpoint",
-    default=None,
-    help="URL of a running AWS emulator (ministack with AUTH=true, root keys test/test); "
-    "default: start ministack on a free loopback port.",
-)
-@click.option("--region", default="us-east-1", show_default=True, help="Region, with --endpoint.")
-@click.option(
-    "--gallery",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Gallery to push [default: $LOOKALIKE_GALLERY or <home>/gallery].",
-)
-@click.option("--workers", "worker_counts", default="1,2,3", show_default=True, help="Worker counts, one run each.")
-@click.option("--jobs", type=click.IntRange(1), default=200, show_default=True, help="Jobs per run.")
-@click.option("--clients", type=click.IntRange(1), default=20, show_default=True, help="Concurrent clients.")
-@click.option(
-    "--photos",
-    "photo_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of photos, cycled [default: group photos and small single-face crops from LOOKALIKE_DATA_DIR].",
-)
-@click.option(
-    "--warmup",
-    type=click.IntRange(0),
-    default=None,
-    help="Unmeasured jobs before each run, so every Lambda and worker is warm [default: --clients].",
-)
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for one result.")
-@json_option
-@click.pass_context
-@friendly_errors
-def aws(
-    ctx: click.Context,
-    endpoint: str | None,
-    region: str,
-    gallery: Path | None,
-    worker_counts: str,
-    jobs: int,
-    clients: int,
-    photo_dir: Path | None,
-    warmup: int | None,
-    timeout: float,
-    as_json: bool,
-) -> None:
-    """Throughput of the AWS profile with 1, 2, 3 ... workers, on an emulated AWS.
+def run_benchmark(
+    photos: list[Photo],
+    counts: list[int],
+    gallery: Path,
+    *,
+    endpoint: str | None = None,
+    region: str = "us-east-1",
+    jobs: int = 200,
+    clients: int = 20,
+    warmup: int | None = None,
+    timeout: float = 120.0,
+    note: Callable[[str], None] = _quiet,
+    progress: Progress = no_progress,
+) -> AwsReport:
+    """Provision a fresh stack on the emulator at ``endpoint`` (default: a ministack started here and
+    stopped after), push ``gallery``, and measure a run for each worker count in ``counts``.
 
-    Provisions a fresh stack from the deployment spec, pushes the gallery, then for each worker count
-    starts that many `lookalike worker` processes and runs JOBS jobs (upload, match, wait for the
-    result) from CLIENTS concurrent clients. Exits 1 if a job went unanswered, failed or was answered
-    twice, or if a photo or a queue message was left behind.
-    """
-    try:
-        counts = [int(c) for c in worker_counts.split(",") if c.strip()]
-    except ValueError:
-        raise click.BadParameter("a list of worker counts, e.g. 1,2,3", param_hint="--workers") from None
-    if not counts or min(counts) < 1:
-        raise click.BadParameter("a list of worker counts, each at least 1", param_hint="--workers")
-    settings = settings_from(ctx, gallery=gallery)
-    paths = photos_under(photo_dir) if photo_dir else default_photos(settings.data_dir)
-    if not paths:
-        raise click.UsageError(f"no photos found (looked in {photo_dir or settings.data_dir}); pass --photos DIR")
-    photos = read_photos(paths)
+    Raises :class:`Unavailable` without boto3 or ministack, :class:`EmulatorError` when the emulator fails
+    a call, :class:`~lookalike.bench.BenchError` when a worker does not start."""
     try:
         import boto3  # noqa: F401
     except ImportError:
-        err_console.print("boto3 is needed: pip install -e '.[aws]'", highlight=False)
-        sys.exit(2)
+        raise Unavailable("boto3 is needed: pip install -e '.[aws]'") from None
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from lookalike.deploy import emulator
+    from lookalike.bench.emulated_aws import emulator
 
     with contextlib.ExitStack() as resources, tempfile.TemporaryDirectory(prefix="lookalike-bench-aws-") as tmp:
         root = Path(tmp)
         if endpoint is None:
             if emulator.find_program("ministack") is None:
-                err_console.print(emulator.MISSING, highlight=False)
-                sys.exit(2)
+                raise Unavailable(emulator.MISSING)
             note("starting ministack")
             emu = resources.enter_context(emulator.ministack(root))
             emulator_pid: int | None = emu.process.pid
@@ -673,38 +639,25 @@ def aws(
             where = target.endpoint
             emulator_pid = None
         try:
-            stack, pushed = provision_stack(target, settings.gallery_path())
+            stack, pushed = provision_stack(target, gallery, note)
             try:
                 warm = clients if warmup is None else warmup
-                runs = measure(target, stack, root, photos, counts, jobs, clients, warm, timeout, emulator_pid)
+                runs = measure(
+                    target, stack, root, photos, counts, jobs, clients, warm, timeout, emulator_pid, note, progress
+                )
             finally:
                 if endpoint is not None:  # an emulator that outlives us: leave it as it was
                     remove_stack(target, stack)
         except (BotoCoreError, ClientError) as exc:
-            err_console.print(f"[bold red]error:[/] the emulator at {target.endpoint}: {exc}", highlight=False)
-            sys.exit(2)
-    report = {
-        "emulator": where,
-        "endpoint": target.endpoint,
-        "jobs": jobs,
-        "clients": clients,
-        "photos": len(photos),
-        "cpus": os.cpu_count(),
-        "stack": stack.prefix,
-        "gallery": {"version": pushed.version, "faces": pushed.faces, "people": pushed.people},
-        "runs": runs,
-    }
-    if as_json:
-        print_json(report)
-    else:
-        print_table(report)
-    bad = any(
-        r["errors"] or r["failed"] or r["duplicates"] or r["photos_left"] or r["messages_left"] or r["dead_letters"]
-        for r in report["runs"]
+            raise EmulatorError(f"the emulator at {target.endpoint}: {exc}") from exc
+    return AwsReport(
+        emulator=where,
+        endpoint=target.endpoint,
+        jobs=jobs,
+        clients=clients,
+        photos=len(photos),
+        cpus=os.cpu_count(),
+        stack=stack.prefix,
+        gallery={"version": pushed.version, "faces": pushed.faces, "people": pushed.people},
+        runs=runs,
     )
-    sys.exit(1 if bad else 0)
-
-
-def register(bench: click.Group) -> None:
-    """Add ``aws`` to the ``bench`` group."""
-    bench.add_command(aws)

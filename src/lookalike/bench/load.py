@@ -1,4 +1,4 @@
-"""``lookalike bench load``: many concurrent clients doing what the page does, on loopback.
+"""Many concurrent clients doing what the page does, on loopback (``lookalike bench load``).
 
 Each client: presign -> upload to storage -> ``match`` on its WebSocket -> wait for the result.  It
 reports throughput, end-to-end latency percentiles, the overhead beyond engine time (end-to-end
@@ -13,13 +13,41 @@ import contextlib
 import json
 import time
 from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from lookalike.bench.server import PeakRss, local_server
 from lookalike.media import CONTENT_TYPES, PHOTO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Percentiles of one measure, in ms (``None`` without a value)."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What ``lookalike bench load`` measured; :meth:`as_dict` is its ``--json`` document."""
+
+    url: str
+    clients: int
+    requests: int
+    ok: int
+    errors: dict[str, int]  # kind -> requests
+    seconds: float
+    throughput_per_s: float | None
+    latency_ms: Spread  # end to end
+    overhead_ms: Spread  # end to end minus the engine's time
+    breakdown: dict[str, Spread]  # upload, queue wait, the worker beyond the engine, the engine
+    server_memory_mb: float | None  # peak, server plus workers; None for a server not started here
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -96,7 +124,7 @@ async def one_client(
 
 async def run_load(
     url: str, photos: list[tuple[bytes, str]], clients: int, per_client: int, timeout: float, server_pid: int | None
-) -> dict[str, Any]:
+) -> LoadReport:
     results: list[dict[str, Any]] = []
     start = time.perf_counter()
     async with PeakRss(server_pid) as peak:
@@ -107,11 +135,6 @@ async def run_load(
     ok = [r for r in results if r["ok"]]
     latencies = [r["seconds"] * 1000 for r in ok]
     overheads = [r["seconds"] * 1000 - r["engine_ms"] for r in ok if r.get("engine_ms") is not None]
-    ms = lambda v: None if v is None else round(v, 1)  # noqa: E731
-
-    def spread(values: list[float]) -> dict[str, float | None]:
-        return {f"p{q}": ms(percentile(values, q)) for q in (50, 95, 99)}
-
     # Where the overhead goes: upload (presign + POST), waiting for a free worker, and the worker's
     # time beyond the engine (reading the photo, events, storing the result, the loopback hops).
     breakdown = {
@@ -120,27 +143,25 @@ async def run_load(
         "worker_beyond_engine_ms": spread([r["worker_ms"] - r["engine_ms"] for r in ok if r.get("engine_ms")]),
         "engine_ms": spread([r["engine_ms"] for r in ok if r.get("engine_ms") is not None]),
     }
-    return {
-        "url": url,
-        "clients": clients,
-        "requests": len(results),
-        "ok": len(ok),
-        "errors": dict(Counter(r["error"] for r in results if not r["ok"])),
-        "seconds": round(wall, 2),
-        "throughput_per_s": round(len(ok) / wall, 2) if wall else None,
-        "latency_ms": {
-            "p50": ms(percentile(latencies, 50)),
-            "p95": ms(percentile(latencies, 95)),
-            "p99": ms(percentile(latencies, 99)),
-        },
-        "overhead_ms": {
-            "p50": ms(percentile(overheads, 50)),
-            "p95": ms(percentile(overheads, 95)),
-            "p99": ms(percentile(overheads, 99)),
-        },
-        "breakdown": breakdown,
-        "server_memory_mb": round(peak.bytes / 2**20, 1) if server_pid else None,
-    }
+    return LoadReport(
+        url=url,
+        clients=clients,
+        requests=len(results),
+        ok=len(ok),
+        errors=dict(Counter(r["error"] for r in results if not r["ok"])),
+        seconds=round(wall, 2),
+        throughput_per_s=round(len(ok) / wall, 2) if wall else None,
+        latency_ms=spread(latencies),
+        overhead_ms=spread(overheads),
+        breakdown=breakdown,
+        server_memory_mb=round(peak.bytes / 2**20, 1) if server_pid else None,
+    )
+
+
+def spread(values: list[float]) -> Spread:
+    """The 50th, 95th and 99th percentiles, rounded to 0.1 ms."""
+    ms = lambda v: None if v is None else round(v, 1)  # noqa: E731
+    return Spread(ms(percentile(values, 50)), ms(percentile(values, 95)), ms(percentile(values, 99)))
 
 
 def load_photos(folder: Path, limit: int) -> list[tuple[bytes, str]]:
@@ -148,78 +169,30 @@ def load_photos(folder: Path, limit: int) -> list[tuple[bytes, str]]:
     return [(p.read_bytes(), CONTENT_TYPES[p.suffix.lower()]) for p in files]
 
 
-@click.command("load")
-@click.option("--clients", type=click.IntRange(1), default=50, show_default=True, help="Concurrent clients.")
-@click.option(
-    "--photos",
-    "photo_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Folder of photos to send (searched recursively).",
-)
-@click.option(
-    "--requests",
-    "per_client",
-    type=click.IntRange(1),
-    default=2,
-    show_default=True,
-    help="Photos each client sends, one after another.",
-)
-@click.option(
-    "--max-photos",
-    type=click.IntRange(1),
-    default=200,
-    show_default=True,
-    help="Read at most this many photos from the folder.",
-)
-@click.option("--url", default=None, help="Use a running server instead of starting one (memory is then not measured).")
-@click.option("--gallery", type=click.Path(path_type=Path), default=None, help="Gallery for the server it starts.")
-@click.option("--workers", type=click.IntRange(1), default=None, help="Workers of the server it starts.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for one result.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def load(
+def load_test(
+    photos: list[tuple[bytes, str]],
     clients: int,
-    photo_dir: Path,
     per_client: int,
-    max_photos: int,
-    url: str | None,
-    gallery: Path | None,
-    workers: int | None,
     timeout: float,
-    as_json: bool,
-) -> None:
-    """Load-test the web app: CLIENTS concurrent users each matching photos through the WebSocket flow."""
-    photos = load_photos(photo_dir, max_photos)
-    if not photos:
-        raise click.UsageError(f"no photos under {photo_dir}")
+    *,
+    url: str | None = None,
+    gallery: Path | None = None,
+    workers: int | None = None,
+) -> LoadReport:
+    """``clients`` concurrent clients each matching ``per_client`` of ``photos``, against the server at
+    ``url``, else against a ``lookalike serve`` started here (with ``gallery`` and ``workers``), whose
+    memory is then measured too."""
     if url is not None:
-        report = asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None))
-    else:
-        # All its clients come from one address: lift the per-address limits meant for the public.
-        env = {
-            "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000",
-            "LOOKALIKE_WS_MAX_PER_CLIENT": str(clients + 1),
-            "LOOKALIKE_HTTP_MAX_PER_CLIENT": "0",
-        }
-        if gallery is not None:
-            env["LOOKALIKE_GALLERY"] = str(gallery)
-        if workers is not None:
-            env["LOOKALIKE_WORKERS"] = str(workers)
-        with local_server(env) as server:
-            report = asyncio.run(run_load(server.url, photos, clients, per_client, timeout, server.pid))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    lat, over = report["latency_ms"], report["overhead_ms"]
-    click.echo(
-        f"{report['ok']}/{report['requests']} matched by {clients} clients in {report['seconds']} s: "
-        f"{report['throughput_per_s']} photos/s"
-    )
-    click.echo(f"end-to-end ms  p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}")
-    click.echo(f"overhead ms    p50 {over['p50']}  p95 {over['p95']}  p99 {over['p99']}  (beyond engine time)")
-    b = report["breakdown"]
-    click.echo("p50 ms: " + ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v['p50']}" for k, v in b.items()))
-    if report["errors"]:
-        click.echo("errors: " + ", ".join(f"{k} x{v}" for k, v in report["errors"].items()))
-    if report["server_memory_mb"] is not None:
-        click.echo(f"server memory (peak, server + workers): {report['server_memory_mb']} MB")
+        return asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None))
+    # All its clients come from one address: lift the per-address limits meant for the public.
+    env = {
+        "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000",
+        "LOOKALIKE_WS_MAX_PER_CLIENT": str(clients + 1),
+        "LOOKALIKE_HTTP_MAX_PER_CLIENT": "0",
+    }
+    if gallery is not None:
+        env["LOOKALIKE_GALLERY"] = str(gallery)
+    if workers is not None:
+        env["LOOKALIKE_WORKERS"] = str(workers)
+    with local_server(env) as server:
+        return asyncio.run(run_load(server.url, photos, clients, per_client, timeout, server.pid))

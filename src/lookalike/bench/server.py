@@ -14,13 +14,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
+from lookalike.bench import BenchError
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all held open together, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port (for a server of the benchmarks or the tests)."""
+    return free_ports(1)[0]
 
 
 def _proc_stats() -> dict[int, list[str]]:
@@ -130,12 +138,12 @@ def local_server(env: dict[str, str], ready_seconds: float = 120.0) -> Iterator[
             deadline = time.monotonic() + ready_seconds
             while True:
                 if server.poll() is not None:
-                    raise click.ClickException("the server did not start: " + server.stderr.read().decode()[-2000:])
+                    raise BenchError("the server did not start: " + server.stderr.read().decode()[-2000:])
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                         break
                 if time.monotonic() > deadline:
-                    raise click.ClickException(f"the server did not become ready in {ready_seconds:.0f} s")
+                    raise BenchError(f"the server did not become ready in {ready_seconds:.0f} s")
                 time.sleep(0.2)
             yield LocalServer(url, server.pid, Path(home))
         finally:

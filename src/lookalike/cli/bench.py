@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
 
+from lookalike.cli.bench_aws import aws
+from lookalike.cli.bench_web import abuse, load
 from lookalike.cli.output import console, friendly_errors, gallery_option, json_option, print_json, settings_from
 
 
@@ -101,6 +104,10 @@ def bench_engine(
             }
         )
         return
+    _print_engine(rows, summary, repeat, versus is not None)
+
+
+def _print_engine(rows: list[dict[str, Any]], summary: list[dict[str, Any]], repeat: int, versus: bool) -> None:
     table = Table(title=f"engine latency, median of {repeat} runs (ms); faces found")
     columns = ["photo", "MP", "faces", "truth", "decode", "detect", "landm.", "embed", "total"]
     if versus:
@@ -134,6 +141,10 @@ def bench_engine(
             ]
         table.add_row(*cells)
     console.print(table)
+    _print_engine_summary(summary)
+
+
+def _print_engine_summary(summary: list[dict[str, Any]]) -> None:
     for s in summary:
         line = f"{s['size_class']} ({s['photos']} photos): ours {s['ours_ms']} ms for {s['faces']} faces"
         if "truth_faces" in s:
@@ -176,3 +187,8 @@ def bench_search(ctx: click.Context, sizes: str, queries: int, gallery: Path | N
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+
+
+bench_group.add_command(load)
+bench_group.add_command(abuse)
+bench_group.add_command(aws)

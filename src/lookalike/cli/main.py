@@ -1,8 +1,11 @@
-"""``lookalike``: build a celebrity gallery, match photos against it, measure accuracy and speed."""
+"""``lookalike``: build a celebrity gallery, match photos against it, measure accuracy and speed.
+
+Here: the root command, ``match`` and ``models``.  Every other command has a module of its own in this
+package (``gallery``, ``eval``, ``bench``, ``serve``, ``worker``), added to the root below.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -10,6 +13,7 @@ from rich.table import Table
 
 from lookalike.cli.bench import bench_group
 from lookalike.cli.evaluate import eval_group
+from lookalike.cli.gallery import gallery_group
 from lookalike.cli.output import (
     console,
     detector_option,
@@ -17,11 +21,11 @@ from lookalike.cli.output import (
     gallery_option,
     json_option,
     print_json,
-    progress_bar,
     settings_from,
-    workers_option,
 )
+from lookalike.cli.serve import serve
 from lookalike.cli.worker import worker as worker_command
+from lookalike.service.results import PhotoResult, to_json
 from lookalike.settings import Settings
 
 
@@ -34,266 +38,6 @@ def cli(ctx: click.Context) -> None:
     Settings come from LOOKALIKE_* environment variables (see the README); flags override them.
     """
     ctx.obj = Settings.from_env()
-
-
-# -- gallery ---------------------------------------------------------------------------------
-
-
-@cli.group()
-def gallery() -> None:
-    """Build and inspect the gallery of known faces."""
-
-
-@gallery.command("build")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to create or update."
-)
-@click.option(
-    "--pick",
-    type=click.Choice(["centre", "largest"]),
-    default="centre",
-    show_default=True,
-    help="Which face of a photo with several faces: nearest the centre (LFW's rule) or the largest.",
-)
-@workers_option
-@click.option(
-    "--log",
-    "log_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where to write why photos were skipped [default: GALLERY/build-log.tsv].",
-)
-@click.option(
-    "--replace-other-model",
-    is_flag=True,
-    help="If the gallery holds another embedding model's vectors, build a new one beside it and replace it "
-    "when done (else: an error that says so).",
-)
-@json_option
-@click.pass_context
-@friendly_errors
-def gallery_build(
-    ctx: click.Context,
-    sources: tuple[Path, ...],
-    out: Path | None,
-    pick: str,
-    workers: int | None,
-    log_path: Path | None,
-    replace_other_model: bool,
-    as_json: bool,
-) -> None:
-    """Build (or update) a gallery from SOURCES folders laid out as <Person_Name>/<photos>.
-
-    Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
-    """
-    from lookalike.engine.embedding import embedding_id
-    from lookalike.errors import GalleryError
-    from lookalike.gallery.build import LAYOUT, build_gallery, expand_sets, scan_sources
-    from lookalike.gallery.store import Gallery, embedding_of, replace_gallery
-
-    settings = settings_from(ctx, gallery=out)
-    photos, problems = scan_sources(expand_sets(sources))
-    if not photos:  # never build (or prune an existing gallery to) nothing
-        where = ", ".join(str(s) for s in sources)
-        raise GalleryError(f"no photos found in {where}; the layout is {LAYOUT}.")
-    target = build_at = settings.gallery_path()
-    old_space = embedding_of(target)
-    if replace_other_model and old_space not in (None, embedding_id(settings)):
-        build_at = target.with_name(target.name + ".rebuilding")  # resumable, like any build
-        if not as_json:
-            console.print(
-                f"{target} holds {old_space!r} vectors; the engine makes {embedding_id(settings)!r}. Building a "
-                f"new gallery at {build_at}; it replaces the old one when done."
-            )
-    start = time.perf_counter()
-    with Gallery.create(build_at) as g:
-        with progress_bar("embedding", enabled=not as_json) as update:
-            report = build_gallery(g, photos, settings, pick=pick, workers=workers, progress=update)
-        counts = g.counts()
-        skipped_all = [(path, reason or status) for path, status, reason in g.skipped()]
-    if build_at != target and counts["faces"]:
-        replace_gallery(build_at, target)
-    elapsed = time.perf_counter() - start
-    for _path, why in problems:
-        report.skipped[why] += 1
-    log_file = log_path or settings.gallery_path() / "build-log.tsv"
-    log_file.write_text("".join(f"{p}\t{why}\n" for p, why in sorted(skipped_all + problems)))
-    if counts["faces"] == 0:
-        raise GalleryError(
-            f"no face could be added: {len(skipped_all) + len(problems)} files skipped (why: {log_file}); "
-            f"the layout is {LAYOUT}."
-        )
-    summary = {
-        **report.as_dict(),
-        "gallery": str(settings.gallery_path()),
-        "faces": counts["faces"],
-        "people": counts["people"],
-        "seconds": round(elapsed, 1),
-        "pick": pick,
-        "log": str(log_file),
-    }
-    if as_json:
-        print_json(summary)
-        return
-    table = Table(title=f"gallery {settings.gallery_path()}", show_header=False)
-    for key in ("added", "unchanged", "removed", "multi_face_photos"):
-        table.add_row(key.replace("_", " "), str(summary[key]))
-    for reason, n in sorted(report.skipped.items()):
-        table.add_row(f"skipped: {reason}", str(n))
-    table.add_row("faces / people", f"{counts['faces']} / {counts['people']}")
-    table.add_row("time", f"{elapsed:.1f} s")
-    console.print(table)
-    console.print(
-        f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
-        f" Skipped photos and why: {log_file}"
-    )
-
-
-@gallery.command("info")
-@gallery_option
-@click.option("--skipped", is_flag=True, help="List the photos that gave no face, and why.")
-@json_option
-@click.pass_context
-@friendly_errors
-def gallery_info(ctx: click.Context, gallery: Path | None, skipped: bool, as_json: bool) -> None:
-    """Show what a gallery holds."""
-    from lookalike.gallery.store import Gallery
-
-    settings = settings_from(ctx, gallery=gallery)
-    with Gallery.open(settings.gallery_path()) as g:
-        info = {"gallery": str(g.path), **g.meta(), **g.counts()}
-        rows = g.skipped() if skipped else []
-    if as_json:
-        print_json({**info, **({"skipped": [list(r) for r in rows]} if skipped else {})})
-        return
-    table = Table(show_header=False, title="gallery")
-    for key, value in info.items():
-        table.add_row(key, str(value))
-    console.print(table)
-    for path, status, reason in rows:
-        console.print(f"{status}\t{reason}\t{path}", highlight=False)
-
-
-@gallery.command("add")
-@click.argument("name")
-@click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@gallery_option
-@click.option("--pick", type=click.Choice(["centre", "largest"]), default="largest", show_default=True)
-@json_option
-@click.pass_context
-@friendly_errors
-def gallery_add(
-    ctx: click.Context, name: str, photos: tuple[Path, ...], gallery: Path | None, pick: str, as_json: bool
-) -> None:
-    """Add PHOTOS of the person NAME (e.g. Ada_Lovelace) to the gallery."""
-    from lookalike.gallery.build import build_gallery, scan_sources
-    from lookalike.gallery.store import Gallery
-
-    settings = settings_from(ctx, gallery=gallery)
-    found, _ = scan_sources(photos, person=name)
-    with Gallery.create(settings.gallery_path()) as g:
-        report = build_gallery(g, found, settings, pick=pick, workers=1, prune=False)
-    if as_json:
-        print_json({"name": name, **report.as_dict(), "log": report.log})
-        return
-    console.print(f"{name}: {report.added} photo(s) added, {report.unchanged} already there.")
-    for path, why in report.log:
-        console.print(f"  skipped {path}: {why}", highlight=False)
-
-
-@gallery.command("remove")
-@click.argument("name")
-@gallery_option
-@click.pass_context
-@friendly_errors
-def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
-    """Remove every face of the person NAME."""
-    from lookalike.errors import GalleryError
-    from lookalike.gallery.store import Gallery
-
-    settings = settings_from(ctx, gallery=gallery)
-    with Gallery.open(settings.gallery_path()) as g:
-        if not g.has_person(name) and not any(p.person == name for p in g.photos().values()):
-            raise GalleryError(f"{name!r} is not in the gallery.", code="unknown_person")
-        n = g.remove_person(name)
-    console.print(f"Removed {name} ({n} face(s)).")
-
-
-@gallery.command("download")
-@click.argument("dataset", type=click.Choice(["lfw", "lfw-funneled"]))
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to build.")
-@click.option("--url", default=None, help="Download from this address instead (a mirror).")
-@click.option("--sha256", default=None, help="Expected SHA-256 of the archive (with --url).")
-@workers_option
-@click.pass_context
-@friendly_errors
-def gallery_download(
-    ctx: click.Context, dataset: str, out: Path | None, url: str | None, sha256: str | None, workers: int | None
-) -> None:
-    """Download DATASET (checksummed, resumable) and build the gallery from it."""
-    from lookalike.gallery.build import build_gallery, scan_sources
-    from lookalike.gallery.download import DATASETS, download, unpack
-    from lookalike.gallery.store import Gallery
-
-    settings = settings_from(ctx, gallery=out)
-    spec = DATASETS[dataset]
-    downloads = settings.home / "downloads"
-    archive = downloads / f"{spec.name}.tgz"
-    with progress_bar(f"downloading {spec.name}") as update:
-        download(url or spec.url, archive, sha256 or spec.sha256, update)
-    console.print(f"checked SHA-256 of {archive.name}; unpacking")
-    photos_dir = unpack(archive, downloads, spec.folder)
-    photos, _ = scan_sources([photos_dir])
-    with Gallery.create(settings.gallery_path()) as g, progress_bar("embedding") as update:
-        report = build_gallery(g, photos, settings, workers=workers, progress=update)
-        counts = g.counts()
-    console.print(
-        f"gallery {settings.gallery_path()}: {counts['faces']} faces of {counts['people']} people "
-        f"({report.added} added, {sum(report.skipped.values())} skipped)."
-    )
-
-
-@gallery.command("push")
-@click.argument("uri")
-@gallery_option
-@click.option("--threads", type=click.IntRange(1, 64), default=16, show_default=True, help="Parallel uploads.")
-@json_option
-@click.pass_context
-@friendly_errors
-def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: int, as_json: bool) -> None:
-    """Publish the gallery to S3 for workers and the CDN: URI is s3://BUCKET/PREFIX/ (galleries/ on AWS).
-
-    Writes PREFIX/VERSION/ (gallery.sqlite, thumbnails/FACE_ID.jpg, manifest.json with SHA-256s),
-    then points PREFIX/current.json at it. VERSION is a hash of the gallery: pushing an unchanged
-    gallery uploads nothing. Credentials and region come from the usual AWS variables.
-    """
-    from lookalike.cli.output import err_console
-    from lookalike.gallery.artifact import push_gallery
-
-    settings = settings_from(ctx, gallery=gallery)
-    if as_json or err_console.is_terminal:
-        with progress_bar("thumbnails", enabled=not as_json) as update:
-            report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=update)
-    else:  # a log (CI, a container): a line every tenth or every 10 seconds instead of a bar
-        last = [-1, 0.0]
-
-        def lines(done: int, total: int) -> None:
-            tenth = done * 10 // max(total, 1)
-            if tenth > last[0] or time.monotonic() - last[1] >= 10:
-                last[:] = [tenth, time.monotonic()]
-                err_console.print(f"thumbnails {done}/{total}", highlight=False)
-
-        report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=lines)
-    if as_json:
-        print_json(report.as_dict())
-        return
-    what = "published" if report.uploaded else "already there; current.json points at it again"
-    console.print(
-        f"{report.uri}: version {report.version}, {report.faces} faces of {report.people} people, "
-        f"{report.thumbnails} thumbnails, {report.bytes / 1e6:.1f} MB database ({what}, {report.seconds:.1f} s).",
-        highlight=False,
-    )
 
 
 # -- match -----------------------------------------------------------------------------------
@@ -320,11 +64,11 @@ def match(
     as_json: bool,
 ) -> None:
     """Who do the faces in PHOTOS look like?"""
-    from lookalike.service.matching import MatchService
+    from lookalike.wiring import match_service
 
     settings = settings_from(ctx, gallery=gallery, top_k=top, threshold=threshold, detector=detector)
     watch_list = [w.strip() for w in watch.split(",") if w.strip()]
-    service = MatchService(settings)
+    service = match_service(settings)
     service.matcher.check_watch(watch_list)
     results = []
     for photo in photos:
@@ -334,7 +78,7 @@ def match(
             results.append(service.error_result(str(photo), "unreadable", f"Cannot read {photo}: {exc.strerror}."))
             continue
         results.append(service.match_bytes(data, name=str(photo), watch=watch_list))
-    failed = any(r["error"] for r in results)
+    failed = any(r.error for r in results)
     if as_json:
         search = {
             "index": service.matcher.index.kind,
@@ -346,7 +90,7 @@ def match(
                 "gallery": str(settings.gallery_path()),
                 "search": search,
                 "threshold": settings.threshold,
-                "photos": results,
+                "photos": to_json(results),
             }
         )
     else:
@@ -356,34 +100,32 @@ def match(
         raise SystemExit(1)
 
 
-def _print_match(result: dict, watch: list[str]) -> None:  # type: ignore[type-arg]
-    console.print(f"[bold]{result['photo']}[/]", highlight=False)
-    if result["error"]:
-        console.print(f"  [red]error:[/] {result['error']['message']}", highlight=False)
+def _print_match(result: PhotoResult, watch: list[str]) -> None:
+    console.print(f"[bold]{result.photo}[/]", highlight=False)
+    if result.error:
+        console.print(f"  [red]error:[/] {result.error.message}", highlight=False)
         return
-    if not result["faces"]:
+    if not result.faces:
         console.print("  no face found")
     else:
         table = Table(show_lines=False)
         for col in ("face", "box (l,t,r,b)", "quality", "is", "looks like (similarity, distance)"):
             table.add_column(col)
-        for i, face in enumerate(result["faces"], 1):
-            b = face["box"]
-            looks = ", ".join(
-                f"{m['display_name']} ({m['similarity']:.0%}, {m['distance']:.2f})" for m in face["matches"]
-            )
+        for i, face in enumerate(result.faces, 1):
+            b = face.box
+            looks = ", ".join(f"{m.display_name} ({m.similarity:.0%}, {m.distance:.2f})" for m in face.matches)
             table.add_row(
                 str(i),
-                f"{b['left']},{b['top']},{b['right']},{b['bottom']}",
-                face["quality"],
-                (face["identity"] or "-").replace("_", " "),
+                f"{b.left},{b.top},{b.right},{b.bottom}",
+                face.quality,
+                (face.identity or "-").replace("_", " "),
                 looks,
             )
         console.print(table)
-    if result["faces_found"] > len(result["faces"]):
-        console.print(f"  {result['faces_found']} faces found; the {len(result['faces'])} largest were matched.")
+    if result.faces_found > len(result.faces):
+        console.print(f"  {result.faces_found} faces found; the {len(result.faces)} largest were matched.")
     if watch:
-        flags = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in result["watch"].items())
+        flags = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in result.watch.items())
         console.print(f"  watch: {flags}", highlight=False)
 
 
@@ -408,13 +150,12 @@ def models_install(ctx: click.Context, as_json: bool) -> None:
         console.print(f"{name}: {path} ({what}; licence: {WEIGHT_FILES[name].licence})", highlight=False)
 
 
+cli.add_command(gallery_group)
 cli.add_command(eval_group)
 cli.add_command(bench_group)
 cli.add_command(worker_command)
+cli.add_command(serve)
 
 
 def main() -> None:
-    from lookalike.web.cli import register as register_web
-
-    register_web(cli)  # serve, bench load
     cli()

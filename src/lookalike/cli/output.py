@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from lookalike.bench import BenchError
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -49,6 +50,20 @@ def friendly_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def bench_errors(fn: F) -> F:
+    """A benchmark that could not run (its server or a worker did not start): click's own ``Error: …``
+    and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BenchError as exc:
+            raise click.ClickException(exc.message) from exc
 
     return wrapper  # type: ignore[return-value]
 

@@ -94,7 +94,7 @@ def worker(ctx: click.Context, gallery: Path | None, check: bool) -> None:
         ok, why = check_health(settings)
         (console if ok else err_console).print(why, highlight=False)
         sys.exit(0 if ok else 1)
-    from lookalike.web.runtime import build_worker_loop
+    from lookalike.wiring import build_worker_loop
 
     health = settings.health_file()
     health.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +25,8 @@ from lookalike.engine.decode import load_image
 from lookalike.engine.embedding import embedding_id, embedding_model
 from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
-from lookalike.errors import LookalikeError
-from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
+from lookalike.errors import GalleryError, LookalikeError
+from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord, embedding_of, replace_gallery
 from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
 
@@ -264,3 +266,101 @@ def _run(
     todo: list[SourcePhoto], settings: Settings, pick: str, workers: int | None
 ) -> Iterator[tuple[PhotoRecord, list[FaceRecord]]]:
     return map_with_engine(_work, [(p, pick) for p in todo], settings, workers)
+
+
+# -- from source folders, as ``lookalike gallery build`` does it ---------------------------------
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What :func:`run_build` will do: the photos found, and where it builds."""
+
+    settings: Settings
+    photos: list[SourcePhoto]
+    problems: list[tuple[str, str]]  # (path, reason) of files found that are not a person's photos
+    target: Path  # the gallery
+    build_at: Path  # the gallery itself, or a new one beside it that then replaces it
+    old_embedding: str | None  # the target's embedding model before the build (None: no gallery yet)
+
+    @property
+    def aside(self) -> bool:
+        """The target holds another model's vectors: a new gallery is built beside it and swapped in."""
+        return self.build_at != self.target
+
+    @property
+    def embedding(self) -> str:
+        """The embedding model the engine makes, which the built gallery holds."""
+        return embedding_id(self.settings)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What :func:`run_build` did; :meth:`as_dict` is ``lookalike gallery build --json``."""
+
+    report: BuildReport  # its ``skipped`` counts the files found that are not a person's photos too
+    gallery: Path
+    faces: int
+    people: int
+    seconds: float
+    pick: str
+    log: Path  # every skipped file and why, one ``path<TAB>reason`` a line
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **self.report.as_dict(),
+            "gallery": str(self.gallery),
+            "faces": self.faces,
+            "people": self.people,
+            "seconds": round(self.seconds, 1),
+            "pick": self.pick,
+            "log": str(self.log),
+        }
+
+
+def plan_build(sources: Iterable[Path], settings: Settings, *, replace_other_model: bool = False) -> BuildPlan:
+    """Find the photos under ``sources`` (sets or folders of sets) for the gallery ``settings`` name.
+
+    A gallery that holds another embedding model's vectors is refused by :func:`build_gallery`; with
+    ``replace_other_model`` a new one is built beside it instead (resumable, like any build)."""
+    sources = list(sources)
+    photos, problems = scan_sources(expand_sets(sources))
+    if not photos:  # never build (or prune an existing gallery to) nothing
+        where = ", ".join(str(s) for s in sources)
+        raise GalleryError(f"no photos found in {where}; the layout is {LAYOUT}.")
+    target = build_at = settings.gallery_path()
+    old = embedding_of(target)
+    if replace_other_model and old not in (None, embedding_id(settings)):
+        build_at = target.with_name(target.name + ".rebuilding")
+    return BuildPlan(settings, photos, problems, target, build_at, old)
+
+
+def run_build(
+    plan: BuildPlan,
+    *,
+    pick: str = "centre",
+    workers: int | None = None,
+    log_path: Path | None = None,
+    progress: Callable[[], AbstractContextManager[Callable[[int, int], None] | None]] = nullcontext,
+) -> BuildSummary:
+    """Build (or update) the gallery as planned, swap a gallery built aside into place, and write the
+    log of skipped files (default: ``GALLERY/build-log.tsv``).  ``progress()`` is entered around the
+    embedding and yields its ``update(done, total)``.  A gallery left without a face is an error."""
+    start = time.perf_counter()
+    with Gallery.create(plan.build_at) as g:
+        with progress() as update:
+            report = build_gallery(g, plan.photos, plan.settings, pick=pick, workers=workers, progress=update)
+        counts = g.counts()
+        skipped = [(path, reason or status) for path, status, reason in g.skipped()]
+    if plan.aside and counts["faces"]:
+        replace_gallery(plan.build_at, plan.target)
+    elapsed = time.perf_counter() - start
+    for _path, why in plan.problems:
+        report.skipped[why] += 1
+    log_file = log_path or plan.target / "build-log.tsv"
+    log_file.write_text("".join(f"{p}\t{why}\n" for p, why in sorted(skipped + plan.problems)))
+    if counts["faces"] == 0:
+        raise GalleryError(
+            f"no face could be added: {len(skipped) + len(plan.problems)} files skipped (why: {log_file}); "
+            f"the layout is {LAYOUT}."
+        )
+    return BuildSummary(report, plan.target, counts["faces"], counts["people"], elapsed, pick, log_file)

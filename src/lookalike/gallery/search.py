@@ -42,16 +42,6 @@ class Match:
     def name(self) -> str:
         return display_name(self.person)
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.person,
-            "display_name": self.name,
-            "distance": round(self.distance, 4),
-            "similarity": round(self.similarity, 4),
-            "face_id": self.face_id,
-            "photo": self.photo,
-        }
-
 
 @dataclass(frozen=True)
 class MatchResult:

@@ -16,9 +16,10 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import PurePath
-from typing import Any
+from typing import Any, Protocol
 
+from lookalike.errors import JobError
+from lookalike.service.events import FacesFoundEvent, Failed, Matched, Processing
 from lookalike.service.ports import (
     ConnectionNotifier,
     DuplicateJob,
@@ -29,20 +30,22 @@ from lookalike.service.ports import (
     ObjectStorage,
     valid_key,
 )
+from lookalike.service.results import DEFAULT_THUMBNAIL_URL, ErrorInfo, FacesFound, PhotoResult, to_json
 
 log = logging.getLogger(__name__)
-TERMINAL_EVENTS = ("matched", "failed")
 
 
-class JobError(Exception):
-    """A request about a job that cannot be honoured; ``code`` is sent to the client."""
+class Match(Protocol):
+    """Photo bytes -> result (:meth:`~lookalike.service.matching.MatchService.match_bytes`)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+    def __call__(
+        self,
+        data: bytes,
+        name: str = ...,
+        watch: list[str] | None = ...,
+        on_faces: Callable[[FacesFound], None] | None = ...,
+    ) -> PhotoResult: ...
 
-
-DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"
 
 #: Called with (job id, connection id, endpoint) of the connection a job was just moved away from.
 OnMoved = Callable[[str, str, str], None]
@@ -64,48 +67,22 @@ def token_matches(job: Job, token: object) -> bool:
     return hmac.compare_digest(token_hash(token), job.token_hash)
 
 
-def thumbnail_url(face_id: int, template: str = DEFAULT_THUMBNAIL_URL) -> str:
-    """Where a page finds a gallery face's thumbnail: the embedded API, or a CDN path on AWS."""
-    return template.replace("{face_id}", str(int(face_id)))
-
-
-def public_result(result: dict[str, Any], thumbnails: str = DEFAULT_THUMBNAIL_URL) -> dict[str, Any]:
-    """The result as shown to a client: thumbnail URLs added, server paths reduced to file names."""
-    out = dict(result)
-    faces = []
-    for face in result.get("faces", []):
-        matches = [
-            {
-                **m,
-                "photo": PurePath(str(m.get("photo", ""))).name,
-                "thumbnail": thumbnail_url(m["face_id"], thumbnails),
-            }
-            for m in face.get("matches", [])
-        ]
-        faces.append({**face, "matches": matches})
-    out["faces"] = faces
-    return out
-
-
-def terminal_event(job: Job) -> dict[str, Any]:
+def terminal_event(job: Job) -> Matched | Failed:
     """The ``matched`` / ``failed`` event of a finished job, rebuilt from its stored result."""
     result = job.result or {}
     if job.state == "done":
-        return {"event": "matched", "job": job.id, "result": result}
-    return {
-        "event": "failed",
-        "job": job.id,
-        "error": result.get("error") or {"code": "failed", "message": "Failed."},
-        "result": result,
-    }
+        return Matched(job.id, result)
+    error = result.get("error") or {}
+    return Failed(job.id, ErrorInfo(error.get("code", "failed"), error.get("message", "Failed.")), result)
 
 
-def too_slow_error(limit: float) -> dict[str, str]:
-    return {
-        "code": "too_slow",
-        "message": f"This photo took too long to match (over {limit:.0f} seconds), so matching was stopped. "
+def too_slow(limit: float) -> PhotoResult:
+    return PhotoResult.failed(
+        "photo",
+        "too_slow",
+        f"This photo took too long to match (over {limit:.0f} seconds), so matching was stopped. "
         "Please try a smaller photo, or one with fewer faces.",
-    }
+    )
 
 
 class JobService:
@@ -198,7 +175,7 @@ class JobProcessor:
         queue: JobQueue,
         jobs: JobStore,
         notifier: ConnectionNotifier,
-        match: Callable[..., dict[str, Any]],
+        match: Match,
         pause_seconds: float = 0.0,
         thumbnails: str = DEFAULT_THUMBNAIL_URL,
     ) -> None:
@@ -207,8 +184,8 @@ class JobProcessor:
         self.pause_seconds = pause_seconds
         self.thumbnails = thumbnails
 
-    def _notify(self, job: Job, event: dict[str, Any]) -> bool:
-        event = {"job": job.id, **event}
+    def _notify(self, job: Job, typed: Processing | FacesFoundEvent | Matched | Failed) -> bool:
+        event = to_json(typed)
         if self.notifier.send(job.endpoint, job.connection_id, event):
             return True
         # Gone: the page may have reconnected (and resumed) since; follow the job to its new connection.
@@ -231,21 +208,21 @@ class JobProcessor:
             self.queue.delete(message.receipt)
             return
         job = self.jobs.start(job.id, os.getpid()) or job
-        self._notify(job, {"event": "processing", "attempt": message.receive_count})
+        self._notify(job, Processing(job.id, message.receive_count))
         if self.pause_seconds and message.receive_count == 1:
             time.sleep(self.pause_seconds)  # tests only: a window in which to kill this worker
         data = self.storage.get(job.key)
         if data is None:
-            result: dict[str, Any] = {
-                "error": {"code": "upload_missing", "message": "The uploaded photo is gone; please upload it again."}
-            }
+            result = PhotoResult.failed(
+                "photo", "upload_missing", "The uploaded photo is gone; please upload it again."
+            )
         else:
 
-            def on_faces(doc: dict[str, Any]) -> None:
+            def on_faces(found: FacesFound) -> None:
                 if not self._finished(job.id):  # not after the job failed at its time limit
-                    self._notify(job, {"event": "faces_found", **doc})
+                    self._notify(job, FacesFoundEvent.of(job.id, found))
 
-            result = public_result(self.match(data, name="photo", on_faces=on_faces), self.thumbnails)
+            result = self.match(data, name="photo", on_faces=on_faces).public(self.thumbnails)
         self.finish(job, result)
         self.queue.delete(message.receipt)
 
@@ -253,11 +230,11 @@ class JobProcessor:
         job = self.jobs.get(job_id)
         return job is None or job.finished
 
-    def finish(self, job: Job, result: dict[str, Any]) -> bool:
+    def finish(self, job: Job, result: PhotoResult) -> bool:
         """Store the result and tell the client; False when a result was stored before (the first stored
         result wins, whichever attempt made it, and whoever stored it tells the client)."""
-        state = "failed" if result.get("error") else "done"
-        stored_now = self.jobs.finish(job.id, state, result)
+        state = "failed" if result.error else "done"
+        stored_now = self.jobs.finish(job.id, state, to_json(result))
         self.storage.delete(job.key)
         if not stored_now:
             log.info("job %s had finished already (at its time limit, or by another attempt)", job.id)
@@ -274,7 +251,7 @@ class JobProcessor:
         if job is None:
             self.storage.delete(message.body.get("key", ""))
         elif not job.finished:
-            self.finish(job, {"error": too_slow_error(limit)})
+            self.finish(job, too_slow(limit))
         self.queue.delete(message.receipt)
 
     def fail_dead_letter(self, body: dict[str, Any]) -> None:
@@ -286,10 +263,7 @@ class JobProcessor:
         if not job.finished:
             self.finish(
                 job,
-                {
-                    "error": {
-                        "code": "worker_crashed",
-                        "message": "Matching this photo failed repeatedly; please try another photo.",
-                    }
-                },
+                PhotoResult.failed(
+                    "photo", "worker_crashed", "Matching this photo failed repeatedly; please try another photo."
+                ),
             )

@@ -1,20 +1,50 @@
-"""The one use case everything else reaches: photo bytes -> faces -> lookalikes, as plain JSON data."""
+"""The one use case everything else reaches: photo bytes -> faces -> lookalikes, as a typed result."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
 from lookalike.engine.decode import decode
-from lookalike.engine.engine import FaceEngine, Timings
+from lookalike.engine.engine import Box, Face, FaceEngine, Timings
 from lookalike.errors import ImageError, LookalikeError
-from lookalike.gallery.search import Matcher
+from lookalike.gallery.search import Matcher, MatchResult
 from lookalike.gallery.store import Gallery
+from lookalike.service.results import FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
 from lookalike.settings import Settings
 
 
+def face_box(box: Box) -> FaceBox:
+    return FaceBox(box.left, box.top, box.right, box.bottom)
+
+
+def face_result(face: Face, result: MatchResult) -> FaceResult:
+    """One described face and its search result, as the result document shows them."""
+    return FaceResult(
+        box=face_box(face.box),
+        landmarks=[list(p) for p in face.landmarks],
+        score=round(face.score, 4),
+        detector=face.detector,
+        size=face.size,
+        quality=face.quality,
+        identity=result.identity,
+        matches=[
+            Lookalike(
+                name=m.person,
+                display_name=m.name,
+                distance=round(m.distance, 4),
+                similarity=round(m.similarity, 4),
+                face_id=m.face_id,
+                photo=m.photo,
+            )
+            for m in result.matches
+        ],
+        watch=result.watch,
+    )
+
+
 class MatchService:
-    """Holds the engine and the gallery's matcher; turns photos into result documents."""
+    r"""Holds the engine and the gallery's matcher; turns photos into :class:`PhotoResult`\ s."""
 
     def __init__(self, settings: Settings, engine: FaceEngine | None = None, matcher: Matcher | None = None) -> None:
         self.settings = settings
@@ -22,9 +52,13 @@ class MatchService:
         self.matcher = matcher or Matcher(Gallery.open(settings.gallery_path()), settings)
 
     def match_bytes(
-        self, data: bytes, name: str = "photo", watch: list[str] | None = None, on_faces: Any = None
-    ) -> dict[str, Any]:
-        """Match every face in ``data``.  ``on_faces(faces_doc)`` is called once faces are found.
+        self,
+        data: bytes,
+        name: str = "photo",
+        watch: list[str] | None = None,
+        on_faces: Callable[[FacesFound], None] | None = None,
+    ) -> PhotoResult:
+        """Match every face in ``data``.  ``on_faces(found)`` is called once faces are found.
 
         Bad input never raises: the result carries ``error`` with a ``code`` and a message instead.
         """
@@ -41,50 +75,30 @@ class MatchService:
                 image, info = decode(data, self.settings)
             detections = self.engine.detect(image, timings)
             chosen = detections[: self.settings.max_faces]
-            boxes = [d.box.as_dict() for d in chosen]
             if on_faces is not None:
-                on_faces({"faces_found": len(detections), "boxes": boxes, "width": info.width, "height": info.height})
+                on_faces(FacesFound(len(detections), [face_box(d.box) for d in chosen], info.width, info.height))
             faces = self.engine.describe(image, chosen, timings)
             with timings.stage("search"):
                 results = self.matcher.match_many([f.embedding for f in faces], watch=watch) if faces else []
         except LookalikeError as exc:
             return self.error_result(name, exc.code, exc.message, watch)
-        face_docs = []
-        for face, result in zip(faces, results):
-            face_docs.append(
-                {
-                    **face.as_dict(),
-                    "identity": result.identity,
-                    "matches": [m.as_dict() for m in result.matches],
-                    "watch": result.watch,
-                }
-            )
+        face_docs = [face_result(face, result) for face, result in zip(faces, results)]
         watch_doc: dict[str, bool] = {"faces": bool(face_docs)}
         for person in watch or []:
             watch_doc[person] = any(r.watch.get(person, False) for r in results)
         timings.stages["total"] = time.perf_counter() - start
-        return {
-            "photo": name,
-            "error": None,
-            "width": info.width,
-            "height": info.height,
-            "rotated": info.rotated,
-            "faces_found": len(detections),
-            "faces": face_docs,
-            "watch": watch_doc,
-            "timings_ms": {k: round(v * 1000, 1) for k, v in timings.stages.items()},
-        }
+        return PhotoResult(
+            photo=name,
+            error=None,
+            width=info.width,
+            height=info.height,
+            rotated=info.rotated,
+            faces_found=len(detections),
+            faces=face_docs,
+            watch=watch_doc,
+            timings_ms={k: round(v * 1000, 1) for k, v in timings.stages.items()},
+        )
 
     @staticmethod
-    def error_result(name: str, code: str, message: str, watch: list[str] | None = None) -> dict[str, Any]:
-        return {
-            "photo": name,
-            "error": {"code": code, "message": message},
-            "width": None,
-            "height": None,
-            "rotated": None,
-            "faces_found": 0,
-            "faces": [],
-            "watch": {"faces": False, **dict.fromkeys(watch or [], False)},
-            "timings_ms": {},
-        }
+    def error_result(name: str, code: str, message: str, watch: list[str] | None = None) -> PhotoResult:
+        return PhotoResult.failed(name, code, message, watch)

@@ -32,20 +32,12 @@ class PresignedUpload:
     allowed_types: list[str]
     method: str = "POST"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "url": self.url,
-            "method": self.method,
-            "fields": self.fields,
-            "expires_at": self.expires_at,
-            "max_bytes": self.max_bytes,
-            "allowed_types": self.allowed_types,
-        }
-
 
 class ObjectStorage(Protocol):
     """Where uploaded photos wait for a worker; they are deleted once matched."""
+
+    #: The media types a presigned upload may declare (the photo types the decoder reads).
+    allowed_types: tuple[str, ...]
 
     def presign_upload(self, key: str, content_type: str | None = None) -> PresignedUpload: ...
 
@@ -140,15 +132,21 @@ class Job:
     def finished(self) -> bool:
         return self.state in ("done", "failed")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "job": self.id,
-            "state": self.state,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "attempts": self.attempts,
-            "result": self.result,
-        }
+    def view(self) -> JobView:
+        """What ``GET /api/jobs/{id}`` shows of the job (never its connection or token)."""
+        return JobView(self.id, self.state, self.created_at, self.updated_at, self.attempts, self.result)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as a client sees it: its state, and its result document once finished."""
+
+    job: str
+    state: str  # queued, processing, done, failed
+    created_at: float
+    updated_at: float
+    attempts: int
+    result: dict[str, Any] | None
 
 
 class JobStore(Protocol):

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from lookalike.service.jobs import JobError, JobService, new_resume_token, terminal_event
+from lookalike.errors import JobError
+from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
+from lookalike.service.jobs import JobService, new_resume_token, terminal_event
 from lookalike.service.ports import ConnectionNotifier, Job
+from lookalike.service.results import to_json
 
 ACTIONS = ("match", "resume")
 
@@ -44,6 +47,27 @@ def origin_allowed(origin: str | None, allowed: str, own_host: str | None = None
 
 
 @dataclass(frozen=True)
+class MatchMessage:
+    """``match``: match the photo uploaded under ``key`` (the key a presigned upload gave)."""
+
+    action: Literal["match"]
+    key: str
+
+
+@dataclass(frozen=True)
+class ResumeMessage:
+    """``resume``: follow ``job`` on this connection, with the ``resume_token`` its ``queued`` event gave."""
+
+    action: Literal["resume"]
+    job: str
+    token: str
+
+
+#: What a client may send (the schema the API documents; :func:`parse` reads them).
+CLIENT_MESSAGES = (MatchMessage, ResumeMessage)
+
+
+@dataclass(frozen=True)
 class ClientMessage:
     action: str
     key: object = None
@@ -68,38 +92,12 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
     return ClientMessage(action, message.get("key"), message.get("job"), message.get("token"))
 
 
-def error_event(code: str, message: str) -> dict[str, Any]:
-    return {"event": "error", "error": {"code": code, "message": message}}
-
-
-def queued_event(job: Job, token: str) -> dict[str, Any]:
-    return {"event": "queued", "job": job.id, "key": job.key, "resume_token": token}
-
-
-def resumed_event(job: Job, token: str = "") -> dict[str, Any]:
-    """``resume_token`` only when the job got a new one (its upload key was sent again)."""
-    event = {"event": "resumed", "job": job.id, "key": job.key, "state": job.state}
-    return {**event, "resume_token": token} if token else event
-
-
-def moved_event(job_id: str) -> dict[str, Any]:
-    return {
-        "event": "moved",
-        "job": job_id,
-        "message": "This photo's progress is now shown on another connection (the page reconnected elsewhere).",
-    }
-
-
-def hello_event(connection_id: str, max_message_bytes: int) -> dict[str, Any]:
-    return {"event": "hello", "connection": connection_id, "max_message_bytes": max_message_bytes}
-
-
 class Conversation:
     """Handles client messages for one API, whatever carries them.
 
-    ``reply(event)`` sends an event to the connection that sent the message; it must be synchronous
-    with respect to the job: ``queued`` is replied before the job reaches the queue, so it always
-    comes before a worker's first event.
+    ``reply(event)`` sends an event (its JSON) to the connection that sent the message; it must be
+    synchronous with respect to the job: ``queued`` is replied before the job reaches the queue, so it
+    always comes before a worker's first event.
     """
 
     def __init__(self, jobs: JobService, max_message_bytes: int, notifier: ConnectionNotifier | None = None) -> None:
@@ -111,6 +109,10 @@ class Conversation:
         self, raw: str | bytes | None, connection_id: str, endpoint: str, reply: Callable[[dict[str, Any]], None]
     ) -> Job | None:
         """Act on one message; returns the job it concerned (``None`` after an error)."""
+
+        def answer(event: Queued | Resumed | Error | Matched | Failed) -> None:
+            reply(to_json(event))
+
         token = ""
         try:
             message = parse(raw, self.max_message_bytes)
@@ -120,7 +122,7 @@ class Conversation:
                     message.key,
                     connection_id,
                     endpoint,
-                    before_enqueue=lambda job: reply(queued_event(job, token)),
+                    before_enqueue=lambda job: answer(Queued(job.id, job.key, token)),
                     token=token,
                     on_moved=self._tell_moved(),
                 )
@@ -131,11 +133,11 @@ class Conversation:
                 job = self.jobs.resume(message.job, connection_id, endpoint, message.token, self._tell_moved())
                 token = ""  # the client has its token already
         except JobError as exc:
-            reply(error_event(exc.code, exc.message))
+            answer(error_event(exc.code, exc.message))
             return None
-        reply(resumed_event(job, token))
+        answer(Resumed(job.id, job.key, job.state, token))
         if job.finished:
-            reply(terminal_event(job))
+            answer(terminal_event(job))
         return job
 
     def _tell_moved(self) -> Callable[[str, str, str], None] | None:
@@ -144,6 +146,6 @@ class Conversation:
             return None
 
         def tell(job_id: str, connection: str, endpoint: str) -> None:
-            notifier.send(endpoint, connection, moved_event(job_id))
+            notifier.send(endpoint, connection, to_json(Moved(job_id)))
 
         return tell

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from lookalike.service.jobs import JobError
+from lookalike.errors import UploadRefused
 from lookalike.service.ports import ObjectStorage, PresignedUpload
 
 
@@ -16,7 +16,8 @@ class UploadService:
     def create(self, content_type: object = None) -> PresignedUpload:
         """A presigned POST for a new key ``uploads/<uuid4>``; refuses a type that is not a photo (415)."""
         if content_type is not None and content_type not in self.allowed_types:
-            raise JobError(
+            raise UploadRefused(
+                415,
                 "bad_content_type",
                 f"Files of type {str(content_type)[:60] or 'unknown'!r} are not accepted; "
                 "upload a photo (JPEG, PNG, WebP, GIF, HEIC, AVIF, BMP or TIFF).",

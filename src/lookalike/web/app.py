@@ -30,29 +30,31 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.adapters.local_storage import UploadRefused
-from lookalike.adapters.notifiers import SECRET_HEADER, HttpNotifier, internal_token
+from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.adapters.upload_ledger import Quota
 from lookalike.gallery.store import Gallery
-from lookalike.service.jobs import TERMINAL_EVENTS, JobError, JobService, public_result
-from lookalike.service.protocol import Conversation, error_event, hello_event, origin_allowed
-from lookalike.service.uploads import UploadService
+from lookalike.service.events import TERMINAL_EVENTS, Hello, error_event
+from lookalike.service.protocol import origin_allowed
+from lookalike.service.results import error_body, to_json
 from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
 from lookalike.web.connections import Connection, Hub, SocketLimits
 from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.housekeeping import sweep_uploads
-from lookalike.web.runtime import Embedded, WorkerPool, api_url_for, worker_count
 from lookalike.web.sync_match import Busy, SyncMatcher
+from lookalike.web.worker_pool import WorkerPool
+from lookalike.wiring import Embedded, api_url_for, conversation, upload_service, worker_count
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("lookalike.web") / "static"
+INTERNAL_ERROR = "Something went wrong on our side; please try again."
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 class Metrics:
@@ -88,10 +90,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     endpoint = api_url_for(settings)  # where this server's connections live; jobs carry it to workers
     env = Embedded.open(settings, channel=endpoint)
     token = internal_token(env.secret)
-    jobs = JobService(env.storage, env.queue, env.jobs)
-    mover = HttpNotifier(endpoint, token)  # tells a connection (here or on a server sharing the home) "moved"
-    conversation = Conversation(jobs, settings.ws_max_message_bytes, mover)
-    uploads = UploadService(env.storage, env.storage.allowed_types)
+    mover = env.notifier(endpoint)  # tells a connection (here or on a server sharing the home) "moved"
+    talk = conversation(env.storage, env.queue, env.jobs, settings, mover)
+    uploads = upload_service(env.storage)
     gallery = Gallery.open(settings.gallery_path())
     gallery_lock = threading.Lock()
     count = worker_count(settings) if workers is None else workers
@@ -171,10 +172,10 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         if (refused := limited(request)) is not None:
             return refused
         try:
-            return uploads.create(body.content_type if body else None).as_dict()
-        except JobError as exc:
+            return to_json(uploads.create(body.content_type if body else None))
+        except UploadRefused as exc:
             metrics.refused.labels(exc.code).inc()
-            return error(415, exc.code, exc.message)
+            return error(exc.status, exc.code, exc.message)
 
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
@@ -199,7 +200,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         job = await run_in_threadpool(env.jobs.get, job_id)
         if job is None:
             return error(404, "unknown_job", "No such job (results are kept for a limited time).")
-        return job.as_dict()
+        return to_json(job.view())
 
     @app.get("/api/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response)
     def thumbnail(face_id: str) -> Response:
@@ -238,13 +239,13 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
     async def match_photo(data: bytes, name: str) -> Any:
         start = time.perf_counter()
-        result = public_result(await sync.match(data, name), settings.thumbnail_url)
+        result = (await sync.match(data, name)).public(settings.thumbnail_url)
         metrics.latency.observe(time.perf_counter() - start)
-        if result["error"]:
-            metrics.failures.labels(result["error"]["code"]).inc()
-            return JSONResponse(result, status_code=422 if result["error"]["code"] != "too_large" else 413)
+        if result.error:
+            metrics.failures.labels(result.error.code).inc()
+            return JSONResponse(to_json(result), status_code=422 if result.error.code != "too_large" else 413)
         metrics.jobs.labels("matched").inc()
-        return result
+        return to_json(result)
 
     # -- health, metrics, page ------------------------------------------------------------------
 
@@ -363,7 +364,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
             anyio.from_thread.run(send, event)
 
         try:
-            await ws.send_json(hello_event(connection_id, settings.ws_max_message_bytes))
+            await ws.send_json(to_json(Hello(connection_id, settings.ws_max_message_bytes)))
             while True:
                 raw = await ws.receive()
                 if raw["type"] == "websocket.disconnect":
@@ -375,17 +376,21 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 async with conn.lock:  # worker events for this connection wait: "queued" goes out first
                     ok, wait = limiter.allow(client)
                     if not ok and conn.refused(time.monotonic()):
-                        await send(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
+                        await send(
+                            to_json(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
+                        )
                         continue
                     if not ok:  # it kept sending after its refusals: no more answers
                         metrics.refused.labels("rate_limited_closed").inc()
                         await sockets.close_rate_limited(conn)
                         break
                     try:
-                        await run_in_threadpool(conversation.handle, text, connection_id, endpoint, reply)
+                        await run_in_threadpool(talk.handle, text, connection_id, endpoint, reply)
                     except Exception:  # a bug must not drop the socket
                         log.exception("websocket message failed")
-                        await send(error_event("internal", "Something went wrong on our side; please try again."))
+                        await send(
+                            to_json(error_event("internal", "Something went wrong on our side; please try again."))
+                        )
         except WebSocketDisconnect:
             pass
         finally:

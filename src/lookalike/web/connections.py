@@ -23,8 +23,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from lookalike.service.jobs import TERMINAL_EVENTS
-from lookalike.service.protocol import error_event
+from lookalike.service.events import TERMINAL_EVENTS, error_event
+from lookalike.service.results import to_json
 
 IDLE_CLOSE_CODE = 4408  # "request timeout", in the range RFC 6455 leaves to applications
 TOO_MANY_CLOSE_CODE = 1008  # policy violation
@@ -119,7 +119,7 @@ class SocketLimits:
         """Tell an accepted connection over the cap why, and close it."""
         with contextlib.suppress(Exception):  # gone already
             await websocket.send_json(
-                error_event("too_many_connections", "Too many open connections from your address.")
+                to_json(error_event("too_many_connections", "Too many open connections from your address."))
             )
             await websocket.close(code=TOO_MANY_CLOSE_CODE, reason="too many connections")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from lookalike.errors import Refused
 
-class FormRefused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+
+class FormRefused(Refused):
+    """A request body that is not the form asked for (no length, too large, no file)."""
 
 
 async def read_file_form(

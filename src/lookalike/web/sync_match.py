@@ -16,9 +16,13 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 
+from lookalike.service.results import PhotoResult
 from lookalike.settings import Settings
+
+if TYPE_CHECKING:
+    from lookalike.service.matching import MatchService
 
 
 class Busy(Exception):
@@ -36,7 +40,7 @@ class SyncMatcher:
         self.active = 0  # admitted calls: changed only on the event loop's thread
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-match")
         self.seconds = 1.0  # a running average of one match, for Retry-After
-        self._service: Any = None
+        self._service: MatchService | None = None
         self._lock = threading.Lock()
 
     def enter(self) -> None:
@@ -48,20 +52,20 @@ class SyncMatcher:
     def leave(self) -> None:
         self.active -= 1
 
-    async def match(self, data: bytes, name: str) -> dict[str, Any]:
-        """The result document of one photo, computed on this matcher's own thread."""
+    async def match(self, data: bytes, name: str) -> PhotoResult:
+        """The result of one photo, computed on this matcher's own thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self._run, data, name)
 
-    def _run(self, data: bytes, name: str) -> dict[str, Any]:
-        from lookalike.service.matching import MatchService
+    def _run(self, data: bytes, name: str) -> PhotoResult:
+        from lookalike.wiring import match_service
 
         with self._lock:
             if self._service is None:  # loaded on first use: a server that never matches here needs no engine
-                self._service = MatchService(self.settings)
+                self._service = match_service(self.settings)
             start = time.perf_counter()  # the match itself: not the wait in the queue, not loading the engine
             try:
-                return dict(self._service.match_bytes(data, name=name))
+                return self._service.match_bytes(data, name=name)
             finally:
                 self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - start)
 

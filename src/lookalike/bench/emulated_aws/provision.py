@@ -17,17 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lookalike.deploy.spec import (
+from lookalike.adapters.dynamo_jobs import create_jobs_table
+from lookalike.adapters.sqs_queue import create_queue
+from lookalike.aws.spec import (
     DEPLOYMENT,
     GALLERIES_PREFIX,
     LAMBDA_SOURCES,
     UPLOADS_PREFIX,
     Deployment,
+    Queue,
     permissions,
     static_environment,
 )
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding ``lookalike/``
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory holding ``lookalike/``
 
 
 def lambda_package(root: Path = PACKAGE_ROOT) -> bytes:
@@ -136,15 +139,43 @@ def provision(
 
     ``lambda_environment`` is added to the functions' settings (e.g. boto3's endpoint variables).
     """
-    from lookalike.adapters.dynamo_jobs import create_jobs_table
-
     s3, sqs, dynamodb, iam, lam, apigw = (
         clients(s) for s in ("s3", "sqs", "dynamodb", "iam", "lambda", "apigatewayv2")
     )
     region = s3.meta.region_name
     account = clients("sts").get_caller_identity()["Account"]
+    uploads, gallery = make_buckets(s3, prefix, spec, page_origin)
+    queues = make_queues(sqs, prefix, spec)
+    table, table_arn = make_table(dynamodb, prefix, spec)
+    # The APIs first: functions need the WebSocket API's management endpoint in their settings.
+    http_api, ws_api = make_apis(apigw, prefix, spec)
+    out = Provisioned(
+        prefix=prefix,
+        region=region,
+        account=account,
+        uploads_bucket=uploads,
+        gallery_bucket=gallery,
+        queue_url=queues["jobs"][0],
+        dead_letter_queue_url=queues["dead"][0],
+        jobs_table=table,
+        http_api_id=http_api,
+        websocket_api_id=ws_api,
+        http_url=urls.http(http_api),
+        websocket_url=urls.websocket(ws_api, spec.websocket_stage),
+        management_endpoint=urls.management(ws_api, spec.websocket_stage),
+        spec=spec,
+    )
+    arns = _arns(spec, out, {name: arn for name, (_, arn) in queues.items()}, table_arn)
+    environment = {**out.environment(), **(lambda_environment or {}), "LOOKALIKE_HOME": "/tmp/lookalike"}
+    package = code if code is not None else lambda_package()
+    function_arns = make_functions(iam, lam, out, arns, environment, package)
+    make_routes(apigw, lam, out, function_arns)
+    out.worker_access_key = make_worker_identity(iam, prefix, spec, arns)
+    return out
 
-    # Storage: private buckets; browsers POST uploads from the page's origin only.
+
+def make_buckets(s3: Any, prefix: str, spec: Deployment, page_origin: str) -> tuple[str, str]:
+    """Private buckets (uploads, gallery); browsers POST uploads from the page's origin only."""
     uploads, gallery = f"{prefix}-uploads", f"{prefix}-gallery"
     for bucket in (uploads, gallery):
         s3.create_bucket(Bucket=bucket)
@@ -176,77 +207,60 @@ def provision(
             ]
         },
     )
+    return uploads, gallery
 
-    # The queue and its dead letters, the job table.
-    queue_arns: dict[str, str] = {}
-    dead = spec.dead_letters
-    dead_url = sqs.create_queue(
-        QueueName=f"{prefix}-{dead.name}",
-        Attributes={
-            "VisibilityTimeout": str(dead.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(dead.retention_seconds),
-        },
-    )["QueueUrl"]
-    queue_arns["dead"] = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    jobs = spec.jobs_queue
-    queue_url = sqs.create_queue(
-        QueueName=f"{prefix}-{jobs.name}",
-        Attributes={
-            "VisibilityTimeout": str(jobs.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(jobs.retention_seconds),
-            "ReceiveMessageWaitTimeSeconds": str(jobs.receive_wait_seconds),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": queue_arns["dead"], "maxReceiveCount": str(jobs.max_receives)}
-            ),
-        },
-    )["QueueUrl"]
-    queue_arns["jobs"] = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+
+def make_queues(sqs: Any, prefix: str, spec: Deployment) -> dict[str, tuple[str, str]]:
+    """The jobs queue and its dead letters, as the CDK stack makes them: ``{"jobs"|"dead": (url, arn)}``."""
+
+    def make(queue: Queue, dead_letter_arn: str | None = None) -> tuple[str, str]:
+        return create_queue(
+            sqs,
+            f"{prefix}-{queue.name}",
+            visibility_timeout=queue.visibility_timeout_seconds,
+            retention_seconds=queue.retention_seconds,
+            receive_wait_seconds=queue.receive_wait_seconds,
+            dead_letter_arn=dead_letter_arn,
+            max_receives=queue.max_receives,
+        )
+
+    dead = make(spec.dead_letters)
+    return {"dead": dead, "jobs": make(spec.jobs_queue, dead_letter_arn=dead[1])}
+
+
+def make_table(dynamodb: Any, prefix: str, spec: Deployment) -> tuple[str, str]:
+    """The job table (its keys are the job store's own); returns its name and ARN."""
     table = f"{prefix}-{spec.jobs_table.name}"
     create_jobs_table(dynamodb, table)
-    table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+    return table, str(dynamodb.describe_table(TableName=table)["Table"]["TableArn"])
 
-    # The APIs first: functions need the WebSocket API's management endpoint in their settings.
+
+def make_apis(apigw: Any, prefix: str, spec: Deployment) -> tuple[str, str]:
+    """The HTTP and WebSocket APIs, with no routes yet; returns their ids."""
     http_api = apigw.create_api(Name=f"{prefix}-http", ProtocolType="HTTP")["ApiId"]
     ws_api = apigw.create_api(
         Name=f"{prefix}-websocket",
         ProtocolType="WEBSOCKET",
         RouteSelectionExpression=spec.websocket_route_selection,
     )["ApiId"]
-    out = Provisioned(
-        prefix=prefix,
-        region=region,
-        account=account,
-        uploads_bucket=uploads,
-        gallery_bucket=gallery,
-        queue_url=queue_url,
-        dead_letter_queue_url=dead_url,
-        jobs_table=table,
-        http_api_id=http_api,
-        websocket_api_id=ws_api,
-        http_url=urls.http(http_api),
-        websocket_url=urls.websocket(ws_api, spec.websocket_stage),
-        management_endpoint=urls.management(ws_api, spec.websocket_stage),
-        spec=spec,
-    )
-    arns = _arns(spec, out, queue_arns, table_arn)
+    return http_api, ws_api
 
-    # Functions, each with a role holding exactly its grants (made before the function: see emulators).
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    environment = {**out.environment(), **(lambda_environment or {}), "LOOKALIKE_HOME": "/tmp/lookalike"}
-    package = code if code is not None else lambda_package()
+
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def make_functions(
+    iam: Any, lam: Any, out: Provisioned, arns: dict[str, str], environment: dict[str, str], package: bytes
+) -> dict[str, str]:
+    """Each function of the spec, with a role holding exactly its grants (made before the function: see
+    the emulator's notes); records the names in ``out.functions`` and returns logical name -> ARN."""
     function_arns: dict[str, str] = {}
-    for fn in spec.functions:
-        name = f"{prefix}-{fn.name}"
-        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    for fn in out.spec.functions:
+        name = f"{out.prefix}-{fn.name}"
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
         iam.put_role_policy(
             RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(policy_document(fn.grants, arns))
         )
@@ -261,6 +275,13 @@ def provision(
             Environment={"Variables": environment},
         )["FunctionArn"]
         out.functions[fn.name] = name
+    return function_arns
+
+
+def make_routes(apigw: Any, lam: Any, out: Provisioned, function_arns: dict[str, str]) -> None:
+    """The APIs' routes, each to its function through one proxy integration per (API, function), and
+    their auto-deployed stages."""
+    spec = out.spec
 
     def integrate(api: str, function: str, payload: str | None) -> str:
         options: dict[str, Any] = {"IntegrationType": "AWS_PROXY", "IntegrationUri": function_arns[function]}
@@ -272,27 +293,29 @@ def provision(
             StatementId=f"{api}-{integration}",
             Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com",
-            SourceArn=f"arn:aws:execute-api:{region}:{account}:{api}/*",
+            SourceArn=f"arn:aws:execute-api:{out.region}:{out.account}:{api}/*",
         )
         return f"integrations/{integration}"
 
     targets: dict[str, str] = {}
     for method, path, function in spec.http_routes:
         if function not in targets:
-            targets[function] = integrate(http_api, function, "2.0")
-        apigw.create_route(ApiId=http_api, RouteKey=f"{method} {path}", Target=targets[function])
-    apigw.create_stage(ApiId=http_api, StageName="$default", AutoDeploy=True)
-    ws_target = integrate(ws_api, "websocket", None)
+            targets[function] = integrate(out.http_api_id, function, "2.0")
+        apigw.create_route(ApiId=out.http_api_id, RouteKey=f"{method} {path}", Target=targets[function])
+    apigw.create_stage(ApiId=out.http_api_id, StageName="$default", AutoDeploy=True)
+    ws_target = integrate(out.websocket_api_id, "websocket", None)
     for route in spec.websocket_routes:
-        apigw.create_route(ApiId=ws_api, RouteKey=route, Target=ws_target)
-    apigw.create_stage(ApiId=ws_api, StageName=spec.websocket_stage, AutoDeploy=True)
+        apigw.create_route(ApiId=out.websocket_api_id, RouteKey=route, Target=ws_target)
+    apigw.create_stage(ApiId=out.websocket_api_id, StageName=spec.websocket_stage, AutoDeploy=True)
 
-    # The workers' identity: an IAM user with exactly the worker's grants (ECS gives the task a role).
+
+def make_worker_identity(iam: Any, prefix: str, spec: Deployment, arns: dict[str, str]) -> tuple[str, str]:
+    """The workers' identity: an IAM user with exactly the worker's grants (on ECS the task gets a role);
+    returns its access key and secret."""
     worker = f"{prefix}-worker"
     iam.create_user(UserName=worker)
     iam.put_user_policy(
         UserName=worker, PolicyName="grants", PolicyDocument=json.dumps(policy_document(spec.worker.grants, arns))
     )
     key = iam.create_access_key(UserName=worker)["AccessKey"]
-    out.worker_access_key = (key["AccessKeyId"], key["SecretAccessKey"])
-    return out
+    return key["AccessKeyId"], key["SecretAccessKey"]

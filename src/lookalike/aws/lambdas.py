@@ -18,12 +18,12 @@ import logging
 from functools import cache
 from typing import Any
 
-from lookalike.adapters.aws import AwsPorts
-from lookalike.media import MEDIA_TYPES
-from lookalike.service.jobs import JobError, JobService
-from lookalike.service.protocol import Conversation, error_event, origin_allowed
-from lookalike.service.uploads import UploadService
+from lookalike.errors import UploadRefused
+from lookalike.service.events import error_event
+from lookalike.service.protocol import origin_allowed
+from lookalike.service.results import error_body, to_json
 from lookalike.settings import Settings
+from lookalike.wiring import AwsPorts, conversation, upload_service
 
 log = logging.getLogger(__name__)
 JSON_HEADERS = {
@@ -49,7 +49,7 @@ def response(status: int, body: Any) -> dict[str, Any]:
 
 
 def error(status: int, code: str, message: str) -> dict[str, Any]:
-    return response(status, {"error": {"code": code, "message": message}})
+    return response(status, error_body(code, message))
 
 
 def request_body(event: dict[str, Any]) -> str:
@@ -74,10 +74,10 @@ def uploads_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any
     storage = ports("uploads_bucket").storage
     assert storage is not None
     try:
-        upload = UploadService(storage, MEDIA_TYPES).create(body.get("content_type"))
-    except JobError as exc:
-        return error(415, exc.code, exc.message)
-    return response(201, upload.as_dict())
+        upload = upload_service(storage).create(body.get("content_type"))
+    except UploadRefused as exc:
+        return error(exc.status, exc.code, exc.message)
+    return response(201, to_json(upload))
 
 
 def jobs_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def jobs_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     job = jobs.get(job_id) if job_id and len(job_id) <= 64 else None
     if job is None:
         return error(404, "unknown_job", "No such job (results are kept for a limited time).")
-    return response(200, job.as_dict())
+    return response(200, to_json(job.view()))
 
 
 # -- WebSocket API ------------------------------------------------------------------------------
@@ -125,11 +125,10 @@ def websocket_handler(event: dict[str, Any], context: Any = None) -> dict[str, A
     def reply(reply_event: dict[str, Any]) -> None:
         aws.notifier.send(endpoint, connection_id, reply_event)
 
-    jobs = JobService(aws.storage, aws.queue, aws.jobs)
-    conversation = Conversation(jobs, settings().ws_max_message_bytes, aws.notifier)  # notifier: "moved"
+    talk = conversation(aws.storage, aws.queue, aws.jobs, settings(), aws.notifier)  # notifier: "moved"
     try:
-        conversation.handle(request_body(event), connection_id, endpoint, reply)
+        talk.handle(request_body(event), connection_id, endpoint, reply)
     except Exception:  # a bug must not leave the page waiting without a word
         log.exception("websocket message failed")
-        reply(error_event("internal", "Something went wrong on our side; please try again."))
+        reply(to_json(error_event("internal", "Something went wrong on our side; please try again.")))
     return {"statusCode": 200}

@@ -1,4 +1,8 @@
-"""``lookalike serve`` (the web app) and ``lookalike bench load``; imported lazily so the CLI stays fast."""
+"""``lookalike serve``: the web app and its matching workers.
+
+The web stack (uvicorn, FastAPI) is imported when the command runs, so that the rest of the CLI stays
+fast to start.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ def serve(
 
     from lookalike.gallery.store import Gallery
     from lookalike.web.app import create_app, server_config
-    from lookalike.web.runtime import worker_count
+    from lookalike.wiring import worker_count
 
     settings = settings_from(ctx, gallery=gallery, home=home, host=host, port=port, workers=workers)
     Gallery.open(settings.gallery_path()).close()  # a clear error now rather than in every worker
@@ -52,19 +56,3 @@ def serve(
         highlight=False,
     )
     uvicorn.Server(server_config(app, settings, log_level="info")).run()
-
-
-def register(cli: click.Group) -> None:
-    """Add ``serve`` to the CLI, and ``load`` and ``abuse`` to its ``bench`` group (made here if there is none yet)."""
-    from lookalike.bench.abuse import abuse
-    from lookalike.bench.aws import register as register_aws
-    from lookalike.bench.load import load
-
-    cli.add_command(serve)
-    bench = cli.commands.get("bench")
-    if not isinstance(bench, click.Group):
-        bench = click.Group("bench", help="Measure speed.")
-        cli.add_command(bench)
-    bench.add_command(load)
-    bench.add_command(abuse)
-    register_aws(bench)

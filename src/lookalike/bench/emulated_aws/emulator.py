@@ -94,7 +94,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -105,7 +104,8 @@ from typing import Any
 
 import httpx
 
-from lookalike.deploy.provision import ApiUrls
+from lookalike.bench.emulated_aws.provision import ApiUrls
+from lookalike.bench.server import free_port
 
 REGION = "us-east-1"
 ROOT_KEY = ROOT_SECRET = "test"  # ministack's root credentials (see the module docstring)
@@ -136,19 +136,6 @@ class Emulator:
     def api_urls(self) -> ApiUrls:
         """How API Gateway APIs are addressed here (for ``provision``)."""
         return ApiUrls.emulator(self.endpoint)
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all held open together, so none repeats)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind((LOOPBACK, 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 def aws_env(

@@ -1,8 +1,7 @@
-"""Wiring of the embedded profile (one machine), and the worker processes.
+"""The worker processes of ``lookalike serve``: started, supervised, replaced and stopped.
 
-Everything lives under ``settings.home``: ``uploads/`` (photos waiting for a worker), ``queue.sqlite``,
-``jobs.sqlite`` and ``secret``.  Workers are separate processes (``spawn``: no state shared by
-accident with the API process), each holding one :class:`MatchService`.
+Workers are separate processes (``spawn``: no state shared by accident with the API process), each
+running the worker loop that :func:`lookalike.wiring.build_worker_loop` builds.
 """
 
 from __future__ import annotations
@@ -12,113 +11,12 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lookalike.adapters.local_storage import LocalStorage, load_secret
-from lookalike.adapters.notifiers import HttpNotifier, internal_token
-from lookalike.adapters.sqlite_jobs import SqliteJobStore
-from lookalike.adapters.sqlite_queue import SqliteQueue
 from lookalike.settings import Settings
-
-if TYPE_CHECKING:
-    from lookalike.service.worker import WorkerLoop
+from lookalike.wiring import Embedded, build_worker_loop, worker_count
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Embedded:
-    settings: Settings
-    secret: bytes
-    storage: LocalStorage
-    queue: SqliteQueue
-    jobs: SqliteJobStore
-
-    @classmethod
-    def open(cls, settings: Settings, channel: str = "") -> Embedded:
-        """The embedded adapters under ``settings.home``; ``channel`` is this server's own queue in the
-        shared file (its URL), so that servers sharing a home never take each other's jobs."""
-        home = settings.home
-        secret = load_secret(home, settings.upload_secret)
-        storage = LocalStorage(
-            home / "storage",
-            secret,
-            max_bytes=settings.max_upload_bytes,
-            expires_seconds=settings.upload_expires_seconds,
-        )
-        queue = SqliteQueue(
-            home / "queue.sqlite",
-            visibility_timeout=settings.visibility_timeout_seconds,
-            max_receives=settings.max_receives,
-            channel=channel,
-        )
-        jobs = SqliteJobStore(home / "jobs.sqlite", ttl_seconds=settings.job_ttl_seconds)
-        return cls(settings, secret, storage, queue, jobs)
-
-
-def api_url_for(settings: Settings) -> str:
-    """Where workers reach this process: loopback unless the server listens on one specific address."""
-    host = settings.host
-    if host in ("", "0.0.0.0", "::", "localhost"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
-
-
-def worker_count(settings: Settings) -> int:
-    """Worker processes ``lookalike serve`` starts: ``workers`` as set (0: none, the API only, for
-    workers run with ``lookalike worker``), one per CPU core when unset."""
-    return settings.workers if settings.workers is not None else (os.cpu_count() or 1)
-
-
-def build_worker_loop(
-    settings: Settings, api_url: str | None = None, heartbeat: Callable[[], None] | None = None
-) -> WorkerLoop:
-    """The worker loop over the chosen profile's adapters: one wiring for `lookalike serve`'s worker
-    processes and for `lookalike worker`.  Embedded: the queue channel of the server at ``api_url``
-    (default: the one this host and port name); AWS: SQS, S3, DynamoDB and API Gateway."""
-    from lookalike.service.jobs import JobProcessor
-    from lookalike.service.matching import MatchService
-    from lookalike.service.worker import WorkerLoop
-
-    if settings.profile == "aws":
-        from lookalike.adapters.aws import AwsPorts
-
-        aws = AwsPorts.from_settings(settings)
-        assert aws.storage is not None and aws.queue is not None and aws.jobs is not None
-        storage, queue, jobs, notifier = aws.storage, aws.queue, aws.jobs, aws.notifier
-        wait = 10.0  # SQS long polling; short enough that a stop is not kept waiting long
-    elif settings.profile == "embedded":
-        endpoint = api_url or api_url_for(settings)
-        env = Embedded.open(settings, channel=endpoint)
-        storage, queue, jobs = env.storage, env.queue, env.jobs
-        notifier = HttpNotifier(endpoint, internal_token(env.secret))
-        wait = 0.5
-    else:
-        from lookalike.adapters.aws import ConfigurationError
-
-        raise ConfigurationError(f"LOOKALIKE_PROFILE={settings.profile!r}: use 'embedded' or 'aws'.")
-    processor = JobProcessor(
-        storage,
-        queue,
-        jobs,
-        notifier,
-        MatchService(settings).match_bytes,
-        pause_seconds=settings.worker_pause_seconds,
-        thumbnails=settings.thumbnail_url,
-    )
-    return WorkerLoop(
-        processor,
-        queue,
-        visibility_timeout=settings.visibility_timeout_seconds,
-        job_timeout=settings.job_timeout_seconds,
-        wait_seconds=wait,
-        heartbeat=heartbeat or (lambda: None),
-        heartbeat_every=settings.worker_health_seconds / 4,  # a busy worker stays healthy for its health check
-    )
 
 
 def worker_main(settings: Settings, api_url: str, ready: Any = None) -> None:

@@ -1,0 +1,250 @@
+"""``lookalike gallery``: build, inspect, change and publish the gallery of known faces.
+
+What each command does is in ``lookalike.gallery``; these parse the flags, call it and print."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from lookalike.cli.output import (
+    console,
+    friendly_errors,
+    gallery_option,
+    json_option,
+    print_json,
+    progress_bar,
+    settings_from,
+    workers_option,
+)
+
+
+@click.group("gallery")
+def gallery_group() -> None:
+    """Build and inspect the gallery of known faces."""
+
+
+@gallery_group.command("build")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to create or update."
+)
+@click.option(
+    "--pick",
+    type=click.Choice(["centre", "largest"]),
+    default="centre",
+    show_default=True,
+    help="Which face of a photo with several faces: nearest the centre (LFW's rule) or the largest.",
+)
+@workers_option
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write why photos were skipped [default: GALLERY/build-log.tsv].",
+)
+@click.option(
+    "--replace-other-model",
+    is_flag=True,
+    help="If the gallery holds another embedding model's vectors, build a new one beside it and replace it "
+    "when done (else: an error that says so).",
+)
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_build(
+    ctx: click.Context,
+    sources: tuple[Path, ...],
+    out: Path | None,
+    pick: str,
+    workers: int | None,
+    log_path: Path | None,
+    replace_other_model: bool,
+    as_json: bool,
+) -> None:
+    """Build (or update) a gallery from SOURCES folders laid out as <Person_Name>/<photos>.
+
+    Re-running skips photos already embedded, re-embeds changed ones and drops removed ones.
+    """
+    from lookalike.gallery.build import plan_build, run_build
+
+    settings = settings_from(ctx, gallery=out)
+    plan = plan_build(sources, settings, replace_other_model=replace_other_model)
+    if plan.aside and not as_json:
+        console.print(
+            f"{plan.target} holds {plan.old_embedding!r} vectors; the engine makes {plan.embedding!r}. Building a "
+            f"new gallery at {plan.build_at}; it replaces the old one when done."
+        )
+    built = run_build(
+        plan,
+        pick=pick,
+        workers=workers,
+        log_path=log_path,
+        progress=lambda: progress_bar("embedding", enabled=not as_json),
+    )
+    summary = built.as_dict()
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"gallery {built.gallery}", show_header=False)
+    for key in ("added", "unchanged", "removed", "multi_face_photos"):
+        table.add_row(key.replace("_", " "), str(summary[key]))
+    for reason, n in sorted(built.report.skipped.items()):
+        table.add_row(f"skipped: {reason}", str(n))
+    table.add_row("faces / people", f"{built.faces} / {built.people}")
+    table.add_row("time", f"{built.seconds:.1f} s")
+    console.print(table)
+    console.print(
+        f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
+        f" Skipped photos and why: {built.log}"
+    )
+
+
+@gallery_group.command("info")
+@gallery_option
+@click.option("--skipped", is_flag=True, help="List the photos that gave no face, and why.")
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_info(ctx: click.Context, gallery: Path | None, skipped: bool, as_json: bool) -> None:
+    """Show what a gallery holds."""
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    with Gallery.open(settings.gallery_path()) as g:
+        info = {"gallery": str(g.path), **g.meta(), **g.counts()}
+        rows = g.skipped() if skipped else []
+    if as_json:
+        print_json({**info, **({"skipped": [list(r) for r in rows]} if skipped else {})})
+        return
+    table = Table(show_header=False, title="gallery")
+    for key, value in info.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    for path, status, reason in rows:
+        console.print(f"{status}\t{reason}\t{path}", highlight=False)
+
+
+@gallery_group.command("add")
+@click.argument("name")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@gallery_option
+@click.option("--pick", type=click.Choice(["centre", "largest"]), default="largest", show_default=True)
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_add(
+    ctx: click.Context, name: str, photos: tuple[Path, ...], gallery: Path | None, pick: str, as_json: bool
+) -> None:
+    """Add PHOTOS of the person NAME (e.g. Ada_Lovelace) to the gallery."""
+    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    found, _ = scan_sources(photos, person=name)
+    with Gallery.create(settings.gallery_path()) as g:
+        report = build_gallery(g, found, settings, pick=pick, workers=1, prune=False)
+    if as_json:
+        print_json({"name": name, **report.as_dict(), "log": report.log})
+        return
+    console.print(f"{name}: {report.added} photo(s) added, {report.unchanged} already there.")
+    for path, why in report.log:
+        console.print(f"  skipped {path}: {why}", highlight=False)
+
+
+@gallery_group.command("remove")
+@click.argument("name")
+@gallery_option
+@click.pass_context
+@friendly_errors
+def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
+    """Remove every face of the person NAME."""
+    from lookalike.errors import GalleryError
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    with Gallery.open(settings.gallery_path()) as g:
+        if not g.has_person(name) and not any(p.person == name for p in g.photos().values()):
+            raise GalleryError(f"{name!r} is not in the gallery.", code="unknown_person")
+        n = g.remove_person(name)
+    console.print(f"Removed {name} ({n} face(s)).")
+
+
+@gallery_group.command("download")
+@click.argument("dataset", type=click.Choice(["lfw", "lfw-funneled"]))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to build.")
+@click.option("--url", default=None, help="Download from this address instead (a mirror).")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the archive (with --url).")
+@workers_option
+@click.pass_context
+@friendly_errors
+def gallery_download(
+    ctx: click.Context, dataset: str, out: Path | None, url: str | None, sha256: str | None, workers: int | None
+) -> None:
+    """Download DATASET (checksummed, resumable) and build the gallery from it."""
+    from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.download import DATASETS, download, unpack
+    from lookalike.gallery.store import Gallery
+
+    settings = settings_from(ctx, gallery=out)
+    spec = DATASETS[dataset]
+    downloads = settings.home / "downloads"
+    archive = downloads / f"{spec.name}.tgz"
+    with progress_bar(f"downloading {spec.name}") as update:
+        download(url or spec.url, archive, sha256 or spec.sha256, update)
+    console.print(f"checked SHA-256 of {archive.name}; unpacking")
+    photos_dir = unpack(archive, downloads, spec.folder)
+    photos, _ = scan_sources([photos_dir])
+    with Gallery.create(settings.gallery_path()) as g, progress_bar("embedding") as update:
+        report = build_gallery(g, photos, settings, workers=workers, progress=update)
+        counts = g.counts()
+    console.print(
+        f"gallery {settings.gallery_path()}: {counts['faces']} faces of {counts['people']} people "
+        f"({report.added} added, {sum(report.skipped.values())} skipped)."
+    )
+
+
+@gallery_group.command("push")
+@click.argument("uri")
+@gallery_option
+@click.option("--threads", type=click.IntRange(1, 64), default=16, show_default=True, help="Parallel uploads.")
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: int, as_json: bool) -> None:
+    """Publish the gallery to S3 for workers and the CDN: URI is s3://BUCKET/PREFIX/ (galleries/ on AWS).
+
+    Writes PREFIX/VERSION/ (gallery.sqlite, thumbnails/FACE_ID.jpg, manifest.json with SHA-256s),
+    then points PREFIX/current.json at it. VERSION is a hash of the gallery: pushing an unchanged
+    gallery uploads nothing. Credentials and region come from the usual AWS variables.
+    """
+    from lookalike.cli.output import err_console
+    from lookalike.gallery.artifact import push_gallery
+
+    settings = settings_from(ctx, gallery=gallery)
+    if as_json or err_console.is_terminal:
+        with progress_bar("thumbnails", enabled=not as_json) as update:
+            report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=update)
+    else:  # a log (CI, a container): a line every tenth or every 10 seconds instead of a bar
+        last = [-1, 0.0]
+
+        def lines(done: int, total: int) -> None:
+            tenth = done * 10 // max(total, 1)
+            if tenth > last[0] or time.monotonic() - last[1] >= 10:
+                last[:] = [tenth, time.monotonic()]
+                err_console.print(f"thumbnails {done}/{total}", highlight=False)
+
+        report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=lines)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    what = "published" if report.uploaded else "already there; current.json points at it again"
+    console.print(
+        f"{report.uri}: version {report.version}, {report.faces} faces of {report.people} people, "
+        f"{report.thumbnails} thumbnails, {report.bytes / 1e6:.1f} MB database ({what}, {report.seconds:.1f} s).",
+        highlight=False,
+    )

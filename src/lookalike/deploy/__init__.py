@@ -1,1 +1,0 @@
-"""Running lookalike on AWS: the resources it needs (``spec``) and the Lambda entry points (``lambdas``)."""

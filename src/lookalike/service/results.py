@@ -1,0 +1,156 @@
+"""The documents the system gives back, typed: a photo's result, its faces and lookalikes, and errors.
+
+:class:`PhotoResult` is what :class:`~lookalike.service.matching.MatchService` returns and what every
+entry point shows: the CLI's table and ``--json``, ``POST /api/match``, the ``matched``/``failed``
+events and ``GET /api/jobs/{id}``.  :func:`to_json` is the one way any of them becomes JSON.
+
+Plain dataclasses (no framework): the Lambda bundle carries this module, and the web app derives the
+OpenAPI schema from the same classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+#: Where a page finds a gallery face's thumbnail by default: the embedded API (on AWS, a CDN path).
+DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"
+
+#: Field metadata: leave the field out of the JSON when it is ``None`` (or empty).
+OMIT_EMPTY = {"omit_empty": True}
+
+
+def to_json(value: Any) -> Any:
+    """The JSON form (dicts, lists, numbers, strings) of a result, an event or any part of one."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if f.metadata.get("omit_empty") and not item and item != 0:
+                continue
+            out[f.name] = to_json(item)
+        return out
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What went wrong: ``code`` for programs, ``message`` for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """The one error envelope of every HTTP answer: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorInfo
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The JSON of the error envelope."""
+    return to_json(ErrorBody(ErrorInfo(code, message)))
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face's box in the photo's pixels (upright, after EXIF orientation)."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    """One gallery person a face looks like; ``photo`` and ``thumbnail`` are of their nearest gallery face."""
+
+    name: str
+    display_name: str
+    distance: float
+    similarity: float
+    face_id: int
+    photo: str
+    #: Where the page finds the thumbnail (set on results shown to clients, see :meth:`PhotoResult.public`).
+    thumbnail: str | None = field(default=None, metadata=OMIT_EMPTY)
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face of the photo, its lookalikes, and whether it *is* someone of the gallery."""
+
+    box: FaceBox
+    landmarks: list[list[int]]
+    score: float
+    detector: str
+    size: int
+    quality: str
+    identity: str | None
+    matches: list[Lookalike]
+    watch: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """The result of one photo; on failure ``error`` says why and the rest is empty."""
+
+    photo: str
+    error: ErrorInfo | None
+    width: int | None
+    height: int | None
+    rotated: bool | None
+    faces_found: int
+    faces: list[FaceResult]
+    watch: dict[str, bool]
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def failed(cls, name: str, code: str, message: str, watch: list[str] | None = None) -> PhotoResult:
+        return cls(
+            photo=name,
+            error=ErrorInfo(code, message),
+            width=None,
+            height=None,
+            rotated=None,
+            faces_found=0,
+            faces=[],
+            watch={"faces": False, **dict.fromkeys(watch or [], False)},
+            timings_ms={},
+        )
+
+    def public(self, thumbnails: str = DEFAULT_THUMBNAIL_URL) -> PhotoResult:
+        """As shown to a client: thumbnail URLs added, server paths reduced to file names."""
+        faces = [
+            dataclasses.replace(
+                face,
+                matches=[
+                    dataclasses.replace(m, photo=PurePath(m.photo).name, thumbnail=thumbnail_url(m.face_id, thumbnails))
+                    for m in face.matches
+                ],
+            )
+            for face in self.faces
+        ]
+        return dataclasses.replace(self, faces=faces)
+
+
+def thumbnail_url(face_id: int, template: str = DEFAULT_THUMBNAIL_URL) -> str:
+    """Where a page finds a gallery face's thumbnail: the embedded API, or a CDN path on AWS."""
+    return template.replace("{face_id}", str(int(face_id)))
+
+
+@dataclass(frozen=True)
+class FacesFound:
+    """Sent once the faces are found, before they are matched: the page can draw the boxes."""
+
+    faces_found: int
+    boxes: list[FaceBox]
+    width: int
+    height: int

@@ -1,0 +1,77 @@
+"""The OpenAPI document: the HTTP routes FastAPI describes, plus what it cannot see.
+
+FastAPI documents HTTP routes only; the WebSocket's messages and events are added here as schemas
+(``components.schemas``) from the same dataclasses the service sends, with a section of the API's
+description saying how to use them.  Results are documented with ``responses=`` on their routes, so
+nothing is validated twice at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
+
+from lookalike.service.events import EVENTS
+from lookalike.service.ports import JobView, PresignedUpload
+from lookalike.service.protocol import CLIENT_MESSAGES
+from lookalike.service.results import ErrorBody, PhotoResult
+
+REF = "#/components/schemas/{model}"
+
+WEBSOCKET_GUIDE = """
+
+## The WebSocket (`/ws`)
+
+Connect, read `hello`, then send a `MatchMessage` (`{"action": "match", "key": ...}`, the key of a photo
+uploaded with a presigned POST from `POST /api/uploads`) or a `ResumeMessage`. The server answers with
+events (schema `WebSocketEvent`): `queued` (with the job's `resume_token`, given only here), `resumed`,
+then from a worker `processing`, `faces_found` and one of `matched` / `failed` carrying a `PhotoResult`;
+`error` when a message cannot be honoured, `moved` when the page reconnected elsewhere.
+"""
+
+
+def responses(ok: type, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route: its success document and the error envelope of each status."""
+    out: dict[int | str, dict[str, Any]] = {200: {"model": ok}}
+    out.update({status: {"model": ErrorBody} for status in errors})
+    return out
+
+
+def websocket_schemas() -> dict[str, Any]:
+    """JSON Schemas of the client messages and the events, keyed by name."""
+    events = TypeAdapter(Union[EVENTS]).json_schema(ref_template=REF)  # noqa: UP007 (a tuple of classes)
+    messages = TypeAdapter(Union[CLIENT_MESSAGES]).json_schema(ref_template=REF)  # noqa: UP007
+    result = TypeAdapter(PhotoResult).json_schema(ref_template=REF)
+    schemas: dict[str, Any] = {**events.pop("$defs", {}), **messages.pop("$defs", {}), **result.pop("$defs", {})}
+    schemas["PhotoResult"] = result
+    for terminal in ("Matched", "Failed"):  # they carry the stored result document: a PhotoResult's JSON
+        schemas[terminal]["properties"]["result"] = {"$ref": REF.format(model="PhotoResult")}
+    schemas["WebSocketEvent"] = events
+    schemas["WebSocketMessage"] = messages
+    return schemas
+
+
+def install(app: FastAPI) -> None:
+    """Serve an OpenAPI document that also describes the WebSocket's messages and events."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=(app.description or "") + WEBSOCKET_GUIDE,
+                routes=app.routes,
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in websocket_schemas().items():
+                components.setdefault(name, schema)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+__all__ = ["JobView", "PhotoResult", "PresignedUpload", "install", "responses", "websocket_schemas"]
