@@ -40,6 +40,7 @@ from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.clients import ClientAddress
 from lookalike.web.connections import Connection, Hub, SocketLimits
+from lookalike.web.errors import error
 from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.housekeeping import sweep_uploads
 from lookalike.web.sync_match import Busy, SyncMatcher
@@ -49,10 +50,6 @@ from lookalike.wiring import Embedded, api_url_for, conversation, upload_service
 log = logging.getLogger(__name__)
 STATIC = resources.files("lookalike.web") / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
-
-
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 class Metrics:
