@@ -335,25 +335,19 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
             return await sockets.refuse(ws)
         connection_id = uuid.uuid4().hex
         conn = Connection(ws)
-        hub.connections[connection_id] = conn
+        hub.add(connection_id, conn)
         idle = asyncio.create_task(sockets.close_when_idle(conn))
 
         async def send(event: dict[str, Any]) -> None:
-            """Send to this connection (the caller holds its lock): at most one terminal event per job."""
+            """Send to this connection (the caller holds its lock)."""
             name, job_id = event.get("event"), str(event.get("job", ""))
-            if name in TERMINAL_EVENTS:
-                if job_id in conn.finished_jobs:
-                    return
-                conn.finished_jobs.add(job_id)
-            elif name == "queued":
+            if name == "queued":
                 submitted[job_id] = time.monotonic()
             elif name == "resumed":
-                hub.follow[job_id] = connection_id
+                hub.resumed_by(job_id, connection_id)
             elif name == "error":
                 metrics.refused.labels(event["error"]["code"]).inc()
-            conn.note(event)
-            with contextlib.suppress(Exception):  # closed under us: the job goes on, and a resume finds it
-                await ws.send_json(event)
+            await conn.send(event)  # closed under us: the job goes on, and a resume finds it
 
         def reply(event: dict[str, Any]) -> None:  # called from the conversation's worker thread
             anyio.from_thread.run(send, event)
@@ -387,9 +381,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         finally:
             idle.cancel()
             sockets.leave(client)
-            hub.connections.pop(connection_id, None)
-            for job_id in [j for j, c in hub.follow.items() if c == connection_id]:
-                hub.follow.pop(job_id, None)
+            hub.remove(connection_id)
 
     return app
 
