@@ -25,7 +25,6 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -34,7 +33,7 @@ from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
 from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
 from lookalike.adapters.upload_ledger import Quota
 from lookalike.gallery.store import Gallery
-from lookalike.service.jobs import TERMINAL_EVENTS, JobError, public_result
+from lookalike.service.jobs import JobError, public_result
 from lookalike.service.protocol import error_event, hello_event, origin_allowed
 from lookalike.settings import Settings
 from lookalike.web import middleware
@@ -43,6 +42,8 @@ from lookalike.web.connections import Connection, Hub, SocketLimits
 from lookalike.web.errors import error
 from lookalike.web.forms import FormRefused, read_file_form
 from lookalike.web.housekeeping import sweep_uploads
+from lookalike.web.limits import RateLimit
+from lookalike.web.metrics import MEDIA_TYPE, Metrics
 from lookalike.web.sync_match import Busy, SyncMatcher
 from lookalike.web.worker_pool import WorkerPool
 from lookalike.wiring import Embedded, api_url_for, conversation, upload_service, worker_count
@@ -50,30 +51,6 @@ from lookalike.wiring import Embedded, api_url_for, conversation, upload_service
 log = logging.getLogger(__name__)
 STATIC = resources.files("lookalike.web") / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
-
-
-class Metrics:
-    def __init__(self, env: Embedded, pool: WorkerPool | None) -> None:
-        self.registry = CollectorRegistry()
-        depth = Gauge("lookalike_queue_depth", "Jobs waiting or being processed.", registry=self.registry)
-        depth.set_function(env.queue.depth)
-        dead = Gauge("lookalike_queue_dead_letters", "Jobs in the dead-letter table.", registry=self.registry)
-        dead.set_function(env.queue.dead_letter_count)
-        workers = Gauge("lookalike_workers_ready", "Worker processes ready.", registry=self.registry)
-        workers.set_function(lambda: pool.ready_count() if pool else 0)
-        self.latency = Histogram(
-            "lookalike_job_seconds",
-            "Seconds from a photo submitted to its result.",
-            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
-            registry=self.registry,
-        )
-        self.jobs = Counter("lookalike_jobs_total", "Jobs finished, by outcome.", ["outcome"], registry=self.registry)
-        self.failures = Counter(
-            "lookalike_job_failures_total", "Failed jobs and matches, by reason.", ["code"], registry=self.registry
-        )
-        self.refused = Counter(
-            "lookalike_refused_total", "Requests refused, by reason.", ["code"], registry=self.registry
-        )
 
 
 class UploadRequest(BaseModel):
@@ -94,10 +71,10 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     pool = WorkerPool(settings, endpoint, count) if count > 0 else None
     hub = Hub()
     sockets = SocketLimits(settings.ws_max_per_client, settings.ws_idle_seconds, settings.job_ttl_seconds)
-    metrics = Metrics(env, pool)
+    metrics = Metrics(env.queue, lambda: pool.ready_count() if pool else 0)
     limiter = SqliteRateLimiter(settings.home / "ratelimit.sqlite", settings.rate_limit_per_minute)
     clients = ClientAddress(settings.trusted_proxies, settings.ipv6_client_prefix)
-    submitted: dict[str, float] = {}
+    rate = RateLimit(limiter, clients, metrics)
     sync = SyncMatcher(settings, settings.match_max_concurrent)
     quota = Quota(settings.upload_quota_client_bytes, settings.upload_quota_total_bytes)
 
@@ -141,48 +118,36 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         settings.max_json_bytes,
         settings.max_upload_bytes + FORM_OVERHEAD,
         origins=settings.websocket_origins,
-        on_refused=metrics.refused.labels("forbidden_origin").inc,
+        on_refused=lambda: metrics.refusal("forbidden_origin"),
     )
 
     def client_of(request: Request | WebSocket) -> str:
         return clients.of(request.scope)
-
-    def limited(request: Request) -> JSONResponse | None:
-        ok, wait = limiter.allow(client_of(request))
-        if ok:
-            return None
-        metrics.refused.labels("rate_limited").inc()
-        return error(
-            429,
-            "rate_limited",
-            f"Too many requests; try again in {wait:.0f} s.",
-            {"Retry-After": str(max(1, round(wait)))},
-        )
 
     # -- uploads --------------------------------------------------------------------------------
 
     @app.post("/api/uploads", status_code=201, tags=["upload"])
     async def create_upload(request: Request, body: UploadRequest | None = None) -> Any:
         """A presigned POST (S3's shape) for uploading one photo straight to storage."""
-        if (refused := limited(request)) is not None:
+        if (refused := rate.limited(request)) is not None:
             return refused
         try:
             return uploads.create(body.content_type if body else None).as_dict()
         except JobError as exc:
-            metrics.refused.labels(exc.code).inc()
+            metrics.refusal(exc.code)
             return error(415, exc.code, exc.message)
 
     @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
     async def storage_upload(request: Request) -> Any:
         """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
-        if (refused := limited(request)) is not None:  # before a byte of the body is read
+        if (refused := rate.limited(request)) is not None:  # before a byte of the body is read
             return refused
         try:
             how = "The upload is not a valid multipart form with a file field."
             fields, data, _ = await read_file_form(request, "file", env.storage.max_bytes, FORM_OVERHEAD, 20, how)
             await run_in_threadpool(env.storage.accept_upload, fields, data, client_of(request), quota)
         except (FormRefused, UploadRefused) as exc:
-            metrics.refused.labels(exc.code).inc()
+            metrics.refusal(exc.code)
             wait = getattr(exc, "retry_after", None)
             return error(exc.status, exc.code, exc.message, {"Retry-After": f"{wait:.0f}"} if wait else None)
         return Response(status_code=204)
@@ -215,7 +180,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
         At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.
         The photo is read before a place is taken: a slow upload holds no place."""
-        if (refused := limited(request)) is not None:
+        if (refused := rate.limited(request)) is not None:
             return refused
         try:
             how = "Send the photo as a multipart form field named 'photo'."
@@ -225,7 +190,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         try:
             sync.enter()
         except Busy as busy:
-            metrics.refused.labels("busy").inc()
+            metrics.refusal("busy")
             return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
         try:
             return await match_photo(data, name)
@@ -235,11 +200,9 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     async def match_photo(data: bytes, name: str) -> Any:
         start = time.perf_counter()
         result = public_result(await sync.match(data, name), settings.thumbnail_url)
-        metrics.latency.observe(time.perf_counter() - start)
+        metrics.matched_now(result, time.perf_counter() - start)
         if result["error"]:
-            metrics.failures.labels(result["error"]["code"]).inc()
             return JSONResponse(result, status_code=422 if result["error"]["code"] != "too_large" else 413)
-        metrics.jobs.labels("matched").inc()
         return result
 
     # -- health, metrics, page ------------------------------------------------------------------
@@ -262,7 +225,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=MEDIA_TYPE)
 
     @app.get("/config.json", include_in_schema=False)
     async def page_config() -> Any:
@@ -308,14 +271,7 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
         if not loopback or request.headers.get(SECRET_HEADER) != token:
             return error(403, "forbidden", "Not for you.")
         event = await request.json()
-        job_id = str(event.get("job", ""))
-        if event.get("event") in TERMINAL_EVENTS and job_id in submitted:
-            metrics.latency.observe(time.monotonic() - submitted.pop(job_id))
-            if event["event"] == "matched":
-                metrics.jobs.labels("matched").inc()
-            else:
-                metrics.jobs.labels("failed").inc()
-                metrics.failures.labels((event.get("error") or {}).get("code", "failed")).inc()
+        metrics.finished(event)
         delivered = await hub.deliver(connection_id, event)
         if not delivered:
             return error(410, "gone", "No such connection.")
@@ -327,11 +283,11 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     async def websocket(ws: WebSocket) -> None:
         client = client_of(ws)
         if not origin_allowed(ws.headers.get("origin"), settings.websocket_origins, ws.headers.get("host")):
-            metrics.refused.labels("forbidden_origin").inc()  # another site's page: refused at the handshake
+            metrics.refusal("forbidden_origin")  # another site's page: refused at the handshake
             return await ws.close(code=1008)
         await ws.accept()
         if not sockets.admit(client):
-            metrics.refused.labels("too_many_connections").inc()
+            metrics.refusal("too_many_connections")
             return await sockets.refuse(ws)
         connection_id = uuid.uuid4().hex
         conn = Connection(ws)
@@ -342,11 +298,11 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
             """Send to this connection (the caller holds its lock)."""
             name, job_id = event.get("event"), str(event.get("job", ""))
             if name == "queued":
-                submitted[job_id] = time.monotonic()
+                metrics.queued(job_id)
             elif name == "resumed":
                 hub.resumed_by(job_id, connection_id)
             elif name == "error":
-                metrics.refused.labels(event["error"]["code"]).inc()
+                metrics.refusal(event["error"]["code"])
             await conn.send(event)  # closed under us: the job goes on, and a resume finds it
 
         def reply(event: dict[str, Any]) -> None:  # called from the conversation's worker thread
@@ -363,12 +319,12 @@ def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
                 if text is None:
                     text = (raw.get("bytes") or b"").decode("utf-8", "replace")
                 async with conn.lock:  # worker events for this connection wait: "queued" goes out first
-                    ok, wait = limiter.allow(client)
+                    ok, wait = rate.allow(client)
                     if not ok and conn.refused(time.monotonic()):
                         await send(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
                         continue
                     if not ok:  # it kept sending after its refusals: no more answers
-                        metrics.refused.labels("rate_limited_closed").inc()
+                        metrics.refusal("rate_limited_closed")
                         await sockets.close_rate_limited(conn)
                         break
                     try:
