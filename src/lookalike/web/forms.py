@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
+
 
 class FormRefused(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
