@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import Server
-from lookalike.web.app import STATIC
+from lookalike.web.routes.ops import STATIC
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from lookalike.errors import UploadRefused
-from lookalike.service.events import error_event
+from lookalike.service.events import internal_error
 from lookalike.service.protocol import origin_allowed
 from lookalike.service.results import error_body, to_json
 from lookalike.settings import Settings
@@ -130,5 +130,5 @@ def websocket_handler(event: dict[str, Any], context: Any = None) -> dict[str, A
         talk.handle(request_body(event), connection_id, endpoint, reply)
     except Exception:  # a bug must not leave the page waiting without a word
         log.exception("websocket message failed")
-        reply(to_json(error_event("internal", "Something went wrong on our side; please try again.")))
+        reply(to_json(internal_error()))
     return {"statusCode": 200}

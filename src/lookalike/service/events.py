@@ -113,3 +113,8 @@ EVENTS = (Hello, Queued, Resumed, Moved, Error, Processing, FacesFoundEvent, Mat
 
 def error_event(code: str, message: str) -> Error:
     return Error(ErrorInfo(code, message))
+
+
+def internal_error() -> Error:
+    """What a client is told when handling its message failed on our side (a bug: it is logged)."""
+    return error_event("internal", "Something went wrong on our side; please try again.")

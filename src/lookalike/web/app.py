@@ -5,401 +5,52 @@ Flow: ``POST /api/uploads`` -> the browser POSTs the photo to ``/storage/upload`
 ``processing``, ``faces_found``, ``matched``/``failed`` back through ``/internal/connections/{id}``
 (the embedded stand-in for API Gateway's ``@connections``).  ``POST /api/match`` does the same
 synchronously for scripts.
+
+This module only assembles the app: what the routes share is built once (``state.py``), the routes
+live by concern in ``routes/`` (uploads, jobs, the WebSocket, ops), a socket's life in ``session.py``,
+the server's background work in ``lifespan.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ipaddress
-import logging
-import threading
-import time
-import uuid
-from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any
 
-import anyio.from_thread
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from fastapi import FastAPI
 
-from lookalike.adapters.local_storage import UploadRefused
-from lookalike.adapters.notifiers import SECRET_HEADER, internal_token
-from lookalike.adapters.sqlite_ratelimit import SqliteRateLimiter
-from lookalike.adapters.upload_ledger import Quota
-from lookalike.gallery.store import Gallery
-from lookalike.service.events import TERMINAL_EVENTS, Hello, error_event
-from lookalike.service.protocol import origin_allowed
-from lookalike.service.results import error_body, to_json
 from lookalike.settings import Settings
-from lookalike.web import middleware
-from lookalike.web.clients import ClientAddress
-from lookalike.web.connections import Connection, Hub, SocketLimits
-from lookalike.web.forms import FormRefused, read_file_form
-from lookalike.web.housekeeping import sweep_uploads
-from lookalike.web.sync_match import Busy, SyncMatcher
-from lookalike.web.worker_pool import WorkerPool
-from lookalike.wiring import Embedded, api_url_for, conversation, upload_service, worker_count
-
-log = logging.getLogger(__name__)
-STATIC = resources.files("lookalike.web") / "static"
-INTERNAL_ERROR = "Something went wrong on our side; please try again."
-FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
-
-
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
-
-
-class Metrics:
-    def __init__(self, env: Embedded, pool: WorkerPool | None) -> None:
-        self.registry = CollectorRegistry()
-        depth = Gauge("lookalike_queue_depth", "Jobs waiting or being processed.", registry=self.registry)
-        depth.set_function(env.queue.depth)
-        dead = Gauge("lookalike_queue_dead_letters", "Jobs in the dead-letter table.", registry=self.registry)
-        dead.set_function(env.queue.dead_letter_count)
-        workers = Gauge("lookalike_workers_ready", "Worker processes ready.", registry=self.registry)
-        workers.set_function(lambda: pool.ready_count() if pool else 0)
-        self.latency = Histogram(
-            "lookalike_job_seconds",
-            "Seconds from a photo submitted to its result.",
-            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
-            registry=self.registry,
-        )
-        self.jobs = Counter("lookalike_jobs_total", "Jobs finished, by outcome.", ["outcome"], registry=self.registry)
-        self.failures = Counter(
-            "lookalike_job_failures_total", "Failed jobs and matches, by reason.", ["code"], registry=self.registry
-        )
-        self.refused = Counter(
-            "lookalike_refused_total", "Requests refused, by reason.", ["code"], registry=self.registry
-        )
-
-
-class UploadRequest(BaseModel):
-    content_type: str | None = None
+from lookalike.web import middleware, schema
+from lookalike.web.forms import FORM_OVERHEAD
+from lookalike.web.lifespan import lifespan
+from lookalike.web.routes import jobs, ops, uploads, websocket
+from lookalike.web.state import WebState
 
 
 def create_app(settings: Settings, workers: int | None = None) -> FastAPI:
     """The ASGI app.  ``workers``: processes to start (default: from settings; 0: none, for tests)."""
-    endpoint = api_url_for(settings)  # where this server's connections live; jobs carry it to workers
-    env = Embedded.open(settings, channel=endpoint)
-    token = internal_token(env.secret)
-    mover = env.notifier(endpoint)  # tells a connection (here or on a server sharing the home) "moved"
-    talk = conversation(env.storage, env.queue, env.jobs, settings, mover)
-    uploads = upload_service(env.storage)
-    gallery = Gallery.open(settings.gallery_path())
-    gallery_lock = threading.Lock()
-    count = worker_count(settings) if workers is None else workers
-    pool = WorkerPool(settings, endpoint, count) if count > 0 else None
-    hub = Hub()
-    sockets = SocketLimits(settings.ws_max_per_client, settings.ws_idle_seconds, settings.job_ttl_seconds)
-    metrics = Metrics(env, pool)
-    limiter = SqliteRateLimiter(settings.home / "ratelimit.sqlite", settings.rate_limit_per_minute)
-    clients = ClientAddress(settings.trusted_proxies, settings.ipv6_client_prefix)
-    submitted: dict[str, float] = {}
-    sync = SyncMatcher(settings, settings.match_max_concurrent)
-    quota = Quota(settings.upload_quota_client_bytes, settings.upload_quota_total_bytes)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        supervisor = None
-        if pool is not None:
-            pool.start()
-
-            async def supervise() -> None:
-                while True:
-                    await asyncio.sleep(0.5)
-                    pool.check()
-
-            supervisor = asyncio.create_task(supervise())
-
-        sweeper = asyncio.create_task(sweep_uploads(env, settings))  # uploads never submitted
-        try:
-            yield
-        finally:
-            sweeper.cancel()
-            if supervisor is not None:
-                supervisor.cancel()
-            if pool is not None:
-                await run_in_threadpool(pool.stop)
-            sync.close()
-            mover.close()
-            gallery.close()
-
+    web = WebState.open(settings, workers)
     app = FastAPI(
         title="lookalike",
         version="0.1.0",
-        lifespan=lifespan,
-        docs_url=None,  # served below from the swagger-ui-bundle package: no CDN, works offline
+        lifespan=lifespan(web),
+        docs_url=None,  # served by routes/ops.py from the swagger-ui-bundle package: no CDN, works offline
         description="Which celebrities do the faces in your photo look like? Photos are deleted "
         "as soon as they are matched.",
     )
-    app.state.settings, app.state.env, app.state.pool, app.state.hub = settings, env, pool, hub
+    app.state.web = web
+    app.state.settings, app.state.env, app.state.pool, app.state.hub = settings, web.env, web.pool, web.hub
     middleware.install(
         app,
         settings.max_json_bytes,
         settings.max_upload_bytes + FORM_OVERHEAD,
         origins=settings.websocket_origins,
-        on_refused=metrics.refused.labels("forbidden_origin").inc,
+        on_refused=lambda: web.metrics.refusal("forbidden_origin"),
     )
-
-    def client_of(request: Request | WebSocket) -> str:
-        return clients.of(request.scope)
-
-    def limited(request: Request) -> JSONResponse | None:
-        ok, wait = limiter.allow(client_of(request))
-        if ok:
-            return None
-        metrics.refused.labels("rate_limited").inc()
-        return error(
-            429,
-            "rate_limited",
-            f"Too many requests; try again in {wait:.0f} s.",
-            {"Retry-After": str(max(1, round(wait)))},
-        )
-
-    # -- uploads --------------------------------------------------------------------------------
-
-    @app.post("/api/uploads", status_code=201, tags=["upload"])
-    async def create_upload(request: Request, body: UploadRequest | None = None) -> Any:
-        """A presigned POST (S3's shape) for uploading one photo straight to storage."""
-        if (refused := limited(request)) is not None:
-            return refused
-        try:
-            return to_json(uploads.create(body.content_type if body else None))
-        except UploadRefused as exc:
-            metrics.refused.labels(exc.code).inc()
-            return error(exc.status, exc.code, exc.message)
-
-    @app.post("/storage/upload", status_code=204, tags=["upload"], response_class=Response, response_model=None)
-    async def storage_upload(request: Request) -> Any:
-        """The embedded storage's upload endpoint (a multipart form like S3's): fields, then ``file``."""
-        if (refused := limited(request)) is not None:  # before a byte of the body is read
-            return refused
-        try:
-            how = "The upload is not a valid multipart form with a file field."
-            fields, data, _ = await read_file_form(request, "file", env.storage.max_bytes, FORM_OVERHEAD, 20, how)
-            await run_in_threadpool(env.storage.accept_upload, fields, data, client_of(request), quota)
-        except (FormRefused, UploadRefused) as exc:
-            metrics.refused.labels(exc.code).inc()
-            wait = getattr(exc, "retry_after", None)
-            return error(exc.status, exc.code, exc.message, {"Retry-After": f"{wait:.0f}"} if wait else None)
-        return Response(status_code=204)
-
-    # -- jobs and results -----------------------------------------------------------------------
-
-    @app.get("/api/jobs/{job_id}", tags=["jobs"])
-    async def get_job(job_id: str) -> Any:
-        """A job's state, and its result once finished (kept for ``job_ttl_seconds``)."""
-        job = await run_in_threadpool(env.jobs.get, job_id)
-        if job is None:
-            return error(404, "unknown_job", "No such job (results are kept for a limited time).")
-        return to_json(job.view())
-
-    @app.get("/api/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response)
-    def thumbnail(face_id: str) -> Response:
-        """The small JPEG of a gallery face (``face_id``: the number a result gives)."""
-        number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
-        data = None
-        if number is not None:  # anything else (a word, a number SQLite cannot hold) is simply not a face
-            with gallery_lock:
-                data = gallery.thumbnail(number)
-        if not data:
-            return error(404, "not_found", f"No thumbnail for face {face_id[:20]!r}.")
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
-
-    @app.post("/api/match", tags=["match"])
-    async def match_now(request: Request) -> Any:
-        """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
-
-        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.
-        The photo is read before a place is taken: a slow upload holds no place."""
-        if (refused := limited(request)) is not None:
-            return refused
-        try:
-            how = "Send the photo as a multipart form field named 'photo'."
-            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
-        except FormRefused as exc:
-            return error(exc.status, exc.code, exc.message)
-        try:
-            sync.enter()
-        except Busy as busy:
-            metrics.refused.labels("busy").inc()
-            return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
-        try:
-            return await match_photo(data, name)
-        finally:
-            sync.leave()
-
-    async def match_photo(data: bytes, name: str) -> Any:
-        start = time.perf_counter()
-        result = (await sync.match(data, name)).public(settings.thumbnail_url)
-        metrics.latency.observe(time.perf_counter() - start)
-        if result.error:
-            metrics.failures.labels(result.error.code).inc()
-            return JSONResponse(to_json(result), status_code=422 if result.error.code != "too_large" else 413)
-        metrics.jobs.labels("matched").inc()
-        return to_json(result)
-
-    # -- health, metrics, page ------------------------------------------------------------------
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> Any:
-        ready = pool.ready_count() if pool else 0
-        depth = await run_in_threadpool(env.queue.depth)
-        ok = pool is None or ready > 0
-        return JSONResponse(
-            {
-                "status": "ok" if ok else "starting",
-                "workers": count,
-                "workers_ready": ready,
-                "queue_depth": depth,
-                "connections": len(hub.connections),
-            },
-            status_code=200 if ok else 503,
-        )
-
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/config.json", include_in_schema=False)
-    async def page_config() -> Any:
-        """Where the page finds the API and the WebSocket: here, the same origin (on AWS, S3 serves this file)."""
-        return JSONResponse({"api": "", "websocket": ""}, headers={"Cache-Control": "no-cache"})
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    async def favicon() -> Any:
-        return FileResponse(str(STATIC / "favicon.svg"), media_type="image/svg+xml")
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> Any:
-        return FileResponse(str(STATIC / "index.html"), headers={"Cache-Control": "no-cache"})
-
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> Any:
-        page = get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="lookalike API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg" if (STATIC / "favicon.svg").exists() else "",
-        )
-        page.headers["Content-Security-Policy"] = middleware.docs_policy(bytes(page.body).decode())
-        return page
-
-    # -- worker -> connection -------------------------------------------------------------------
-
-    @app.post("/internal/connections/{connection_id}", include_in_schema=False)
-    async def post_to_connection(connection_id: str, request: Request) -> Any:
-        """Where workers push events (like API Gateway's @connections); loopback and token only."""
-        host = clients.peer(request.scope)  # the real peer: a worker on this machine, never through a proxy
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback and not clients.via_proxy(request.scope)
-        except ValueError:
-            loopback = False
-        if not loopback or request.headers.get(SECRET_HEADER) != token:
-            return error(403, "forbidden", "Not for you.")
-        event = await request.json()
-        job_id = str(event.get("job", ""))
-        if event.get("event") in TERMINAL_EVENTS and job_id in submitted:
-            metrics.latency.observe(time.monotonic() - submitted.pop(job_id))
-            if event["event"] == "matched":
-                metrics.jobs.labels("matched").inc()
-            else:
-                metrics.jobs.labels("failed").inc()
-                metrics.failures.labels((event.get("error") or {}).get("code", "failed")).inc()
-        delivered = await hub.deliver(connection_id, event)
-        if not delivered:
-            return error(410, "gone", "No such connection.")
-        return {"delivered": True}
-
-    # -- the WebSocket --------------------------------------------------------------------------
-
-    @app.websocket("/ws")
-    async def websocket(ws: WebSocket) -> None:
-        client = client_of(ws)
-        if not origin_allowed(ws.headers.get("origin"), settings.websocket_origins, ws.headers.get("host")):
-            metrics.refused.labels("forbidden_origin").inc()  # another site's page: refused at the handshake
-            return await ws.close(code=1008)
-        await ws.accept()
-        if not sockets.admit(client):
-            metrics.refused.labels("too_many_connections").inc()
-            return await sockets.refuse(ws)
-        connection_id = uuid.uuid4().hex
-        conn = Connection(ws)
-        hub.connections[connection_id] = conn
-        idle = asyncio.create_task(sockets.close_when_idle(conn))
-
-        async def send(event: dict[str, Any]) -> None:
-            """Send to this connection (the caller holds its lock): at most one terminal event per job."""
-            name, job_id = event.get("event"), str(event.get("job", ""))
-            if name in TERMINAL_EVENTS:
-                if job_id in conn.finished_jobs:
-                    return
-                conn.finished_jobs.add(job_id)
-            elif name == "queued":
-                submitted[job_id] = time.monotonic()
-            elif name == "resumed":
-                hub.follow[job_id] = connection_id
-            elif name == "error":
-                metrics.refused.labels(event["error"]["code"]).inc()
-            conn.note(event)
-            with contextlib.suppress(Exception):  # closed under us: the job goes on, and a resume finds it
-                await ws.send_json(event)
-
-        def reply(event: dict[str, Any]) -> None:  # called from the conversation's worker thread
-            anyio.from_thread.run(send, event)
-
-        try:
-            await ws.send_json(to_json(Hello(connection_id, settings.ws_max_message_bytes)))
-            while True:
-                raw = await ws.receive()
-                if raw["type"] == "websocket.disconnect":
-                    break
-                conn.last_message = time.monotonic()
-                text = raw.get("text")
-                if text is None:
-                    text = (raw.get("bytes") or b"").decode("utf-8", "replace")
-                async with conn.lock:  # worker events for this connection wait: "queued" goes out first
-                    ok, wait = limiter.allow(client)
-                    if not ok and conn.refused(time.monotonic()):
-                        await send(
-                            to_json(error_event("rate_limited", f"Too many requests; try again in {wait:.0f} s."))
-                        )
-                        continue
-                    if not ok:  # it kept sending after its refusals: no more answers
-                        metrics.refused.labels("rate_limited_closed").inc()
-                        await sockets.close_rate_limited(conn)
-                        break
-                    try:
-                        await run_in_threadpool(talk.handle, text, connection_id, endpoint, reply)
-                    except Exception:  # a bug must not drop the socket
-                        log.exception("websocket message failed")
-                        await send(
-                            to_json(error_event("internal", "Something went wrong on our side; please try again."))
-                        )
-        except WebSocketDisconnect:
-            pass
-        finally:
-            idle.cancel()
-            sockets.leave(client)
-            hub.connections.pop(connection_id, None)
-            for job_id in [j for j, c in hub.follow.items() if c == connection_id]:
-                hub.follow.pop(job_id, None)
-
+    app.include_router(uploads.router(web))
+    app.include_router(jobs.router(web))
+    app.include_router(ops.router(web))
+    ops.mount_files(app)
+    app.include_router(websocket.router(web))
+    schema.install(app)  # the results' and the WebSocket's schemas in /openapi.json
     return app
 
 

@@ -50,6 +50,21 @@ class Connection:
         self.refusals.append(now)
         return len(self.refusals) <= MAX_REFUSALS
 
+    async def send(self, event: dict[str, Any]) -> bool:
+        """Send an event (the caller holds :attr:`lock`): at most one terminal event per job, however
+        many times a redelivered job is finished by workers.  False if the socket closed under us."""
+        if event.get("event") in TERMINAL_EVENTS:
+            job_id = str(event.get("job", ""))
+            if job_id in self.finished_jobs:
+                return True  # already told: a redelivered job's second result is dropped here
+            self.finished_jobs.add(job_id)
+        self.note(event)
+        try:
+            await self.websocket.send_json(event)
+        except Exception:  # closed under us (the exception type depends on the server's WS library)
+            return False
+        return True
+
     def note(self, event: dict[str, Any]) -> None:
         """Keep ``pending_jobs`` up to date with an event about to be sent here."""
         name, job_id = event.get("event"), str(event.get("job", ""))
@@ -65,33 +80,34 @@ class Connection:
 
 
 class Hub:
-    """The WebSocket connections this process holds, and delivery of events to them.
-
-    A connection gets at most one terminal event (``matched``/``failed``) per job, however many times
-    a redelivered job is finished by workers.
-    """
+    """The WebSocket connections this process holds, and delivery of workers' events to them."""
 
     def __init__(self) -> None:
         self.connections: dict[str, Connection] = {}
         self.follow: dict[str, str] = {}  # job id -> the connection that resumed it
 
+    def add(self, connection_id: str, conn: Connection) -> None:
+        self.connections[connection_id] = conn
+
+    def resumed_by(self, job_id: str, connection_id: str) -> None:
+        """Workers' events of ``job_id`` go to ``connection_id`` from now on (the job was resumed there)."""
+        self.follow[job_id] = connection_id
+
+    def remove(self, connection_id: str) -> None:
+        """Forget a closed connection, and the jobs it followed."""
+        self.connections.pop(connection_id, None)
+        for job_id in [j for j, c in self.follow.items() if c == connection_id]:
+            self.follow.pop(job_id, None)
+
     async def deliver(self, connection_id: str, event: dict[str, Any]) -> bool:
+        """Send a worker's event to its connection (or the one that resumed the job); False if gone."""
         job_id = str(event.get("job", ""))
         target = connection_id if event.get("event") == "moved" else self.follow.get(job_id, connection_id)
         conn = self.connections.get(target)
         if conn is None:
             return False
         async with conn.lock:
-            if event.get("event") in TERMINAL_EVENTS:
-                if job_id in conn.finished_jobs:
-                    return True  # already told: a redelivered job's second result is dropped here
-                conn.finished_jobs.add(job_id)
-            conn.note(event)
-            try:
-                await conn.websocket.send_json(event)
-            except Exception:  # closed under us (the exception type depends on the server's WS library)
-                return False
-        return True
+            return await conn.send(event)
 
 
 class SocketLimits:

@@ -6,6 +6,8 @@ from typing import Any
 
 from lookalike.errors import Refused
 
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the presigned fields around the file
+
 
 class FormRefused(Refused):
     """A request body that is not the form asked for (no length, too large, no file)."""

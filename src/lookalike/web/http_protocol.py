@@ -36,6 +36,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lookalike.web.clients import ClientAddress
+from lookalike.web.errors import envelope
 
 BUSY_RETRY_SECONDS = 10
 REFUSED_LINGER_SECONDS = 1.0
@@ -83,7 +84,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         message = "Too many open connections from your address."
-        body = json.dumps({"error": {"code": "too_many_connections", "message": message}}).encode()
+        body = json.dumps(envelope("too_many_connections", message)).encode()
         head = (
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nretry-after: {BUSY_RETRY_SECONDS}\r\nconnection: close\r\n\r\n"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lookalike.service.protocol import origin_allowed
+from lookalike.web.errors import envelope
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -70,7 +71,7 @@ class SecurityHeaders:
 
 
 async def send_error(send: Any, status: int, code: str, text: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": text}}).encode()
+    body = json.dumps(envelope(code, text)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

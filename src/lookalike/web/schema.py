@@ -40,6 +40,13 @@ def responses(ok: type, *errors: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def created(ok: type, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route that answers 201 with ``ok``."""
+    out = responses(ok, *errors)
+    out[201] = out.pop(200)
+    return out
+
+
 def websocket_schemas() -> dict[str, Any]:
     """JSON Schemas of the client messages and the events, keyed by name."""
     events = TypeAdapter(Union[EVENTS]).json_schema(ref_template=REF)  # noqa: UP007 (a tuple of classes)
@@ -68,6 +75,9 @@ def install(app: FastAPI) -> None:
             components = document.setdefault("components", {}).setdefault("schemas", {})
             for name, schema in websocket_schemas().items():
                 components.setdefault(name, schema)
+            if "JobView" in components:  # a finished job's stored result document
+                photo = {"$ref": REF.format(model="PhotoResult")}
+                components["JobView"]["properties"]["result"] = {"anyOf": [photo, {"type": "null"}]}
             app.openapi_schema = document
         return app.openapi_schema
 

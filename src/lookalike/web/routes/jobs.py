@@ -1,0 +1,77 @@
+"""Jobs and results: a job's state, a synchronous match, and the gallery's thumbnails a result names."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from lookalike.service.ports import JobView
+from lookalike.service.results import PhotoResult, to_json
+from lookalike.web import schema
+from lookalike.web.errors import error
+from lookalike.web.forms import FORM_OVERHEAD, FormRefused, read_file_form
+from lookalike.web.state import WebState
+from lookalike.web.sync_match import Busy
+
+
+def router(web: WebState) -> APIRouter:
+    routes = APIRouter()
+    settings = web.settings
+
+    @routes.get("/api/jobs/{job_id}", tags=["jobs"], responses=schema.responses(JobView, 404))
+    async def get_job(job_id: str) -> Any:
+        """A job's state, and its result once finished (kept for ``job_ttl_seconds``)."""
+        job = await run_in_threadpool(web.env.jobs.get, job_id)
+        if job is None:
+            return error(404, "unknown_job", "No such job (results are kept for a limited time).")
+        return to_json(job.view())
+
+    @routes.get("/api/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response)
+    def thumbnail(face_id: str) -> Response:
+        """The small JPEG of a gallery face (``face_id``: the number a result gives)."""
+        number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
+        data = None
+        if number is not None:  # anything else (a word, a number SQLite cannot hold) is simply not a face
+            data = web.thumbnail(number)
+        if not data:
+            return error(404, "not_found", f"No thumbnail for face {face_id[:20]!r}.")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+
+    @routes.post("/api/match", tags=["match"], responses=schema.responses(PhotoResult, 400, 413, 422, 429, 503))
+    async def match_now(request: Request) -> Any:
+        """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
+
+        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.
+        The photo is read before a place is taken: a slow upload holds no place."""
+        if (refused := web.rate.limited(request)) is not None:
+            return refused
+        try:
+            how = "Send the photo as a multipart form field named 'photo'."
+            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
+        except FormRefused as exc:
+            return error(exc.status, exc.code, exc.message)
+        try:
+            web.sync.enter()
+        except Busy as busy:
+            web.metrics.refusal("busy")
+            return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
+        try:
+            return await match_photo(web, data, name)
+        finally:
+            web.sync.leave()
+
+    return routes
+
+
+async def match_photo(web: WebState, data: bytes, name: str) -> Any:
+    """The result document of one photo (with its thumbnails' URLs), counted in the metrics."""
+    start = time.perf_counter()
+    result = (await web.sync.match(data, name)).public(web.settings.thumbnail_url)
+    web.metrics.matched_now(result, time.perf_counter() - start)
+    if result.error:
+        return JSONResponse(to_json(result), status_code=422 if result.error.code != "too_large" else 413)
+    return to_json(result)
