@@ -28,8 +28,8 @@ from lookalike.adapters.dynamo_jobs import (  # noqa: E402
 )
 from lookalike.adapters.sqlite_jobs import SqliteJobStore  # noqa: E402
 from lookalike.aws.spec import DEPLOYMENT  # noqa: E402
+from lookalike.documents import to_json
 from lookalike.service.ports import DuplicateJob, JobStore  # noqa: E402
-from lookalike.service.results import to_json
 
 Factory = Callable[..., JobStore]
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import Server
 from lookalike.adapters.local_storage import LocalStorage, load_secret
-from lookalike.service.results import to_json
+from lookalike.documents import to_json
 
 MAX = 100_000
 

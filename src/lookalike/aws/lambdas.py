@@ -18,10 +18,11 @@ import logging
 from functools import cache
 from typing import Any
 
+from lookalike.documents import to_json
 from lookalike.errors import UploadRefused
 from lookalike.service.events import internal_error
 from lookalike.service.protocol import origin_allowed
-from lookalike.service.results import error_body, to_json
+from lookalike.service.results import error_body
 from lookalike.settings import Settings
 from lookalike.wiring import AwsPorts, conversation, upload_service
 

@@ -34,6 +34,7 @@ LAMBDA_SOURCES = (
     "lookalike/settings.py",
     "lookalike/media.py",
     "lookalike/errors.py",
+    "lookalike/documents.py",
     "lookalike/service",
     "lookalike/adapters/__init__.py",
     "lookalike/adapters/s3_storage.py",

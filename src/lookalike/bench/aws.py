@@ -34,7 +34,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -447,7 +447,7 @@ class RunReport:
 
 @dataclass(frozen=True)
 class AwsReport:
-    """The whole benchmark; :meth:`as_dict` is its ``--json`` document."""
+    """The whole benchmark; its ``to_json`` is the ``--json`` document."""
 
     emulator: str
     endpoint: str
@@ -462,9 +462,6 @@ class AwsReport:
     @property
     def bad(self) -> bool:
         return any(run.bad for run in self.runs)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def summarize(workers: int, phase: Phase, wall: float, left: dict[str, int]) -> RunReport:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class Spread:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What ``lookalike bench load`` measured; :meth:`as_dict` is its ``--json`` document."""
+    """What ``lookalike bench load`` measured; its ``to_json`` is the ``--json`` document."""
 
     url: str
     clients: int
@@ -45,9 +45,6 @@ class LoadReport:
     overhead_ms: Spread  # end to end minus the engine's time
     breakdown: dict[str, Spread]  # upload, queue wait, the worker beyond the engine, the engine
     server_memory_mb: float | None  # peak, server plus workers; None for a server not started here
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def percentile(values: list[float], q: float) -> float | None:

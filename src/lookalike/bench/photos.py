@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from lookalike.documents import to_json
+
 #: Phone-sized canvases (4:3) and the face sizes pasted on each (px, the face box's side).
 CANVASES: dict[str, tuple[int, int]] = {"1MP": (1280, 960), "12MP": (4032, 3024), "24MP": (5664, 4248)}
 FACE_SIZES: dict[str, list[list[int]]] = {
@@ -42,9 +44,6 @@ class Placed:
     top: int
     right: int
     bottom: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {"left": self.left, "top": self.top, "right": self.right, "bottom": self.bottom}
 
 
 def background(width: int, height: int, rng: np.random.Generator) -> Image.Image:
@@ -129,7 +128,7 @@ def synthetic(data_dir: Path, out: Path, seed: int = 0, classes: tuple[str, ...]
                     "size_class": cls,
                     "width": width,
                     "height": height,
-                    "faces": [b.as_dict() for b in boxes],
+                    "faces": [to_json(b) for b in boxes],
                     "people": [p.parent.name for p in photos],
                 }
             )

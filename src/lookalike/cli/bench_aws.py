@@ -22,6 +22,7 @@ from lookalike.cli.output import (
     progress_bar,
     settings_from,
 )
+from lookalike.documents import to_json
 
 if TYPE_CHECKING:
     from lookalike.bench.aws import AwsReport
@@ -108,7 +109,7 @@ def aws(
         err_console.print(exc.message, highlight=False)
         sys.exit(2)
     if as_json:
-        print_json(report.as_dict())
+        print_json(to_json(report))
     else:
         print_table(report)
     sys.exit(1 if report.bad else 0)

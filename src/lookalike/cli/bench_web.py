@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from lookalike.cli.output import bench_errors, console
+from lookalike.documents import to_json
 
 if TYPE_CHECKING:
     from lookalike.bench.abuse import Outcome
@@ -65,7 +66,7 @@ def load(
         raise click.UsageError(f"no photos under {photo_dir}")
     report = load_test(photos, clients, per_client, timeout, url=url, gallery=gallery, workers=workers)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json.dumps(to_json(report), indent=2))
         return
     print_load(report)
 
@@ -128,7 +129,7 @@ def abuse(
         photo, data_dir, gallery=gallery, workers=workers, rate_limit=rate_limit, timeout=timeout, only=set(only)
     )
     if as_json:
-        click.echo(json.dumps([o.as_dict() for o in outcomes], indent=2))
+        click.echo(json.dumps(to_json(outcomes), indent=2))
     else:
         print_abuse(outcomes)
     if any(o.met is False for o in outcomes):

@@ -20,6 +20,7 @@ from lookalike.cli.output import (
     settings_from,
     workers_option,
 )
+from lookalike.documents import to_json
 
 
 @click.group("gallery")
@@ -240,7 +241,7 @@ def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: in
 
         report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=lines)
     if as_json:
-        print_json(report.as_dict())
+        print_json(to_json(report))
         return
     what = "published" if report.uploaded else "already there; current.json points at it again"
     console.print(

@@ -25,7 +25,8 @@ from lookalike.cli.output import (
 )
 from lookalike.cli.serve import serve
 from lookalike.cli.worker import worker as worker_command
-from lookalike.service.results import PhotoResult, to_json
+from lookalike.documents import to_json
+from lookalike.service.results import PhotoResult
 from lookalike.settings import Settings
 
 

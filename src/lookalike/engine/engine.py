@@ -51,9 +51,6 @@ class Box:
     def center(self) -> tuple[float, float]:
         return ((self.left + self.right) / 2, (self.top + self.bottom) / 2)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"left": self.left, "top": self.top, "right": self.right, "bottom": self.bottom}
-
 
 @dataclass(frozen=True)
 class Detection:
@@ -89,16 +86,6 @@ class Face:
         if self.size < 100 or self.score < 0.5:
             return "medium"
         return "high"
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "box": self.box.as_dict(),
-            "landmarks": [list(p) for p in self.landmarks],
-            "score": round(self.score, 4),
-            "detector": self.detector,
-            "size": self.size,
-            "quality": self.quality,
-        }
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lookalike.service.results import OMIT_EMPTY, ErrorInfo, FaceBox, FacesFound
+from lookalike.documents import OMIT_EMPTY
+from lookalike.service.results import ErrorInfo, FaceBox, FacesFound
 
 #: A job ends with exactly one of these (a connection drops a second one for the same job).
 TERMINAL_EVENTS = ("matched", "failed")

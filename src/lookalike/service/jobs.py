@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from lookalike.documents import to_json
 from lookalike.errors import JobError
 from lookalike.service.events import FacesFoundEvent, Failed, Matched, Processing
 from lookalike.service.ports import (
@@ -30,7 +31,7 @@ from lookalike.service.ports import (
     ObjectStorage,
     valid_key,
 )
-from lookalike.service.results import DEFAULT_THUMBNAIL_URL, ErrorInfo, FacesFound, PhotoResult, to_json
+from lookalike.service.results import DEFAULT_THUMBNAIL_URL, ErrorInfo, FacesFound, PhotoResult
 
 log = logging.getLogger(__name__)
 

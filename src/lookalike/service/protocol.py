@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lookalike.documents import to_json
 from lookalike.errors import JobError
 from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
 from lookalike.service.jobs import JobService, new_resume_token, terminal_event
 from lookalike.service.ports import ConnectionNotifier, Job
-from lookalike.service.results import to_json
 
 ACTIONS = ("match", "resume")
 

@@ -2,7 +2,7 @@
 
 :class:`PhotoResult` is what :class:`~lookalike.service.matching.MatchService` returns and what every
 entry point shows: the CLI's table and ``--json``, ``POST /api/match``, the ``matched``/``failed``
-events and ``GET /api/jobs/{id}``.  :func:`to_json` is the one way any of them becomes JSON.
+events and ``GET /api/jobs/{id}``.  :func:`lookalike.documents.to_json` is the one way any of them becomes JSON.
 
 Plain dataclasses (no framework): the Lambda bundle carries this module, and the web app derives the
 OpenAPI schema from the same classes.
@@ -15,28 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from lookalike.documents import OMIT_EMPTY, to_json
+
 #: Where a page finds a gallery face's thumbnail by default: the embedded API (on AWS, a CDN path).
 DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"
-
-#: Field metadata: leave the field out of the JSON when it is ``None`` (or empty).
-OMIT_EMPTY = {"omit_empty": True}
-
-
-def to_json(value: Any) -> Any:
-    """The JSON form (dicts, lists, numbers, strings) of a result, an event or any part of one."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if f.metadata.get("omit_empty") and not item and item != 0:
-                continue
-            out[f.name] = to_json(item)
-        return out
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from lookalike.documents import to_json
 from lookalike.service.events import TERMINAL_EVENTS, error_event
-from lookalike.service.results import to_json
 
 IDLE_CLOSE_CODE = 4408  # "request timeout", in the range RFC 6455 leaves to applications
 TOO_MANY_CLOSE_CODE = 1008  # policy violation

@@ -17,9 +17,9 @@ import anyio.from_thread
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.documents import to_json
 from lookalike.service.events import Hello, error_event, internal_error
 from lookalike.service.protocol import origin_allowed
-from lookalike.service.results import to_json
 from lookalike.web.connections import Connection
 from lookalike.web.state import WebState
 

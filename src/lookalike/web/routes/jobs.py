@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.documents import to_json
 from lookalike.service.ports import JobView
-from lookalike.service.results import PhotoResult, to_json
+from lookalike.service.results import PhotoResult
 from lookalike.web import schema
 from lookalike.web.errors import error
 from lookalike.web.forms import FORM_OVERHEAD, FormRefused, read_file_form

@@ -9,9 +9,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.documents import to_json
 from lookalike.errors import UploadRefused
 from lookalike.service.ports import PresignedUpload
-from lookalike.service.results import to_json
 from lookalike.web import schema
 from lookalike.web.errors import error
 from lookalike.web.forms import FORM_OVERHEAD, FormRefused, read_file_form
