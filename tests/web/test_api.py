@@ -56,6 +56,7 @@ def test_health_metrics_docs_page(server: Server) -> None:
         assert metrics.status_code == 200
         for name in ("lookalike_queue_depth", "lookalike_job_seconds_bucket", "lookalike_job_failures_total"):
             assert name in metrics.text
+        assert 'lookalike_refused_total{code="forbidden_origin"}' in metrics.text  # a series from the start
         docs = c.get("/docs")
         assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works without internet
         assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 200

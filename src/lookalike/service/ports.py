@@ -20,17 +20,17 @@ def valid_key(key: object) -> bool:
     return isinstance(key, str) and KEY_PATTERN.fullmatch(key) is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PresignedUpload:
     """What a browser needs to upload one file straight to storage (S3's presigned POST shape)."""
 
     key: str
     url: str
+    method: str = "POST"
     fields: dict[str, str]
     expires_at: float  # unix seconds
     max_bytes: int
     allowed_types: list[str]
-    method: str = "POST"
 
 
 class ObjectStorage(Protocol):

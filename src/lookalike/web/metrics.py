@@ -42,6 +42,7 @@ class Metrics:
         self.refused = Counter(
             "lookalike_refused_total", "Requests refused, by reason.", ["code"], registry=self.registry
         )
+        self.refused.labels("forbidden_origin")  # shown (as 0) from the start, as before any refusal
         self.submitted: dict[str, float] = {}  # job id -> when its "queued" went out (monotonic)
 
     def refusal(self, code: str) -> None:

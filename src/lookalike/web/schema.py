@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Union
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
 from lookalike.service.events import EVENTS
@@ -62,24 +61,20 @@ def websocket_schemas() -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Serve an OpenAPI document that also describes the WebSocket's messages and events."""
+    """Serve an OpenAPI document that also describes the WebSocket's messages and events: FastAPI's own
+    document (servers, version and all), with the schemas and the WebSocket's section added once."""
+    build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=(app.description or "") + WEBSOCKET_GUIDE,
-                routes=app.routes,
-            )
-            components = document.setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in websocket_schemas().items():
-                components.setdefault(name, schema)
+        document = build()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        if "WebSocketEvent" not in components:
+            document["info"]["description"] = document["info"].get("description", "") + WEBSOCKET_GUIDE
+            components.update({name: schema for name, schema in websocket_schemas().items() if name not in components})
             if "JobView" in components:  # a finished job's stored result document
                 photo = {"$ref": REF.format(model="PhotoResult")}
                 components["JobView"]["properties"]["result"] = {"anyOf": [photo, {"type": "null"}]}
-            app.openapi_schema = document
-        return app.openapi_schema
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 
