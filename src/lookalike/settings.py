@@ -59,6 +59,8 @@ class Settings:
     identity_margin: float | None = None  # ... and at least this much closer than the next person; None: the model's
     top_k: int = 5
     ann_min_faces: int = 300_000  # use the approximate index at and above this gallery size
+    # A public deployment: builds add, and searches show, only photos whose licence allows reuse with credit.
+    require_reusable: bool = False
 
     # Web app (``lookalike serve``): where it listens, how many matching processes, its limits.
     host: str = "127.0.0.1"

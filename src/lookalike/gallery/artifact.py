@@ -34,7 +34,7 @@ from typing import Any
 
 from lookalike.checksums import sha256_bytes, sha256_file
 from lookalike.errors import GalleryError
-from lookalike.gallery.store import DB_NAME, FORMAT_VERSION, Gallery
+from lookalike.gallery.store import DB_NAME, FORMAT_VERSION, READABLE_VERSIONS, Gallery
 
 MANIFEST = "manifest.json"
 CURRENT = "current.json"
@@ -360,10 +360,11 @@ def _check_manifest(manifest: dict[str, Any], version: str, where: Location) -> 
     """The files a worker needs (all but the thumbnails), after checking this lookalike can read them."""
     if manifest.get("version") != version or manifest.get("format") != ARTIFACT_FORMAT:
         raise GalleryError(f"The manifest at {where} does not describe version {version}.", code="bad_gallery")
-    if manifest.get("gallery_format") != FORMAT_VERSION:  # the embedding space is checked by the matcher
+    if manifest.get("gallery_format") not in READABLE_VERSIONS:  # the matcher checks the embedding space
         raise GalleryError(
-            f"The gallery at {where} has format {manifest.get('gallery_format')}; this lookalike reads format "
-            f"{FORMAT_VERSION}. Push a gallery built by this version.",
+            f"The gallery at {where} has format {manifest.get('gallery_format')}; this lookalike reads formats "
+            f"{', '.join(map(str, READABLE_VERSIONS))} (it makes {FORMAT_VERSION}). "
+            "Push a gallery built by this version.",
             code="gallery_version",
         )
     files = {name: entry for name, entry in manifest.get("files", {}).items() if not name.startswith(f"{THUMBNAILS}/")}

@@ -5,6 +5,12 @@ one nearest the image centre (LFW's labelling rule) or, with ``pick="largest"``,
 the largest.  Photos already embedded (same path, size and mtime) are skipped;
 changed photos are embedded again; photos that disappeared are dropped.  Every
 photo that gives no face is recorded with the reason.
+
+Every photo's provenance (licence, author, source) and its person's facts come from its set's
+``provenance.jsonl`` or the set's defaults (:mod:`lookalike.gallery.provenance`); they are recorded
+as photos are added and brought up to date, without embedding again, for unchanged ones.  With
+``require_reusable`` a photo without a reuse licence is not added (``refused``, reason
+``no_reuse_licence``), and one added before is taken out.
 """
 
 from __future__ import annotations
@@ -15,18 +21,28 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from lookalike.checksums import sha256_bytes
 from lookalike.engine.decode import load_image
 from lookalike.engine.embedding import embedding_id, embedding_model
 from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import GalleryError, LookalikeError
-from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord, embedding_of, replace_gallery
+from lookalike.gallery.provenance import Provenance
+from lookalike.gallery.store import (
+    FaceRecord,
+    Gallery,
+    PhotoProvenance,
+    PhotoRecord,
+    ProvenanceSummary,
+    embedding_of,
+    replace_gallery,
+)
 from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
 
@@ -34,6 +50,8 @@ THUMBNAIL_SIZE = 112
 PICKS = ("centre", "largest")
 #: Failures worth another try on the next run (the file may be readable now, or the bug fixed).
 RETRY_REASONS = ("internal", "unreadable")
+#: Why a photo is not added with ``require_reusable``.
+NO_REUSE = "no_reuse_licence"
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,7 @@ class BuildReport:
     skipped: Counter[str] = field(default_factory=Counter)  # reason code -> photos
     multi_face: int = 0  # photos with several faces (one was picked)
     log: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of skipped photos
+    provenance_updated: int = 0  # photos and people whose provenance changed, recorded without embedding
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -60,6 +79,7 @@ class BuildReport:
             "removed": self.removed,
             "skipped": dict(self.skipped),
             "multi_face_photos": self.multi_face,
+            "provenance_updated": self.provenance_updated,
         }
 
 
@@ -140,9 +160,11 @@ def embed_photo(
 ) -> tuple[PhotoRecord, list[FaceRecord]]:
     """Read one photo and return its record and (at most one) gallery face."""
     engine = engine or worker_engine()
-    record = dict(path=photo.path, person=photo.person, size=photo.size, mtime_ns=photo.mtime_ns)
+    record: dict[str, object] = dict(path=photo.path, person=photo.person, size=photo.size, mtime_ns=photo.mtime_ns)
     try:
-        image = load_image(Path(photo.path).read_bytes(), engine.settings)
+        data = Path(photo.path).read_bytes()
+        record["sha256"] = sha256_bytes(data)
+        image = load_image(data, engine.settings)
         face, found = one_face(image, engine, pick)
         if face is None:
             return PhotoRecord(**record, status="no_face", reason="no face found"), []
@@ -208,30 +230,27 @@ def build_gallery(
     prune: bool = True,
     progress: Callable[[int, int], None] | None = None,
     commit_every: int = 200,
+    provenance: Provenance | None = None,
 ) -> BuildReport:
-    """Embed new and changed ``photos`` into ``gallery``; drop vanished ones when ``prune``."""
+    """Embed new and changed ``photos`` into ``gallery`` with their provenance (``provenance``: read from
+    the photos' sets); drop vanished ones when ``prune``; with ``settings.require_reusable`` refuse photos
+    without a reuse licence."""
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {PICKS}")
     model = embedding_model(settings)
     gallery.check_embedding(embedding_id(settings), claim=True, dim=model.dim, model=model.name)
+    provenance = provenance or Provenance()
     report = BuildReport()
-    known = gallery.photos()
-    todo = []
-    for photo in photos:
-        old = known.get(photo.path)
-        same = old and old.size == photo.size and old.mtime_ns == photo.mtime_ns and old.person == photo.person
-        if same and not (old.reason or "").startswith(RETRY_REASONS):
-            report.unchanged += 1
-        else:
-            todo.append(photo)
+    work = _sort(gallery, photos, provenance, settings.require_reusable, report)
     if prune:
-        gone = [path for path in known if not os.path.exists(path)]
+        gone = [path for path in gallery.photos() if not os.path.exists(path)]
         if gone:
             with gallery.writing() as w:
                 for path in gone:
                     w.remove_photo(path)
             report.removed = len(gone)
-    total = len(todo)
+    _record_without_embedding(gallery, work, photos, provenance, report)
+    total = len(work.todo)
     if progress:
         progress(0, total)
     pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
@@ -240,11 +259,12 @@ def build_gallery(
         if pending:
             with gallery.writing() as w:
                 for rec, faces in pending:
-                    w.put_photo(rec, faces)
+                    want = provenance.photo(rec.path)
+                    w.put_photo(rec, faces, replace(want, sha256=rec.sha256 or want.sha256))
             pending.clear()
 
     done = 0
-    for rec, faces in _run(todo, settings, pick, workers):
+    for rec, faces in _run(work.todo, settings, pick, workers):
         pending.append((rec, faces))
         done += 1
         if rec.status == "ok":
@@ -260,6 +280,64 @@ def build_gallery(
             progress(done, total)
     flush()
     return report
+
+
+@dataclass
+class _Work:
+    """What a build does with the photos it was given (besides counting the unchanged ones)."""
+
+    todo: list[SourcePhoto] = field(default_factory=list)  # to embed
+    refuse: list[SourcePhoto] = field(default_factory=list)  # to record as refused (no reuse licence)
+    update: list[tuple[str, PhotoProvenance]] = field(default_factory=list)  # unchanged, provenance changed
+
+
+def _sort(
+    gallery: Gallery, photos: list[SourcePhoto], provenance: Provenance, require_reusable: bool, report: BuildReport
+) -> _Work:
+    known = gallery.photos()
+    recorded = gallery.provenance()
+    work = _Work()
+    for photo in photos:
+        old = known.get(photo.path)
+        want = provenance.photo(photo.path)
+        same = old is not None and (old.size, old.mtime_ns, old.person) == (photo.size, photo.mtime_ns, photo.person)
+        if require_reusable and not want.reusable:
+            if same and old is not None and old.status == "refused":
+                report.unchanged += 1
+            else:
+                work.refuse.append(photo)
+            continue
+        retry = old is not None and ((old.reason or "").startswith(RETRY_REASONS) or old.status == "refused")
+        if same and old is not None and not retry:
+            report.unchanged += 1
+            want = replace(want, sha256=old.sha256 or want.sha256)
+            if recorded.get(photo.path) != want:
+                work.update.append((photo.path, want))
+        else:
+            work.todo.append(photo)
+    return work
+
+
+def _record_without_embedding(
+    gallery: Gallery, work: _Work, photos: list[SourcePhoto], provenance: Provenance, report: BuildReport
+) -> None:
+    """Refuse the photos to refuse, and bring provenance and people's facts up to date (one write)."""
+    known = gallery.person_facts()
+    facts = provenance.facts([p.path for p in photos], {p.person for p in photos})
+    changed = [f for person, f in sorted(facts.items()) if known.get(person) != f]
+    if not (work.refuse or work.update or changed):
+        return
+    with gallery.writing() as w:
+        for photo in work.refuse:
+            record = PhotoRecord(photo.path, photo.person, photo.size, photo.mtime_ns, "refused", NO_REUSE)
+            w.put_photo(record, [], provenance.photo(photo.path))
+            report.skipped[NO_REUSE] += 1
+            report.log.append((photo.path, NO_REUSE))
+        for path, want in work.update:
+            w.set_provenance(path, want)
+        for person_facts in changed:
+            w.set_facts(person_facts)
+    report.provenance_updated = len(work.update) + len(changed)
 
 
 def _run(
@@ -304,10 +382,20 @@ class BuildSummary:
     seconds: float
     pick: str
     log: Path  # every skipped file and why, one ``path<TAB>reason`` a line
+    provenance: ProvenanceSummary  # licences and sources of the gallery's photos
+    require_reusable: bool = False  # photos without a reuse licence were refused
+
+    @property
+    def not_reusable(self) -> int:
+        """The gallery's photos without a reuse licence: what a public deployment must not show."""
+        return self.provenance.photos - self.provenance.reusable
 
     def as_dict(self) -> dict[str, object]:
         return {
             **self.report.as_dict(),
+            "reusable": self.provenance.reusable,
+            "not_reusable": self.not_reusable,
+            "require_reusable": self.require_reusable,
             "gallery": str(self.gallery),
             "faces": self.faces,
             "people": self.people,
@@ -350,6 +438,7 @@ def run_build(
         with progress() as update:
             report = build_gallery(g, plan.photos, plan.settings, pick=pick, workers=workers, progress=update)
         counts = g.counts()
+        summary = g.summary()
         skipped = [(path, reason or status) for path, status, reason in g.skipped()]
     if plan.aside and counts["faces"]:
         replace_gallery(plan.build_at, plan.target)
@@ -363,4 +452,14 @@ def run_build(
             f"no face could be added: {len(skipped) + len(plan.problems)} files skipped (why: {log_file}); "
             f"the layout is {LAYOUT}."
         )
-    return BuildSummary(report, plan.target, counts["faces"], counts["people"], elapsed, pick, log_file)
+    return BuildSummary(
+        report,
+        plan.target,
+        counts["faces"],
+        counts["people"],
+        elapsed,
+        pick,
+        log_file,
+        summary,
+        plan.settings.require_reusable,
+    )

@@ -1,37 +1,51 @@
 """The gallery on disk: one SQLite file (the truth) plus a NumPy cache of the vectors (for speed).
 
-Format (version 1), a directory holding:
+Format (version 2), a directory holding:
 
 * ``gallery.sqlite`` — tables
   ``meta(key, value)`` with ``format_version``, ``model``, ``dim``, ``generation``;
-  ``photos(id, path, person, size, mtime_ns, status, reason, faces_found)``, one row per source
-  photo seen, ``status`` being ``ok``, ``no_face`` or ``error`` (``reason`` says why);
+  ``photos(id, path, person, size, mtime_ns, status, reason, faces_found, source_set, source_url, licence,
+  licence_url, author, credit, reusable, sha256)``, one row per source photo seen, ``status`` being ``ok``,
+  ``no_face``, ``error`` or ``refused`` (``reason`` says why), the last eight columns its provenance
+  (:class:`PhotoProvenance`);
   ``faces(id, photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail)``,
   ``embedding`` being ``dim`` little-endian float32 (256 for ``fused``, 128 for the others) and
-  ``thumbnail`` a small JPEG of the face.
+  ``thumbnail`` a small JPEG of the face;
+  ``people(person, wikidata, name, description, sex, birth_year, death_year, occupations, country,
+  wikipedia, sitelinks)``, the facts known of a person (:class:`PersonFacts`; ``occupations`` a JSON list),
+  keyed by the gallery's person name (the folder name).
 * ``cache/`` — ``vectors.npy`` (float32 N x dim), ``ids.npy`` (face ids) and ``stamp`` (the
   generation they were written at); rebuilt whenever the generation moved on.  Safe to delete.
 
 Every write bumps ``generation``, so a reader notices a stale cache.
+
+Version 1 galleries (no provenance columns, no ``people`` table) are opened as they are, without writing
+to them: a read-only reader (``serve``, a worker, a fetched artifact) sees them with no provenance (no
+facts, no credits, no photo reusable).  The first write (:meth:`Gallery.create`, which every build uses,
+or :meth:`Gallery.writing`) migrates them in place to version 2: the columns and the table are added,
+nothing is embedded again, and the next build fills the provenance in.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lookalike.errors import GalleryError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions this lookalike opens (version 1 is migrated on the first write).
+READABLE_VERSIONS = (1, 2)
 DB_NAME = "gallery.sqlite"
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS photos (
     id INTEGER PRIMARY KEY,
@@ -57,6 +71,48 @@ CREATE INDEX IF NOT EXISTS faces_person ON faces(person);
 CREATE INDEX IF NOT EXISTS photos_person ON photos(person);
 """
 
+#: What version 2 adds to version 1: the photo's provenance, and the people's facts.
+_PHOTO_PROVENANCE_COLUMNS = (
+    ("source_set", "TEXT"),
+    ("source_url", "TEXT"),
+    ("licence", "TEXT"),
+    ("licence_url", "TEXT"),
+    ("author", "TEXT"),
+    ("credit", "TEXT"),
+    ("reusable", "INTEGER NOT NULL DEFAULT 0"),
+    ("sha256", "TEXT"),
+)
+_PEOPLE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    person TEXT PRIMARY KEY,
+    wikidata TEXT,
+    name TEXT NOT NULL,
+    description TEXT,
+    sex TEXT,
+    birth_year INTEGER,
+    death_year INTEGER,
+    occupations TEXT NOT NULL DEFAULT '[]',
+    country TEXT,
+    wikipedia TEXT,
+    sitelinks INTEGER
+);
+CREATE INDEX IF NOT EXISTS people_wikidata ON people(wikidata);
+"""
+_PROVENANCE_NAMES = tuple(name for name, _ in _PHOTO_PROVENANCE_COLUMNS)
+_PEOPLE_NAMES = (
+    "person",
+    "wikidata",
+    "name",
+    "description",
+    "sex",
+    "birth_year",
+    "death_year",
+    "occupations",
+    "country",
+    "wikipedia",
+    "sitelinks",
+)
+
 
 @dataclass(frozen=True)
 class PhotoRecord:
@@ -67,6 +123,61 @@ class PhotoRecord:
     status: str  # "ok", "no_face" or "error"
     reason: str | None = None
     faces_found: int = 0
+    sha256: str | None = None  # of the file's bytes, when read
+
+
+@dataclass(frozen=True)
+class PhotoProvenance:
+    """Where a photo came from and on what terms (all text is plain text; None where unknown)."""
+
+    source_set: str  # the photo set it was built from ("wikidata", "lfw", "celeb_mini", ...)
+    licence: str  # e.g. "CC BY-SA 4.0", "LFW: research use", "licence unknown"
+    reusable: bool = False  # the licence allows reuse with credit (a public deployment shows only these)
+    source_url: str | None = None  # the photo's page (a Commons file page) or the set's
+    licence_url: str | None = None
+    author: str | None = None
+    credit: str | None = None  # the credit line to show
+    sha256: str | None = None  # of the file's bytes
+
+    def row(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _PROVENANCE_NAMES)
+
+    @classmethod
+    def from_row(cls, row: Sequence[object]) -> PhotoProvenance | None:
+        """From the provenance columns in table order; None for a photo that has none recorded."""
+        values = dict(zip(_PROVENANCE_NAMES, row, strict=True))
+        if values["licence"] is None:
+            return None
+        values["reusable"] = bool(values["reusable"])
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """What is known of a person (from Wikidata, for a downloaded set); None where unknown."""
+
+    person: str  # the gallery's person name (the folder name)
+    name: str  # the display name
+    wikidata: str | None = None  # the Q-id
+    description: str | None = None
+    sex: str | None = None  # "female", "male" or "other"
+    birth_year: int | None = None
+    death_year: int | None = None
+    occupations: tuple[str, ...] = field(default=())
+    country: str | None = None
+    wikipedia: str | None = None  # the English Wikipedia article's URL
+    sitelinks: int | None = None  # Wikipedia sitelinks, the measure of fame
+
+    def row(self) -> tuple[object, ...]:
+        values = {name: getattr(self, name) for name in _PEOPLE_NAMES}
+        values["occupations"] = json.dumps(list(self.occupations), ensure_ascii=False)
+        return tuple(values.values())
+
+    @classmethod
+    def from_row(cls, row: Sequence[object]) -> PersonFacts:
+        values = dict(zip(_PEOPLE_NAMES, row, strict=True))
+        values["occupations"] = tuple(json.loads(str(values["occupations"] or "[]")))
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -89,6 +200,32 @@ class FaceInfo:
     box: tuple[int, int, int, int]
 
 
+@dataclass(frozen=True)
+class FaceDetails:
+    """A gallery face with its person's facts and its photo's credit, for a result card."""
+
+    face: FaceInfo
+    facts: PersonFacts | None  # None: nothing known of the person beyond the name
+    provenance: PhotoProvenance | None  # None: a version-1 gallery's photo, not rebuilt yet
+
+
+@dataclass(frozen=True)
+class ProvenanceSummary:
+    """Licences and sources of a gallery's photos that gave a face (``gallery info``)."""
+
+    photos: int
+    per_set: dict[str, int]
+    per_licence: dict[str, int]
+    reusable: int
+    with_author: int
+    with_credit: int
+    people_with_facts: int
+
+
+#: What a photo without recorded provenance (a version-1 gallery's) counts as in the summary.
+NO_PROVENANCE = "(none recorded)"
+
+
 def display_name(person: str) -> str:
     """``Joseph_Biden`` -> ``Joseph Biden`` (folders use LFW's naming)."""
     return person.replace("_", " ")
@@ -101,6 +238,7 @@ class Gallery:
         self.path = path
         self._db = connection
         self._vectors: tuple[int, np.ndarray, np.ndarray, list[str]] | None = None
+        self.version = FORMAT_VERSION  # set by _check from the file
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -110,10 +248,16 @@ class Gallery:
         path.mkdir(parents=True, exist_ok=True)
         gallery = cls(path, _connect(path / DB_NAME))
         with gallery._db:
-            gallery._db.executescript(_SCHEMA)
+            fresh = gallery._db.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone() is None
+            gallery._db.executescript(_SCHEMA_V1)
+            if fresh:
+                gallery._db.executescript(_PEOPLE_SCHEMA)
+                for name, kind in _PHOTO_PROVENANCE_COLUMNS:
+                    gallery._db.execute(f"ALTER TABLE photos ADD COLUMN {name} {kind}")
             for key, value in (("format_version", str(FORMAT_VERSION)), ("generation", "0")):
                 gallery._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
         gallery._check()
+        gallery._upgrade()
         return gallery
 
     @classmethod
@@ -131,12 +275,31 @@ class Gallery:
     def _check(self) -> None:
         meta = self.meta()
         version = int(meta.get("format_version", "0"))
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise GalleryError(
-                f"The gallery at {self.path} has format version {version}; this lookalike reads version "
-                f"{FORMAT_VERSION}. Rebuild it with 'lookalike gallery build'.",
+                f"The gallery at {self.path} has format version {version}; this lookalike reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}. Rebuild it with 'lookalike gallery build'.",
                 code="gallery_version",
             )
+        self.version = version
+
+    @property
+    def has_provenance(self) -> bool:
+        """Version 2 (or migrated): photos carry provenance and people their facts."""
+        return self.version >= 2
+
+    def _upgrade(self) -> None:
+        """Migrate a version-1 gallery in place (adds the provenance columns and the people table)."""
+        if self.has_provenance:
+            return
+        with self._db:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(photos)")}
+            for name, kind in _PHOTO_PROVENANCE_COLUMNS:
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE photos ADD COLUMN {name} {kind}")
+            self._db.executescript(_PEOPLE_SCHEMA)
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
+        self.version = FORMAT_VERSION
 
     def close(self) -> None:
         self._db.close()
@@ -191,10 +354,79 @@ class Gallery:
         return int(row[0])
 
     def photos(self) -> dict[str, PhotoRecord]:
+        sha = "sha256" if self.has_provenance else "NULL"
         rows = self._db.execute(
-            "SELECT path, person, size, mtime_ns, status, reason, faces_found FROM photos"
+            f"SELECT path, person, size, mtime_ns, status, reason, faces_found, {sha} FROM photos"
         ).fetchall()
         return {r[0]: PhotoRecord(*r) for r in rows}
+
+    def provenance(self) -> dict[str, PhotoProvenance | None]:
+        """Every photo's provenance by path (None where none is recorded, as in a version-1 gallery)."""
+        if not self.has_provenance:
+            return {path: None for (path,) in self._db.execute("SELECT path FROM photos")}
+        rows = self._db.execute(f"SELECT path, {', '.join(_PROVENANCE_NAMES)} FROM photos").fetchall()
+        return {r[0]: PhotoProvenance.from_row(r[1:]) for r in rows}
+
+    def person_facts(self) -> dict[str, PersonFacts]:
+        """The facts of every person who has some, keyed by the gallery's person name."""
+        if not self.has_provenance:
+            return {}
+        rows = self._db.execute(f"SELECT {', '.join(_PEOPLE_NAMES)} FROM people ORDER BY person").fetchall()
+        return {r[0]: PersonFacts.from_row(r) for r in rows}
+
+    def reusable_mask(self) -> np.ndarray:
+        """bool[N] aligned with :meth:`vectors`: the faces whose photo has a reuse licence (a public
+        deployment searches only these).  All False for a version-1 gallery."""
+        _, ids, _ = self.vectors()
+        if not self.has_provenance:
+            return np.zeros(len(ids), dtype=bool)
+        rows = self._db.execute("SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.reusable = 1")
+        return np.isin(ids, np.fromiter((r[0] for r in rows), dtype=np.int64))
+
+    def reusable_faces(self) -> set[int]:
+        """The ids of the faces whose photo has a reuse licence."""
+        _, ids, _ = self.vectors()
+        return {int(i) for i in ids[self.reusable_mask()]}
+
+    def face_details(self, face_ids: Sequence[int]) -> dict[int, FaceDetails]:
+        """Each face's person, the person's facts and the photo's credit, in one query (per 500 faces);
+        faces not in the gallery are left out."""
+        wanted = list(dict.fromkeys(int(i) for i in face_ids))
+        out: dict[int, FaceDetails] = {}
+        prov = ", ".join(f"p.{n}" for n in _PROVENANCE_NAMES) if self.has_provenance else None
+        facts = ", ".join(f"pe.{n}" for n in _PEOPLE_NAMES) if self.has_provenance else None
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            select = "SELECT f.id, f.person, p.path, f.left, f.top, f.right, f.bottom"
+            join = "FROM faces f JOIN photos p ON p.id = f.photo_id"
+            if prov and facts:
+                select += f", {prov}, {facts}"
+                join += " LEFT JOIN people pe ON pe.person = f.person"
+            for row in self._db.execute(f"{select} {join} WHERE f.id IN ({marks})", chunk):
+                out[row[0]] = _details(row)
+        return out
+
+    def summary(self) -> ProvenanceSummary:
+        """Licences and sources of the photos that gave a face (what searches can show)."""
+        if not self.has_provenance:
+            n = self._db.execute("SELECT COUNT(*) FROM photos WHERE status = 'ok'").fetchone()[0]
+            by = {NO_PROVENANCE: n} if n else {}
+            return ProvenanceSummary(n, dict(by), dict(by), 0, 0, 0, 0)
+        ok = "FROM photos WHERE status = 'ok'"
+        none = NO_PROVENANCE
+
+        def grouped(column: str) -> dict[str, int]:
+            sql = f"SELECT COALESCE({column}, ?), COUNT(*) {ok} GROUP BY 1 ORDER BY 2 DESC, 1"
+            return dict(self._db.execute(sql, (none,)).fetchall())
+
+        photos, reusable, author, credit = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(reusable), 0), COUNT(NULLIF(author, '')), COUNT(NULLIF(credit, '')) " + ok
+        ).fetchone()
+        people = self._db.execute(
+            "SELECT COUNT(*) FROM people WHERE person IN (SELECT DISTINCT person FROM faces)"
+        ).fetchone()[0]
+        return ProvenanceSummary(photos, grouped("source_set"), grouped("licence"), reusable, author, credit, people)
 
     def people(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT person FROM faces ORDER BY person")]
@@ -275,6 +507,7 @@ class Gallery:
     @contextmanager
     def writing(self) -> Iterator[GalleryWriter]:
         """A transaction; the generation moves on when it commits."""
+        self._upgrade()
         with self._db:
             yield GalleryWriter(self._db, self.dim)
             self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
@@ -290,13 +523,27 @@ class GalleryWriter:
         self._db = db
         self._dim = dim
 
-    def put_photo(self, photo: PhotoRecord, faces: Iterable[FaceRecord] = ()) -> None:
-        """Insert or replace a photo and its faces."""
+    def put_photo(
+        self, photo: PhotoRecord, faces: Iterable[FaceRecord] = (), provenance: PhotoProvenance | None = None
+    ) -> None:
+        """Insert or replace a photo, its faces and its provenance."""
         self.remove_photo(photo.path)
         cursor = self._db.execute(
-            "INSERT INTO photos (path, person, size, mtime_ns, status, reason, faces_found) VALUES (?,?,?,?,?,?,?)",
-            (photo.path, photo.person, photo.size, photo.mtime_ns, photo.status, photo.reason, photo.faces_found),
+            "INSERT INTO photos (path, person, size, mtime_ns, status, reason, faces_found, sha256)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (
+                photo.path,
+                photo.person,
+                photo.size,
+                photo.mtime_ns,
+                photo.status,
+                photo.reason,
+                photo.faces_found,
+                photo.sha256,
+            ),
         )
+        if provenance is not None:
+            self.set_provenance(photo.path, provenance)
         photo_id = cursor.lastrowid
         for face in faces:
             vector = np.asarray(face.embedding, dtype="<f4")
@@ -308,6 +555,16 @@ class GalleryWriter:
                 (photo_id, face.person, *face.box, face.score, face.detector, vector.tobytes(), face.thumbnail),
             )
 
+    def set_provenance(self, path: str, provenance: PhotoProvenance) -> None:
+        """Record a photo's provenance (nothing is embedded again)."""
+        assignments = ", ".join(f"{name} = ?" for name in _PROVENANCE_NAMES)
+        self._db.execute(f"UPDATE photos SET {assignments} WHERE path = ?", (*provenance.row(), path))
+
+    def set_facts(self, facts: PersonFacts) -> None:
+        """Record (or replace) a person's facts."""
+        marks = ",".join("?" * len(_PEOPLE_NAMES))
+        self._db.execute(f"INSERT OR REPLACE INTO people ({', '.join(_PEOPLE_NAMES)}) VALUES ({marks})", facts.row())
+
     def remove_photo(self, path: str) -> None:
         self._db.execute("DELETE FROM faces WHERE photo_id IN (SELECT id FROM photos WHERE path = ?)", (path,))
         self._db.execute("DELETE FROM photos WHERE path = ?", (path,))
@@ -316,7 +573,19 @@ class GalleryWriter:
         n = self._db.execute("SELECT COUNT(*) FROM faces WHERE person = ?", (person,)).fetchone()[0]
         self._db.execute("DELETE FROM faces WHERE person = ?", (person,))
         self._db.execute("DELETE FROM photos WHERE person = ?", (person,))
+        self._db.execute("DELETE FROM people WHERE person = ?", (person,))
         return int(n)
+
+
+def _details(row: Sequence[object]) -> FaceDetails:
+    """A :class:`FaceDetails` from a row of :meth:`Gallery.face_details`'s query."""
+    face = FaceInfo(int(row[0]), str(row[1]), str(row[2]), tuple(row[3:7]))  # type: ignore[arg-type]
+    if len(row) == 7:
+        return FaceDetails(face, None, None)
+    n = len(_PROVENANCE_NAMES)
+    provenance = PhotoProvenance.from_row(row[7 : 7 + n])
+    facts = PersonFacts.from_row(row[7 + n :]) if row[7 + n] is not None else None
+    return FaceDetails(face, facts, provenance)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
