@@ -83,7 +83,7 @@ def test_gallery_build_info_add_remove(data: Path, tmp_path: Path) -> None:
     )
     assert run("gallery", "add", "Madonna", photo, "--gallery", str(g)).returncode == 0
     info = json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)
-    assert info["people"] == 6 and info["format_version"] == "1"
+    assert info["people"] == 6 and info["format_version"] == "2"
     assert run("gallery", "remove", "Madonna", "--gallery", str(g)).returncode == 0
     assert json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)["people"] == 5
     out = run("gallery", "remove", "Nobody_Here", "--gallery", str(g))

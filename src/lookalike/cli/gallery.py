@@ -54,6 +54,13 @@ def gallery_group() -> None:
     help="If the gallery holds another embedding model's vectors, build a new one beside it and replace it "
     "when done (else: an error that says so).",
 )
+@click.option(
+    "--require-reusable",
+    is_flag=True,
+    default=None,
+    help="Add only photos whose licence allows reuse with credit (a public deployment); the others are skipped "
+    "as no_reuse_licence [default: LOOKALIKE_REQUIRE_REUSABLE].",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -65,6 +72,7 @@ def gallery_build(
     workers: int | None,
     log_path: Path | None,
     replace_other_model: bool,
+    require_reusable: bool | None,
     as_json: bool,
 ) -> None:
     """Build (or update) a gallery from SOURCES folders laid out as <Person_Name>/<photos>.
@@ -73,7 +81,7 @@ def gallery_build(
     """
     from lookalike.gallery.build import plan_build, run_build
 
-    settings = settings_from(ctx, gallery=out)
+    settings = settings_from(ctx, gallery=out, require_reusable=require_reusable or None)
     plan = plan_build(sources, settings, replace_other_model=replace_other_model)
     if plan.aside and not as_json:
         console.print(
@@ -97,12 +105,24 @@ def gallery_build(
     for reason, n in sorted(built.report.skipped.items()):
         table.add_row(f"skipped: {reason}", str(n))
     table.add_row("faces / people", f"{built.faces} / {built.people}")
+    table.add_row("reusable photos", f"{built.provenance.reusable} of {built.provenance.photos}")
     table.add_row("time", f"{built.seconds:.1f} s")
     console.print(table)
     console.print(
         f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
         f" Skipped photos and why: {built.log}"
     )
+    if built.not_reusable:
+        console.print(
+            f"{built.not_reusable} of the gallery's {built.provenance.photos} photos have no reuse licence "
+            f"(licences: {_counts(built.provenance.per_licence)}): a public deployment would show them. "
+            "Build with --require-reusable (or LOOKALIKE_REQUIRE_REUSABLE=1) to leave them out.",
+            highlight=False,
+        )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 @gallery_group.command("info")
@@ -118,13 +138,20 @@ def gallery_info(ctx: click.Context, gallery: Path | None, skipped: bool, as_jso
     settings = settings_from(ctx, gallery=gallery)
     with Gallery.open(settings.gallery_path()) as g:
         info = {"gallery": str(g.path), **g.meta(), **g.counts()}
+        summary = g.summary()
         rows = g.skipped() if skipped else []
     if as_json:
-        print_json({**info, **({"skipped": [list(r) for r in rows]} if skipped else {})})
+        extra = {"skipped": [list(r) for r in rows]} if skipped else {}
+        print_json({**info, "provenance": to_json(summary), **extra})
         return
     table = Table(show_header=False, title="gallery")
     for key, value in info.items():
         table.add_row(key, str(value))
+    table.add_row("photos per set", _counts(summary.per_set))
+    table.add_row("photos per licence", _counts(summary.per_licence))
+    table.add_row("reusable photos", f"{summary.reusable} of {summary.photos}")
+    table.add_row("with author / credit", f"{summary.with_author} / {summary.with_credit}")
+    table.add_row("people with facts", str(summary.people_with_facts))
     console.print(table)
     for path, status, reason in rows:
         console.print(f"{status}\t{reason}\t{path}", highlight=False)
