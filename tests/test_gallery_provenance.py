@@ -281,3 +281,9 @@ def test_version_1_opens_as_it_is_and_a_build_upgrades_it(sources: Path, tmp_pat
         assert _by_name(g.provenance())["Madonna_0001.jpg"].licence == "CC BY-SA 4.0"  # type: ignore[union-attr]
         assert set(g.person_facts()) == {"Madonna", "Elton_John"}
         assert Matcher(g, Settings()).match(query).best.face_id == face  # type: ignore[union-attr]
+
+
+def test_require_reusable_setting() -> None:
+    assert Settings().require_reusable is False
+    assert Settings.from_env({"LOOKALIKE_REQUIRE_REUSABLE": "1"}).require_reusable is True
+    assert Settings.from_env({"LOOKALIKE_REQUIRE_REUSABLE": "no"}).require_reusable is False
