@@ -287,3 +287,25 @@ def test_require_reusable_setting() -> None:
     assert Settings().require_reusable is False
     assert Settings.from_env({"LOOKALIKE_REQUIRE_REUSABLE": "1"}).require_reusable is True
     assert Settings.from_env({"LOOKALIKE_REQUIRE_REUSABLE": "no"}).require_reusable is False
+
+
+def test_a_match_carries_the_persons_facts_and_the_photos_credit(sources: Path, tmp_path: Path, data: Path) -> None:
+    """`match --json`: each lookalike has description, wikidata, wikipedia and credit, null where unknown."""
+    _build(sources, tmp_path / "g")[1].close()
+    photo = sorted((data / "small" / "five_celeb" / "Madonna").iterdir())[-1]  # not one of the gallery's
+    out = run("match", str(photo), "--gallery", str(tmp_path / "g"), "--top", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    matches = json.loads(out.stdout)["photos"][0]["faces"][0]["matches"]
+    by_name = {m["name"]: m for m in matches}
+    madonna = by_name["Madonna"]
+    assert (madonna["description"], madonna["wikidata"], madonna["wikipedia"]) == (
+        "American singer-songwriter",
+        "Q1744",
+        "https://en.wikipedia.org/wiki/Madonna",
+    )
+    credit = madonna["credit"]
+    assert set(credit) == {"author", "licence", "licence_url", "source_url"}
+    assert credit["source_url"].startswith("https://commons.wikimedia.org/wiki/File:Madonna_000")
+    lfw = by_name["Aaron_Eckhart"]  # a set without a sidecar: nothing known of the person, the set's licence
+    assert (lfw["description"], lfw["wikidata"], lfw["wikipedia"]) == (None, None, None)
+    assert lfw["credit"] == {"author": None, "licence": "LFW: research use", "licence_url": None, "source_url": LFW_URL}

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from lookalike.engine.decode import decode
 from lookalike.engine.engine import Box, Face, FaceEngine, Timings
 from lookalike.errors import ImageError, LookalikeError
-from lookalike.gallery.search import Matcher, MatchResult
-from lookalike.gallery.store import Gallery
-from lookalike.service.results import FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
+from lookalike.gallery.search import Match, Matcher, MatchResult
+from lookalike.gallery.store import FaceDetails, Gallery
+from lookalike.service.results import Credit, FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
 from lookalike.settings import Settings
 
 
@@ -18,8 +18,27 @@ def face_box(box: Box) -> FaceBox:
     return FaceBox(box.left, box.top, box.right, box.bottom)
 
 
-def face_result(face: Face, result: MatchResult) -> FaceResult:
-    """One described face and its search result, as the result document shows them."""
+def lookalike(match: Match, details: FaceDetails | None) -> Lookalike:
+    """One lookalike as a card shows it: the match, who the person is, and the photo's credit."""
+    facts = details.facts if details else None
+    prov = details.provenance if details else None
+    return Lookalike(
+        name=match.person,
+        display_name=match.name,
+        distance=round(match.distance, 4),
+        similarity=round(match.similarity, 4),
+        face_id=match.face_id,
+        photo=match.photo,
+        description=facts.description if facts else None,
+        wikidata=facts.wikidata if facts else None,
+        wikipedia=facts.wikipedia if facts else None,
+        credit=Credit(prov.author, prov.licence, prov.licence_url, prov.source_url) if prov else None,
+    )
+
+
+def face_result(face: Face, result: MatchResult, details: dict[int, FaceDetails]) -> FaceResult:
+    """One described face and its search result, as the result document shows them (``details``: the
+    matched gallery faces' facts and credits)."""
     return FaceResult(
         box=face_box(face.box),
         landmarks=[list(p) for p in face.landmarks],
@@ -28,17 +47,7 @@ def face_result(face: Face, result: MatchResult) -> FaceResult:
         size=face.size,
         quality=face.quality,
         identity=result.identity,
-        matches=[
-            Lookalike(
-                name=m.person,
-                display_name=m.name,
-                distance=round(m.distance, 4),
-                similarity=round(m.similarity, 4),
-                face_id=m.face_id,
-                photo=m.photo,
-            )
-            for m in result.matches
-        ],
+        matches=[lookalike(m, details.get(m.face_id)) for m in result.matches],
         watch=result.watch,
     )
 
@@ -80,9 +89,11 @@ class MatchService:
             faces = self.engine.describe(image, chosen, timings)
             with timings.stage("search"):
                 results = self.matcher.match_many([f.embedding for f in faces], watch=watch) if faces else []
+                matched = [m.face_id for r in results for m in r.matches]
+                details = self.matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
         except LookalikeError as exc:
             return self.error_result(name, exc.code, exc.message, watch)
-        face_docs = [face_result(face, result) for face, result in zip(faces, results)]
+        face_docs = [face_result(face, result, details) for face, result in zip(faces, results)]
         watch_doc: dict[str, bool] = {"faces": bool(face_docs)}
         for person in watch or []:
             watch_doc[person] = any(r.watch.get(person, False) for r in results)

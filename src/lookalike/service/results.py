@@ -52,6 +52,16 @@ class FaceBox:
 
 
 @dataclass(frozen=True)
+class Credit:
+    """Whose photo it is and on what terms, as the page must show it (plain text; None where unknown)."""
+
+    author: str | None
+    licence: str | None
+    licence_url: str | None
+    source_url: str | None
+
+
+@dataclass(frozen=True)
 class Lookalike:
     """One gallery person a face looks like; ``photo`` and ``thumbnail`` are of their nearest gallery face."""
 
@@ -63,6 +73,10 @@ class Lookalike:
     photo: str
     #: Where the page finds the thumbnail (set on results shown to clients, see :meth:`PhotoResult.public`).
     thumbnail: str | None = field(default=None, metadata=OMIT_EMPTY)
+    description: str | None = None  # who the person is ("American actress"), where the gallery knows
+    wikidata: str | None = None  # the person's Wikidata id
+    wikipedia: str | None = None  # their English Wikipedia article
+    credit: Credit | None = None  # the gallery photo's author and licence
 
 
 @dataclass(frozen=True)
