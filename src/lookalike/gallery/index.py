@@ -49,6 +49,7 @@ class HnswIndex:
         import faiss
 
         self._index = index
+        self.ef_search = ef_search
         faiss.ParameterSpace().set_index_parameter(index, "efSearch", ef_search)
 
     @classmethod
@@ -79,10 +80,38 @@ class HnswIndex:
             pass
         return built
 
-    def search(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, n: int, allowed: RowSelector | None = None, ef_search: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest rows; with ``allowed``, the ``n`` nearest *allowed* rows: the selector is applied
+        inside the graph search (the walk goes through any node, only allowed ones become results)."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        d2, rows = self._index.search(q, n)  # type: ignore[attr-defined]
+        if allowed is None and ef_search is None:
+            d2, rows = self._index.search(q, n)  # type: ignore[attr-defined]
+        else:
+            import faiss
+
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef_search or self.ef_search
+            if allowed is not None:
+                params.sel = allowed.selector
+            d2, rows = self._index.search(q, n, params=params)  # type: ignore[attr-defined]
         return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), rows.astype(np.int64)
+
+
+class RowSelector:
+    """A set of gallery rows as a FAISS ``IDSelectorBitmap`` (one bit a row), for filtered HNSW search.
+
+    Build once per filter and reuse: it holds the bitmap the selector points into."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        import faiss
+
+        mask = np.asarray(mask, dtype=bool)
+        self.count = int(mask.sum())
+        # Bit i of the bitmap is row i, least significant bit first (faiss: bitmap[i >> 3] >> (i & 7) & 1).
+        self._bitmap = np.ascontiguousarray(np.packbits(mask, bitorder="little"))
+        self.selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(self._bitmap))
 
 
 def _top_n(dist: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
