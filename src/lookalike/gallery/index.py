@@ -6,6 +6,7 @@ by Euclidean distance — so the matcher does not care which one it got.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Protocol
 
@@ -84,7 +85,12 @@ class HnswIndex:
         self, queries: np.ndarray, n: int, allowed: RowSelector | None = None, ef_search: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` nearest rows; with ``allowed``, the ``n`` nearest *allowed* rows: the selector is applied
-        inside the graph search (the walk goes through any node, only allowed ones become results)."""
+        inside the graph search (the walk goes through any node, only allowed ones become results).
+
+        A filtered walk meets allowed nodes at the filter's rate only, so unless ``ef_search`` is given it
+        widens the beam in proportion: ``ef_search / share allowed`` (at most :data:`FILTERED_EF_MAX`).
+        Measured on 100k face-like vectors with 10% allowed: filtered top-5 people equal to exact in 50% of
+        queries at efSearch 128, 90% at 512, 99% at 1280 (``lookalike bench search --filtered``)."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if allowed is None and ef_search is None:
             d2, rows = self._index.search(q, n)  # type: ignore[attr-defined]
@@ -92,11 +98,21 @@ class HnswIndex:
             import faiss
 
             params = faiss.SearchParametersHNSW()
-            params.efSearch = ef_search or self.ef_search
+            params.efSearch = ef_search or self.filtered_ef(allowed.count if allowed is not None else None)
             if allowed is not None:
                 params.sel = allowed.selector
             d2, rows = self._index.search(q, n, params=params)  # type: ignore[attr-defined]
         return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), rows.astype(np.int64)
+
+    def filtered_ef(self, allowed: int | None) -> int:
+        """The beam width for a search where ``allowed`` rows of the index may be returned."""
+        total = int(self._index.ntotal)  # type: ignore[attr-defined]
+        if allowed is None or allowed >= total:
+            return self.ef_search
+        return int(min(FILTERED_EF_MAX, max(self.ef_search, math.ceil(self.ef_search * total / max(allowed, 1)))))
+
+
+FILTERED_EF_MAX = 8192
 
 
 class RowSelector:
