@@ -164,11 +164,18 @@ def _print_engine_summary(summary: list[dict[str, Any]]) -> None:
 @bench_group.command("search")
 @click.option("--sizes", default="10000,100000,1000000", show_default=True, help="Gallery sizes (faces).")
 @click.option("--queries", type=int, default=200, show_default=True)
+@click.option(
+    "--filtered",
+    is_flag=True,
+    help="Also filtered search: a filter keeping 10%% of the people, HNSW (selector) vs exact, through the matcher.",
+)
 @gallery_option
 @json_option
 @click.pass_context
 @friendly_errors
-def bench_search(ctx: click.Context, sizes: str, queries: int, gallery: Path | None, as_json: bool) -> None:
+def bench_search(
+    ctx: click.Context, sizes: str, queries: int, filtered: bool, gallery: Path | None, as_json: bool
+) -> None:
     """Exact vs HNSW search on face-like synthetic galleries (seeded by a real gallery if given)."""
     from lookalike.bench import search as bench
     from lookalike.gallery.store import Gallery
@@ -177,11 +184,22 @@ def bench_search(ctx: click.Context, sizes: str, queries: int, gallery: Path | N
     if gallery is not None:
         with Gallery.open(settings_from(ctx, gallery=gallery).gallery_path()) as g:
             seeds = g.vectors()[0]
-    rows = bench.run([int(s) for s in sizes.split(",")], queries, seeds)
+    size_list = [int(s) for s in sizes.split(",")]
+    rows = bench.run(size_list, queries, seeds)
+    filtered_rows = bench.run_filtered(size_list, queries, 0.1, seeds) if filtered else None
     if as_json:
-        print_json({"queries": queries, "seeded_by_gallery": seeds is not None, "results": rows})
+        out: dict[str, Any] = {"queries": queries, "seeded_by_gallery": seeds is not None, "results": rows}
+        if filtered_rows is not None:
+            out["filtered"] = {"filter": "sex=female", "keeps_people": 0.1, "top_k": 5, "results": filtered_rows}
+        print_json(out)
         return
-    table = Table(title="search: exact (NumPy) vs HNSW (FAISS, M=32, efSearch=128)")
+    _print_rows("search: exact (NumPy) vs HNSW (FAISS, M=32, efSearch=128)", rows)
+    if filtered_rows is not None:
+        _print_rows("filtered search (10% of the people pass), per query through the matcher, top-5", filtered_rows)
+
+
+def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
     for col in rows[0]:
         table.add_column(col.replace("_", " "), justify="right")
     for row in rows:

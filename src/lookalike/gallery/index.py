@@ -6,6 +6,7 @@ by Euclidean distance — so the matcher does not care which one it got.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Protocol
 
@@ -49,6 +50,7 @@ class HnswIndex:
         import faiss
 
         self._index = index
+        self.ef_search = ef_search
         faiss.ParameterSpace().set_index_parameter(index, "efSearch", ef_search)
 
     @classmethod
@@ -79,10 +81,61 @@ class HnswIndex:
             pass
         return built
 
-    def search(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, n: int, allowed: RowSelector | None = None, ef_search: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest rows; with ``allowed``, the ``n`` nearest *allowed* rows: the selector is applied
+        inside the graph search (the walk goes through any node, only allowed ones become results).
+
+        A filtered walk meets allowed nodes at the filter's rate only, so unless ``ef_search`` is given it
+        widens the beam in proportion: ``FILTERED_EF_FACTOR * ef_search / share allowed`` (at most
+        :data:`FILTERED_EF_MAX`).  Measured on 100k face-like vectors with 10% of the people allowed, the
+        filtered top-5 people equal the exact ones in 50% of queries at efSearch 128, 90% at 512, 97% at
+        1273 and 99% at 2545 (``lookalike bench search --filtered``): a selective filter is cheaper searched
+        exactly over its rows, which is what the matcher does below ``ann_min_faces`` allowed rows."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        d2, rows = self._index.search(q, n)  # type: ignore[attr-defined]
+        if allowed is None and ef_search is None:
+            d2, rows = self._index.search(q, n)  # type: ignore[attr-defined]
+        else:
+            import faiss
+
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef_search or self.filtered_ef(allowed.count if allowed is not None else None)
+            if allowed is not None:
+                params.sel = allowed.selector
+            d2, rows = self._index.search(q, n, params=params)  # type: ignore[attr-defined]
         return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), rows.astype(np.int64)
+
+    def filtered_ef(self, allowed: int | None) -> int:
+        """The beam width for a search where ``allowed`` rows of the index may be returned."""
+        total = int(self._index.ntotal)  # type: ignore[attr-defined]
+        if allowed is None or allowed >= total:
+            return self.ef_search
+        return int(
+            min(
+                FILTERED_EF_MAX,
+                max(self.ef_search, math.ceil(FILTERED_EF_FACTOR * self.ef_search * total / max(allowed, 1))),
+            )
+        )
+
+
+FILTERED_EF_MAX = 8192
+FILTERED_EF_FACTOR = 2.0  # at 1.0: 97% of filtered top-5 exact at 100k faces, 10% allowed; at 2.0: 99%
+
+
+class RowSelector:
+    """A set of gallery rows as a FAISS ``IDSelectorBitmap`` (one bit a row), for filtered HNSW search.
+
+    Build once per filter and reuse: it holds the bitmap the selector points into."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        import faiss
+
+        mask = np.asarray(mask, dtype=bool)
+        self.count = int(mask.sum())
+        # Bit i of the bitmap is row i, least significant bit first (faiss: bitmap[i >> 3] >> (i & 7) & 1).
+        self._bitmap = np.ascontiguousarray(np.packbits(mask, bitorder="little"))
+        self.selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(self._bitmap))
 
 
 def _top_n(dist: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,13 +13,17 @@ so it is 50% exactly at the threshold; the slope is the model's, fitted on LFW p
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lookalike.engine.embedding import calibration, embedding_id, identity_rule
 from lookalike.errors import GalleryError
-from lookalike.gallery.index import ExactIndex, HnswIndex, VectorIndex
+from lookalike.gallery.filters import Facts, PersonFilter
+from lookalike.gallery.index import ExactIndex, HnswIndex, RowSelector, VectorIndex
 from lookalike.gallery.store import Gallery, display_name
 from lookalike.settings import Settings
 
@@ -54,10 +58,17 @@ class MatchResult:
         return self.matches[0] if self.matches else None
 
 
+RESTRICTIONS_CACHED = 64  # filters whose masks a matcher keeps
+
+
 class Matcher:
     """Searches one gallery.  Builds its index once; cheap to query many times."""
 
-    def __init__(self, gallery: Gallery, settings: Settings | None = None) -> None:
+    def __init__(
+        self, gallery: Gallery, settings: Settings | None = None, facts: Mapping[str, Facts] | None = None
+    ) -> None:
+        """``facts``: the people's facts for filtered search; by default the gallery's own, read at the first
+        filtered search (a person without facts fails every filter but the empty one)."""
         self.settings = settings or Settings()
         self.gallery = gallery
         gallery.check_embedding(embedding_id(self.settings))
@@ -76,27 +87,41 @@ class Matcher:
         self.index: VectorIndex = self.exact
         if len(vectors) >= self.settings.ann_min_faces:
             self.index = HnswIndex.load_or_build(vectors, gallery.cache_dir() / f"hnsw-{gallery.generation}.faiss")
+        # Filtered search on an HNSW gallery goes exact when fewer rows than this pass: a gallery of that
+        # size would be searched exactly too (faster there, and exact).
+        self.filter_exact_below = self.settings.ann_min_faces
+        self._facts: dict[str, Facts] | None = dict(facts) if facts is not None else None
+        self._restrictions: OrderedDict[PersonFilter, _Restriction] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def size(self) -> int:
         return len(self.ids)
 
     def match_many(
-        self, embeddings: np.ndarray, k: int | None = None, watch: list[str] | None = None
+        self,
+        embeddings: np.ndarray,
+        k: int | None = None,
+        watch: list[str] | None = None,
+        person_filter: PersonFilter | None = None,
     ) -> list[MatchResult]:
+        """The top-k people for each embedding; with ``person_filter``, the true top-k of the people who pass
+        (the filter is applied inside the search).  ``identity`` and ``watch`` are about who the face *is*, so
+        they are answered from the whole gallery whatever the filter."""
         k = self.settings.top_k if k is None else k
         queries = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if len(queries) == 0:
             return []
         wanted = max(k, 2)  # the runner-up decides whether the best match is unambiguous
-        if self.index is self.exact:
-            people = self._exact_people(queries, wanted)
+        if person_filter is None or person_filter.empty:
+            people = whole = self._people(queries, wanted)
         else:
-            people = self._approx_people(queries, wanted)
+            people, whole = self._filtered_people(queries, wanted, self._restriction(person_filter))
         watch_rows = self._watch_rows(watch or [])
         results = []
         for qi, top in enumerate(people):
-            identity = self.identify([dist for _, dist in top], [int(self.labels[row]) for row, _ in top])
+            near = whole[qi]
+            identity = self.identify([dist for _, dist in near], [int(self.labels[row]) for row, _ in near])
             matches = [self._match(row, dist) for row, dist in top[:k]]
             flags = {}
             for person, rows in watch_rows.items():
@@ -105,8 +130,20 @@ class Matcher:
             results.append(MatchResult(matches, identity, flags))
         return results
 
-    def match(self, embedding: np.ndarray, k: int | None = None, watch: list[str] | None = None) -> MatchResult:
-        return self.match_many(np.asarray(embedding)[None, :], k, watch)[0]
+    def match(
+        self,
+        embedding: np.ndarray,
+        k: int | None = None,
+        watch: list[str] | None = None,
+        person_filter: PersonFilter | None = None,
+    ) -> MatchResult:
+        return self.match_many(np.asarray(embedding)[None, :], k, watch, person_filter)[0]
+
+    def people_passing(self, person_filter: PersonFilter | None) -> int:
+        """How many of the gallery's people pass the filter (0: a filtered search answers no matches)."""
+        if person_filter is None or person_filter.empty:
+            return len(self.people)
+        return self._restriction(person_filter).people_count
 
     def identify(self, distances: list[float], labels: list[int]) -> str | None:
         """Who the face *is*: the nearest person, if close enough and clearly closer than the next one.
@@ -134,28 +171,29 @@ class Matcher:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _exact_people(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        dist = self.exact.distances(queries)  # [m, N]
-        out = []
-        for row in dist:
-            by_person = np.minimum.reduceat(row[self._order], self._starts)
-            n = min(k, len(by_person))
-            top = np.argpartition(by_person, n - 1)[:n]
-            top = top[np.argsort(by_person[top], kind="stable")]
-            picks = []
-            for p in top:
-                start = self._starts[p]
-                end = self._starts[p + 1] if p + 1 < len(self._starts) else len(self._order)
-                rows = self._order[start:end]
-                best_row = int(rows[np.argmin(row[rows])])
-                picks.append((best_row, float(by_person[p])))
-            out.append(picks)
-        return out
+    def _people(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        if self.index is self.exact:
+            return self._exact_people(queries, k)
+        return self._approx_people(queries, k)
 
-    def _approx_people(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    def _exact_people(
+        self, queries: np.ndarray, k: int, excluded: np.ndarray | None = None
+    ) -> list[list[tuple[int, float]]]:
+        dist = self.exact.distances(queries)  # [m, N]
+        return [_top_groups(row, self._order, self._starts, k, excluded) for row in dist]
+
+    def _approx_people(
+        self, queries: np.ndarray, k: int, restriction: _Restriction | None = None
+    ) -> list[list[tuple[int, float]]]:
         n = max(10 * k, 50)
+        allowed = None if restriction is None else restriction.selector()
+        people = len(self.people) if restriction is None else restriction.people_count
+        size = self.size if restriction is None else restriction.rows_count
         while True:
-            dist, rows = self.index.search(queries, min(n, self.size))
+            if allowed is None:
+                dist, rows = self.index.search(queries, min(n, self.size))
+            else:
+                dist, rows = self.index.search(queries, min(n, size), allowed=allowed)  # type: ignore[call-arg]
             out, short = [], False
             for drow, rrow in zip(dist, rows):
                 seen: dict[int, tuple[int, float]] = {}
@@ -167,11 +205,52 @@ class Matcher:
                         seen[label] = (r, d)
                         if len(seen) == k:
                             break
-                short = short or (len(seen) < min(k, len(self.people)))
+                short = short or (len(seen) < min(k, people))
                 out.append(list(seen.values()))
-            if not short or n >= self.size:
+            if not short or n >= size:
                 return out
             n *= 4
+
+    def _filtered_people(
+        self, queries: np.ndarray, k: int, restriction: _Restriction
+    ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+        """(top-k of the people who pass, top-2 of everyone for the identity), by the cheapest exact route:
+
+        - an exact gallery: one distance matrix, the excluded people's minima set to infinity;
+        - an HNSW gallery where few rows pass (under ``filter_exact_below``): exact over those rows only;
+        - otherwise HNSW with the allowed rows as a FAISS selector inside the graph search.
+        """
+        if restriction.people_count == 0:
+            return [[] for _ in queries], self._people(queries, 2)
+        if self.index is self.exact:
+            dist = self.exact.distances(queries)
+            people = [_top_groups(row, self._order, self._starts, k, restriction.excluded) for row in dist]
+            return people, [_top_groups(row, self._order, self._starts, 2, None) for row in dist]
+        whole = self._approx_people(queries, 2)
+        if restriction.rows_count < self.filter_exact_below:
+            sub = restriction.subset(self)
+            dist = sub.exact.distances(queries)
+            people = [[(int(sub.rows[r]), d) for r, d in _top_groups(row, None, sub.starts, k, None)] for row in dist]
+            return people, whole
+        return self._approx_people(queries, k, restriction), whole
+
+    def _restriction(self, person_filter: PersonFilter) -> _Restriction:
+        """What a filter means for this gallery, computed once per filter (filters repeat)."""
+        with self._lock:
+            cached = self._restrictions.get(person_filter)
+            if cached is not None:
+                self._restrictions.move_to_end(person_filter)
+                return cached
+        if self._facts is None:
+            source = getattr(self.gallery, "person_facts", None)
+            self._facts = dict(source()) if callable(source) else {}
+        allowed_people = person_filter.person_mask(self._facts, [str(p) for p in self.people])
+        restriction = _Restriction(allowed_people, allowed_people[self.labels])
+        with self._lock:
+            self._restrictions[person_filter] = restriction
+            while len(self._restrictions) > RESTRICTIONS_CACHED:
+                self._restrictions.popitem(last=False)
+        return restriction
 
     def _watch_rows(self, watch: list[str]) -> dict[str, np.ndarray]:
         return {person: np.flatnonzero(self.persons == person) for person in watch}
@@ -182,3 +261,69 @@ class Matcher:
         return Match(
             info.person, dist, similarity(dist, self.settings.threshold, self.similarity_slope), face_id, info.photo
         )
+
+
+def _top_groups(
+    row: np.ndarray, order: np.ndarray | None, starts: np.ndarray, k: int, excluded: np.ndarray | None
+) -> list[tuple[int, float]]:
+    """(row, distance) of the nearest row of each of the ``k`` nearest groups (people), nearest first.
+
+    ``row``: distances by row; ``order``: the rows sorted by group (``None``: already sorted); ``starts``:
+    where each group begins in that order; ``excluded``: bool per group, groups never returned."""
+    by_group = np.minimum.reduceat(row if order is None else row[order], starts)
+    available = len(by_group)
+    if excluded is not None:
+        by_group[excluded] = np.inf
+        available -= int(excluded.sum())
+    n = min(k, available)
+    if n <= 0:
+        return []
+    top = np.argpartition(by_group, n - 1)[:n]
+    top = top[np.argsort(by_group[top], kind="stable")]
+    total = len(row)
+    picks = []
+    for p in top:
+        start = int(starts[p])
+        end = int(starts[p + 1]) if p + 1 < len(starts) else total
+        if order is None:
+            best_row = start + int(np.argmin(row[start:end]))
+        else:
+            rows = order[start:end]
+            best_row = int(rows[np.argmin(row[rows])])
+        picks.append((best_row, float(by_group[p])))
+    return picks
+
+
+@dataclass
+class _Subset:
+    """The rows that pass a filter, sorted by person, with their own exact index."""
+
+    rows: np.ndarray  # gallery row of each subset row
+    starts: np.ndarray  # where each person's rows begin
+    exact: ExactIndex
+
+
+class _Restriction:
+    """One filter applied to one gallery: who passes, and the search structures derived from it (lazily)."""
+
+    def __init__(self, people: np.ndarray, rows: np.ndarray) -> None:
+        self.people = people  # bool per person label
+        self.excluded = ~people
+        self.rows = rows  # bool per gallery row
+        self.people_count = int(people.sum())
+        self.rows_count = int(rows.sum())
+        self._selector: RowSelector | None = None
+        self._subset: _Subset | None = None
+
+    def selector(self) -> RowSelector:
+        if self._selector is None:
+            self._selector = RowSelector(self.rows)
+        return self._selector
+
+    def subset(self, matcher: Matcher) -> _Subset:
+        if self._subset is None:
+            order = matcher._order[self.rows[matcher._order]]  # the allowed rows, grouped by person
+            labels = matcher.labels[order]
+            starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if len(order) else np.zeros(0, np.int64)
+            self._subset = _Subset(order, starts, ExactIndex(matcher.exact.vectors[order]))
+        return self._subset
