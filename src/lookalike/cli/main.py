@@ -51,6 +51,13 @@ def cli(ctx: click.Context) -> None:
 @click.option("--watch", default="", help="Comma-separated people to look for, e.g. Joseph_Biden,Donald_Trump.")
 @click.option("--threshold", type=float, default=None, help="Verification distance [default: 0.6].")
 @detector_option
+@click.option("--sex", default=None, help="Compare only with women or men (female, male).")
+@click.option(
+    "--occupation", default=None, help="Compare only with these groups, comma-separated: actor, musician, athlete, ..."
+)
+@click.option("--born-after", type=int, default=None, help="Compare only with people born after this year.")
+@click.option("--born-before", type=int, default=None, help="Compare only with people born before this year.")
+@click.option("--living/--any-living", "living", default=None, help="Compare only with living people.")
 @json_option
 @click.pass_context
 @friendly_errors
@@ -63,12 +70,16 @@ def match(
     threshold: float | None,
     detector: str | None,
     as_json: bool,
+    **filters: object,
 ) -> None:
-    """Who do the faces in PHOTOS look like?"""
+    """Who do the faces in PHOTOS look like?  The filters choose whom to be compared with (the gallery's
+    facts of each person: a person whose fact is unknown does not pass a filter on it)."""
+    from lookalike.gallery.filters import PersonFilter
     from lookalike.wiring import match_service
 
     settings = settings_from(ctx, gallery=gallery, top_k=top, threshold=threshold, detector=detector)
     watch_list = [w.strip() for w in watch.split(",") if w.strip()]
+    person_filter = PersonFilter.from_fields(filters)
     service = match_service(settings)
     service.matcher.check_watch(watch_list)
     results = []
@@ -78,7 +89,7 @@ def match(
         except OSError as exc:
             results.append(service.error_result(str(photo), "unreadable", f"Cannot read {photo}: {exc.strerror}."))
             continue
-        results.append(service.match_bytes(data, name=str(photo), watch=watch_list))
+        results.append(service.match_bytes(data, name=str(photo), watch=watch_list, person_filter=person_filter))
     failed = any(r.error for r in results)
     if as_json:
         search = {

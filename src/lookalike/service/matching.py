@@ -8,6 +8,7 @@ from collections.abc import Callable
 from lookalike.engine.decode import decode
 from lookalike.engine.engine import Box, Face, FaceEngine, Timings
 from lookalike.errors import ImageError, LookalikeError
+from lookalike.gallery.filters import PersonFilter
 from lookalike.gallery.search import Match, Matcher, MatchResult
 from lookalike.gallery.store import FaceDetails, Gallery
 from lookalike.service.results import Credit, FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
@@ -66,8 +67,10 @@ class MatchService:
         name: str = "photo",
         watch: list[str] | None = None,
         on_faces: Callable[[FacesFound], None] | None = None,
+        person_filter: PersonFilter | None = None,
     ) -> PhotoResult:
-        """Match every face in ``data``.  ``on_faces(found)`` is called once faces are found.
+        """Match every face in ``data``.  ``on_faces(found)`` is called once faces are found;
+        ``person_filter`` chooses whom the faces are compared with (:mod:`lookalike.gallery.filters`).
 
         Bad input never raises: the result carries ``error`` with a ``code`` and a message instead.
         """
@@ -88,7 +91,11 @@ class MatchService:
                 on_faces(FacesFound(len(detections), [face_box(d.box) for d in chosen], info.width, info.height))
             faces = self.engine.describe(image, chosen, timings)
             with timings.stage("search"):
-                results = self.matcher.match_many([f.embedding for f in faces], watch=watch) if faces else []
+                results = (
+                    self.matcher.match_many([f.embedding for f in faces], watch=watch, person_filter=person_filter)
+                    if faces
+                    else []
+                )
                 matched = [m.face_id for r in results for m in r.matches]
                 details = self.matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
         except LookalikeError as exc:
