@@ -229,6 +229,7 @@ def fetch_files(
 ) -> dict[str, CommonsFile]:
     """Ask Commons about ``titles`` (at most MAX_TITLES a request), following ``continue``."""
     found: dict[str, CommonsFile] = {}
+    titles = list(dict.fromkeys(titles))  # each title asked once
     for start in range(0, len(titles), MAX_TITLES):
         chunk = titles[start : start + MAX_TITLES]
         params = {

@@ -225,8 +225,8 @@ def _person(qid: str, a: dict[str, Any]) -> Person:
         sex=None if a["sex"] is None else SEX.get(sex_qid or "", "other"),
         birth_year=_year(a["birth"]),
         death_year=_year(a["death"]),
-        occupations=tuple(a["occ"]),
-        countries=tuple(a["country"]),
+        occupations=tuple(sorted(a["occ"])),  # sorted: rows come in no defined order
+        countries=tuple(sorted(a["country"])),
         wikipedia=a["article"],
         sitelinks=a["sitelinks"],
         images=tuple(sorted(a["images"])),
