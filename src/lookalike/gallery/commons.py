@@ -119,7 +119,7 @@ def plain_text(html: str | None) -> str | None:
     parser.close()
     text = "".join(parser.parts)
     text = re.sub(r"[<>]", "", text)
-    text = re.sub(r"(?i)\b(?:java|vb)script\s*:", "", text)
+    text = re.sub(r"(?i)(?:java|vb)script\s*:", "", text)
     text = re.sub(r"\s+", " ", text).strip()
     return text or None
 
