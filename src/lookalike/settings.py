@@ -110,6 +110,13 @@ class Settings:
     )
     worker_health_seconds: float = 60.0  # ``lookalike worker --check`` fails when the file is older than this
 
+    # The famous-people gallery's sources (``gallery/wikidata.py``, ``gallery/commons.py``).
+    wikidata_sparql_url: str = "https://query.wikidata.org/sparql"  # a SPARQL 1.1 Protocol endpoint
+    commons_api_url: str = "https://commons.wikimedia.org/w/api.php"  # a MediaWiki API (imageinfo)
+    # Who runs the download (an e-mail address or a URL): sent in the User-Agent, as Wikimedia asks.
+    # Required against the public Wikimedia services; stand-ins on other hosts accept its absence.
+    contact: str = ""
+
     def gallery_path(self) -> Path:
         return self.gallery if self.gallery is not None else self.home / "gallery"
 

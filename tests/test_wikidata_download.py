@@ -1,0 +1,257 @@
+"""The Wikidata + Commons downloader against offline stand-ins: a SPARQL 1.1 engine, a Commons API, a file server."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lookalike.checksums import sha256_file
+from lookalike.gallery.commons import fetch_files
+from lookalike.gallery.polite import PoliteClient
+from lookalike.gallery.wikidata import Band, QueryOptions, build_query, iter_people
+from lookalike.gallery.wikidata_download import ProgressEvent, download_wikidata
+from lookalike.settings import Settings
+from tests.wikidata import world
+from tests.wikidata.servers import Commons, Files, Sparql
+
+pyoxigraph = pytest.importorskip("pyoxigraph", reason="pyoxigraph (the dev extra) runs the SPARQL stand-in")
+
+CONTACT = "lookalike-tests@example.org"
+SKIPPED = {world.NON_FREE, world.UNKNOWN_LICENCE, world.DELETED, world.BROKEN}
+PERSON_KEYS = ["kind", "dir", "name", "wikidata", "description", "sex", "birth_year", "death_year", "occupations",
+               "country", "wikipedia", "sitelinks"]  # fmt: skip
+PHOTO_KEYS = ["kind", "path", "source_url", "licence", "licence_url", "author", "credit", "attribution_required",
+              "reusable", "sha256", "bytes"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def people(data: Path) -> list[world.Made]:
+    return world.make_world(data)
+
+
+@dataclass
+class Stand:
+    sparql: Sparql
+    commons: Commons
+    files: Files
+    settings: Settings
+
+    def client(self, concurrency: int = 4) -> PoliteClient:
+        return PoliteClient(
+            self.settings,
+            timeout=1.0,
+            concurrency=concurrency,
+            sleep=lambda s: time.sleep(min(s, 0.01)),
+            rand=lambda: 0.5,
+        )
+
+
+@pytest.fixture
+def stand(people: list[world.Made], tmp_path: Path) -> Iterator[Stand]:
+    with Files(people) as files, Sparql(world.turtle(people)) as sparql, Commons(people, files.url) as commons:
+        settings = Settings(
+            home=tmp_path / "home",
+            wikidata_sparql_url=sparql.url + "/sparql",
+            commons_api_url=commons.url + "/w/api.php",
+            contact=CONTACT,
+        )
+        yield Stand(sparql, commons, files, settings)
+
+
+def lines(out: Path) -> list[dict]:
+    return [json.loads(raw) for raw in (out / "provenance.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def dir_of(made: world.Made) -> str:
+    from lookalike.gallery.wikidata import Person
+
+    return Person(made.qid, made.name, None, None, None, None, (), (), None, made.sitelinks).dir_name
+
+
+def expected_dirs(people: list[world.Made], top: int) -> list[str]:
+    from lookalike.gallery.wikidata import Person
+
+    kept = [p for p in people if p.index not in SKIPPED][:top]
+    return [Person(p.qid, p.name, None, None, None, None, (), (), None, p.sitelinks).dir_name for p in kept]
+
+
+def test_top_40_in_sitelink_order_every_photo_credited(stand: Stand, people: list[world.Made], tmp_path: Path) -> None:
+    out = tmp_path / "famous"
+    with stand.client() as client:
+        report = download_wikidata(out, 40, stand.settings, client=client)
+    assert report.people == expected_dirs(people, 40)
+    assert report.downloaded == 40 and report.already_had == 0
+    assert report.skipped_by_reason == {"non_free": 1, "unknown_licence": 1, "missing_file": 1, "broken_download": 1}
+    assert {s.wikidata for s in report.skipped} == {people[i].qid for i in SKIPPED}
+    skip_log = [json.loads(x) for x in (out / "skipped.jsonl").read_text().splitlines()]
+    assert {s["reason"] for s in skip_log} == set(report.skipped_by_reason)
+
+    written = lines(out)
+    assert written[0] == {"kind": "set", "set": "wikidata", "title": "Wikidata + Wikimedia Commons",
+                          "source_url": "https://www.wikidata.org/"}  # fmt: skip
+    persons = {x["dir"]: x for x in written if x["kind"] == "person"}
+    photos = {x["path"].split("/")[0]: x for x in written if x["kind"] == "photo"}
+    assert list(persons) == report.people == list(photos)
+    for line in persons.values():
+        assert list(line) == PERSON_KEYS
+        assert line["sex"] in ("female", "male") and "actor" in line["occupations"]
+        assert line["wikipedia"].startswith("https://en.wikipedia.org/wiki/")
+        assert line["country"] in ("India", "United States of America") and 1950 <= line["birth_year"] < 2000
+    for line in photos.values():
+        assert list(line) == PHOTO_KEYS and line["reusable"] is True and line["licence"]
+        assert line["author"] and line["credit"] == "Own work"
+        assert line["source_url"].startswith("https://commons.wikimedia.org/wiki/File:")
+        file = out / line["path"]
+        assert sha256_file(file) == line["sha256"] and file.stat().st_size == line["bytes"]
+    assert persons[dir_of(people[world.DEAD])]["death_year"] == 2020
+    assert persons[dir_of(people[0])]["death_year"] is None
+
+    shared = [photos[dir_of(people[i])] for i in (world.SHARED_FROM, world.SHARED_TO)]
+    assert shared[0]["sha256"] == shared[1]["sha256"] and shared[0]["path"] != shared[1]["path"]
+    shared_paths = [
+        p for p in stand.files.requests if p.split("/")[2] in (str(world.SHARED_FROM), str(world.SHARED_TO))
+    ]
+    assert sum(stand.files.requests[p] for p in shared_paths) == 1  # one download for the two people
+    accented = photos[dir_of(people[world.ACCENTED])]
+    assert accented["path"].endswith("/Zoë_O_Brien-Müller_at_the_Festival_1.jpg")
+    assert "Zo%C3%AB_O%27Brien" in accented["source_url"] or "Zoë_O'Brien" in accented["source_url"]
+
+
+def photos_name(people: list[world.Made], index: int) -> str:
+    return people[index].title.split(":", 1)[1].replace(" ", "_")
+
+
+def test_politeness(stand: Stand, tmp_path: Path) -> None:
+    with stand.client() as client:
+        download_wikidata(tmp_path / "famous", 40, stand.settings, client=client)
+        waits = list(client.waits)
+    for server in (stand.sparql, stand.commons, stand.files):
+        assert server.user_agents and all(CONTACT in ua and ua.startswith("lookalike/") for ua in server.user_agents)
+    assert stand.sparql.max_in_flight == 1  # never two queries at once
+    assert 1 < stand.files.max_in_flight <= 4  # concurrent, bounded
+    assert all(len(batch) <= 50 for batch in stand.commons.batches)
+    assert 1.0 in waits and 2.0 in waits and 3.0 in waits  # Retry-After of the query service, Commons, files
+    slow = [p for p in stand.files.requests if p.startswith(f"/thumb/{world.SLOW}/")]
+    truncated = [p for p in stand.files.requests if p.startswith(f"/thumb/{world.TRUNCATED_ONCE}/")]
+    assert stand.files.requests[slow[0]] == 1  # a slow answer within the timeout is waited for
+    assert stand.files.requests[truncated[0]] == 2  # cut short: detected and fetched again
+
+
+def test_killed_halfway_then_rerun_fetches_nothing_twice(
+    stand: Stand, people: list[world.Made], tmp_path: Path
+) -> None:
+    out = tmp_path / "famous"
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_12(event: ProgressEvent) -> None:
+        if event.action == "downloaded" and event.kept == 12:
+            raise Killed
+
+    with stand.client() as client, pytest.raises(Killed):
+        download_wikidata(out, 40, stand.settings, client=client, progress=kill_after_12)
+    recorded = [x for x in lines(out) if x["kind"] == "photo"]
+    assert len(recorded) == 12
+    files_before = dict(stand.files.requests)
+    batches_before = len(stand.commons.batches)
+
+    with stand.client() as client:
+        report = download_wikidata(out, 40, stand.settings, client=client)
+    assert report.people == expected_dirs(people, 40)
+    assert report.already_had == 12 and report.downloaded == 28
+    done_qids = {x["path"].split("/")[0].rsplit("_", 1)[1] for x in recorded}
+    done_titles = {p.title for p in people if p.qid in done_qids}
+    second_batches = stand.commons.batches[batches_before:]
+    assert not done_titles & {t for b in second_batches for t in b}  # Commons not asked again about them
+    for path, count in stand.files.requests.items():
+        index = int(path.split("/")[2])
+        if people[index].qid in done_qids:
+            assert count == files_before[path], path  # their thumbnails not fetched again
+    # Permanent skips are remembered, not asked about again; the broken download is tried again.
+    again = {t for b in second_batches for t in b}
+    assert people[world.NON_FREE].title not in again and people[world.BROKEN].title in again
+
+    with stand.client() as client:  # a third run: nothing left to fetch
+        before = stand.files.total
+        third = download_wikidata(out, 40, stand.settings, client=client)
+    assert third.already_had == 40 and third.downloaded == 0 and stand.files.total == before + 1  # BROKEN, again
+    assert third.requests.files == 1
+
+
+def test_rerun_with_bigger_top_adds_the_new_people(stand: Stand, people: list[world.Made], tmp_path: Path) -> None:
+    out = tmp_path / "famous"
+    with stand.client() as client:
+        download_wikidata(out, 10, stand.settings, client=client)
+    with stand.client() as client:
+        report = download_wikidata(out, 20, stand.settings, client=client)
+    assert report.people == expected_dirs(people, 20) and report.already_had == 10 and report.downloaded == 10
+
+
+def test_sanitised_credits(stand: Stand, people: list[world.Made], tmp_path: Path) -> None:
+    out = tmp_path / "famous"
+    with stand.client() as client:
+        download_wikidata(out, 40, stand.settings, client=client)
+    photos = [x for x in lines(out) if x["kind"] == "photo"]
+    for line in photos:
+        for key in ("author", "credit", "licence"):
+            text = line[key] or ""
+            assert "<" not in text and ">" not in text and "javascript:" not in text.lower()
+            assert "alert" not in text and "owned" not in text and "tracker" not in text
+    hostile = next(x for x in photos if x["path"].startswith(people[world.HOSTILE_ARTIST].name.replace(" ", "_")))
+    assert hostile["author"] == "Evil Artist b"
+
+
+def test_query_runs_unchanged_on_a_sparql_engine(people: list[world.Made]) -> None:
+    store = pyoxigraph.Store()
+    store.load(world.turtle(people).encode(), format=pyoxigraph.RdfFormat.TURTLE)
+    for options in (QueryOptions(), QueryOptions(occupation="singer", living=True), QueryOptions(occupation="Q177220"),
+                    QueryOptions(language="de", page_size=7)):  # fmt: skip
+        for band in (Band(200, None), Band(150, 200)):
+            text = build_query(band, options)
+            assert "SERVICE" not in text.upper() and "hint:" not in text
+            rows = list(store.query(text))
+            assert rows, (band, options)
+
+
+def test_bands_pages_and_filters(stand: Stand, people: list[world.Made]) -> None:
+    endpoint = stand.settings.wikidata_sparql_url
+    with stand.client() as client:
+        everyone = list(iter_people(client, endpoint, QueryOptions()))
+        requests = client.requests["sparql"]
+        paged = list(iter_people(client, endpoint, QueryOptions(page_size=4)))
+        assert client.requests["sparql"] - requests > requests  # more, smaller requests
+        singers = list(iter_people(client, endpoint, QueryOptions(occupation="singer", min_sitelinks=100)))
+        living = list(iter_people(client, endpoint, QueryOptions(living=True)))
+        german = list(iter_people(client, endpoint, QueryOptions(language="de", min_sitelinks=250)))
+    assert [p.qid for p in everyone] == [p.qid for p in people] == [p.qid for p in paged]  # no cat, no portrait-less
+    assert [p.sitelinks for p in everyone] == sorted((p.sitelinks for p in everyone), reverse=True)
+    assert {p.qid for p in singers} == {p.qid for p in people if "Q177220" in p.occupations and p.sitelinks >= 100}
+    assert people[world.DEAD].qid not in {p.qid for p in living} and len(living) == len(people) - 1
+    assert german and all(p.name.endswith("(de)") and p.wikipedia is None for p in german)
+    first = everyone[0]
+    assert first.occupations == ("actor", "singer") and first.countries == ("India", "United States of America")
+    assert everyone[world.SHARED_FROM].image == everyone[world.SHARED_TO].image
+
+
+def test_commons_batches_of_50_and_both_formatversions(stand: Stand, people: list[world.Made]) -> None:
+    titles = [p.title for p in people] + [f"File:Nobody {i}.jpg" for i in range(74)]
+    with stand.client() as client:
+        v2 = fetch_files(client, stand.settings.commons_api_url, titles, 640, formatversion=2)
+        v1 = fetch_files(client, stand.settings.commons_api_url, titles, 640, formatversion=1)
+        odd = fetch_files(client, stand.settings.commons_api_url, ["File:" + photos_under(people[7])], 640)
+    assert [len(b) for b in stand.commons.batches] == [50, 50, 19, 50, 50, 19, 1]  # the shared photo asked once
+    assert v1 == v2 and len(v2) == len(set(titles))
+    assert v2[people[world.DELETED].title].missing and v2["File:Nobody 3.jpg"].missing
+    assert v2[people[0].title].thumb_url.endswith("/640px-" + photos_name(people, 0))
+    assert not v2[people[world.NON_FREE].title].licence.reusable
+    assert odd["File:" + photos_under(people[7])].licence.reusable  # asked with underscores: "normalized" maps it
+
+
+def photos_under(made: world.Made) -> str:
+    return made.title.split(":", 1)[1].replace(" ", "_")
