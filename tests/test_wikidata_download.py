@@ -255,3 +255,33 @@ def test_commons_batches_of_50_and_both_formatversions(stand: Stand, people: lis
 
 def photos_under(made: world.Made) -> str:
     return made.title.split(":", 1)[1].replace(" ", "_")
+
+
+def test_the_command_builds_a_credited_gallery_that_the_filters_search(
+    stand: Stand, people: list[world.Made], tmp_path: Path, data: Path
+) -> None:
+    """`gallery download wikidata --top 40`, then `match --json` with a filter: every lookalike passes it and
+    carries its description, Wikipedia link and credit."""
+    from tests.test_cli import run
+
+    env = {
+        "LOOKALIKE_HOME": str(stand.settings.home),
+        "LOOKALIKE_WIKIDATA_SPARQL_URL": stand.settings.wikidata_sparql_url,
+        "LOOKALIKE_COMMONS_API_URL": stand.settings.commons_api_url,
+    }
+    gallery = tmp_path / "famous-gallery"
+    out = run("gallery", "download", "wikidata", "--top", "40", "--out", str(gallery), "--contact", CONTACT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "40 people: 40 photos downloaded" in out.stdout
+    info = json.loads(run("gallery", "info", "--gallery", str(gallery), "--json", env=env).stdout)
+    assert info["provenance"]["per_set"] == {"wikidata": info["provenance"]["photos"]}
+    assert info["provenance"]["reusable"] == info["provenance"]["photos"] > 30  # a few photos may give no face
+    women = {p.qid for p in people if p.index % 2}  # the world's Turtle: odd people are female (Q6581072)
+    photo = next(p.photo for p in people if p.index not in SKIPPED)
+    found = run("match", str(photo), "--gallery", str(gallery), "--sex", "female", "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    matches = [m for face in json.loads(found.stdout)["photos"][0]["faces"] for m in face["matches"]]
+    assert matches and all(m["wikidata"] in women for m in matches)
+    for m in matches:
+        assert m["description"] and m["wikipedia"].startswith("https://en.wikipedia.org/wiki/")
+        assert m["credit"]["licence"] and m["credit"]["source_url"].startswith("https://commons.wikimedia.org/")

@@ -21,6 +21,7 @@ from lookalike.cli.output import (
     workers_option,
 )
 from lookalike.documents import to_json
+from lookalike.settings import Settings
 
 
 @click.group("gallery")
@@ -203,36 +204,102 @@ def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
 
 
 @gallery_group.command("download")
-@click.argument("dataset", type=click.Choice(["lfw", "lfw-funneled"]))
+@click.argument("dataset", type=click.Choice(["lfw", "lfw-funneled", "wikidata"]))
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Gallery directory to build.")
-@click.option("--url", default=None, help="Download from this address instead (a mirror).")
-@click.option("--sha256", default=None, help="Expected SHA-256 of the archive (with --url).")
+@click.option("--url", default=None, help="lfw: download from this address instead (a mirror).")
+@click.option("--sha256", default=None, help="lfw: expected SHA-256 of the archive (with --url).")
+@click.option(
+    "--top", type=click.IntRange(1), default=2000, show_default=True, help="wikidata: the N most famous people."
+)
+@click.option("--min-sitelinks", type=click.IntRange(1), default=1, show_default=True, help="wikidata: fame floor.")
+@click.option("--occupation", default=None, help="wikidata: only people of this occupation (a label or a Q-id).")
+@click.option("--living", is_flag=True, help="wikidata: only living people.")
+@click.option("--language", default="en", show_default=True, help="wikidata: language of names and descriptions.")
+@click.option("--width", type=click.IntRange(64, 2048), default=800, show_default=True, help="wikidata: photo width.")
+@click.option(
+    "--contact", default=None, help="wikidata: your e-mail or URL, sent in the User-Agent [$LOOKALIKE_CONTACT]."
+)
 @workers_option
 @click.pass_context
 @friendly_errors
 def gallery_download(
-    ctx: click.Context, dataset: str, out: Path | None, url: str | None, sha256: str | None, workers: int | None
-) -> None:
-    """Download DATASET (checksummed, resumable) and build the gallery from it."""
-    from lookalike.gallery.build import build_gallery, scan_sources
-    from lookalike.gallery.download import DATASETS, download, unpack
-    from lookalike.gallery.store import Gallery
+    ctx: click.Context, dataset: str, out: Path | None, url: str | None, sha256: str | None, workers: int | None,
+    **wikidata: object,
+) -> None:  # fmt: skip
+    """Download DATASET (resumable) and build the gallery from it.
 
+    lfw, lfw-funneled: the LFW archive, checksummed (research use only).  wikidata: the most famous people
+    (by Wikipedia sitelinks) with a freely licensed portrait on Wikimedia Commons, each photo credited.
+    """
     settings = settings_from(ctx, gallery=out)
+    if dataset == "wikidata":
+        photos_dir = _download_wikidata(settings, **wikidata)  # type: ignore[arg-type]
+    else:
+        photos_dir = _download_lfw(settings, dataset, url, sha256)
+    _build_downloaded(settings, photos_dir, workers)
+
+
+def _download_lfw(settings: Settings, dataset: str, url: str | None, sha256: str | None) -> Path:
+    from lookalike.gallery.download import DATASETS, download, unpack
+
     spec = DATASETS[dataset]
     downloads = settings.home / "downloads"
     archive = downloads / f"{spec.name}.tgz"
     with progress_bar(f"downloading {spec.name}") as update:
         download(url or spec.url, archive, sha256 or spec.sha256, update)
     console.print(f"checked SHA-256 of {archive.name}; unpacking")
-    photos_dir = unpack(archive, downloads, spec.folder)
-    photos, _ = scan_sources([photos_dir])
-    with Gallery.create(settings.gallery_path()) as g, progress_bar("embedding") as update:
-        report = build_gallery(g, photos, settings, workers=workers, progress=update)
-        counts = g.counts()
+    return unpack(archive, downloads, spec.folder)
+
+
+def _download_wikidata(
+    settings: Settings,
+    top: int,
+    min_sitelinks: int,
+    occupation: str | None,
+    living: bool,
+    language: str,
+    width: int,
+    contact: str | None,
+) -> Path:
+    from lookalike.gallery.wikidata_download import ProgressEvent, download_wikidata
+
+    if contact:
+        settings = settings.replace(contact=contact)
+    out = settings.home / "downloads" / "wikidata"  # the set's folder name is its provenance set name
+    with progress_bar("downloading portraits") as update:
+
+        def progress(event: ProgressEvent) -> None:
+            update(event.kept, event.top)
+
+        report = download_wikidata(
+            out,
+            top,
+            settings,
+            min_sitelinks=min_sitelinks,
+            occupation=occupation,
+            living=living,
+            language=language,
+            width=width,
+            progress=progress,
+        )
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped_by_reason.items())) or "none"
     console.print(
-        f"gallery {settings.gallery_path()}: {counts['faces']} faces of {counts['people']} people "
-        f"({report.added} added, {sum(report.skipped.values())} skipped)."
+        f"{len(report.people)} people: {report.downloaded} photos downloaded, {report.already_had} kept from "
+        f"before; skipped: {skipped} (why: {out / 'skipped.jsonl'})",
+        highlight=False,
+    )
+    return out
+
+
+def _build_downloaded(settings: Settings, photos_dir: Path, workers: int | None) -> None:
+    from lookalike.gallery.build import plan_build, run_build
+
+    built = run_build(plan_build([photos_dir], settings), workers=workers, progress=lambda: progress_bar("embedding"))
+    console.print(
+        f"gallery {built.gallery}: {built.faces} faces of {built.people} people ({built.report.added} added, "
+        f"{sum(built.report.skipped.values())} skipped; {built.provenance.reusable} of {built.provenance.photos} "
+        "photos with a reuse licence).",
+        highlight=False,
     )
 
 
