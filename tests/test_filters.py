@@ -12,8 +12,8 @@ from lookalike.bench.search import face_like
 from lookalike.errors import LookalikeError
 from lookalike.gallery.filters import OCCUPATION_GROUPS, PersonFilter, occupation_groups
 from lookalike.gallery.search import Matcher
-from lookalike.gallery.store import FaceRecord, Gallery, PhotoRecord
 from lookalike.settings import Settings
+from tests.test_search import _gallery
 
 
 @dataclass(frozen=True)
@@ -22,17 +22,6 @@ class Facts:
     birth_year: int | None = None
     death_year: int | None = None
     occupations: list[str] = field(default_factory=list)
-
-
-def _gallery(path: Path, vectors: np.ndarray, persons: list[str]) -> Gallery:
-    g = Gallery.create(path)
-    with g.writing() as w:
-        for i, (v, p) in enumerate(zip(vectors, persons)):
-            w.put_photo(
-                PhotoRecord(f"/photos/{p}/{i}.jpg", p, 1, 1, "ok", faces_found=1),
-                [FaceRecord(p, (0, 0, 10, 10), 1.0, "hog", v, None)],
-            )
-    return g
 
 
 def _synthetic_facts(people: list[str], rng: np.random.Generator) -> dict[str, Facts]:
