@@ -61,6 +61,7 @@ class Settings:
     ann_min_faces: int = 300_000  # use the approximate index at and above this gallery size
     # A public deployment: builds add, and searches show, only photos whose licence allows reuse with credit.
     require_reusable: bool = False
+    removals: Path | None = None  # people taken out for good (gallery/removals.py); default <home>/removals.txt
 
     # Web app (``lookalike serve``): where it listens, how many matching processes, its limits.
     host: str = "127.0.0.1"
@@ -119,6 +120,9 @@ class Settings:
 
     def gallery_path(self) -> Path:
         return self.gallery if self.gallery is not None else self.home / "gallery"
+
+    def removals_path(self) -> Path:
+        return self.removals if self.removals is not None else self.home / "removals.txt"
 
     def health_file(self) -> Path:
         return self.worker_health_file if self.worker_health_file is not None else self.home / "worker.health"
