@@ -10,8 +10,8 @@ import pytest
 
 from lookalike.bench.search import face_like
 from lookalike.errors import LookalikeError
-from lookalike.gallery.filters import OCCUPATION_GROUPS, PersonFilter, occupation_groups
 from lookalike.gallery.search import Matcher
+from lookalike.person_filter import OCCUPATION_GROUPS, PersonFilter, occupation_groups
 from lookalike.settings import Settings
 from tests.test_search import _gallery
 

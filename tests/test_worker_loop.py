@@ -58,7 +58,9 @@ class Engine:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def __call__(self, data: bytes, name: str, on_faces: Callable[[FacesFound], None]) -> PhotoResult:
+    def __call__(
+        self, data: bytes, name: str, on_faces: Callable[[FacesFound], None], person_filter: object = None
+    ) -> PhotoResult:
         self.calls += 1
         self.started.set()
         if self.hold:

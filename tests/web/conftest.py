@@ -30,7 +30,7 @@ def data_dir() -> Path:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything that needs the face photos (directly or through the gallery) is marked ``data``."""
     here = Path(__file__).parent
-    needs = {"data", "gallery_dir", "start_server", "two_people"}
+    needs = {"data", "gallery_dir", "start_server", "two_people", "famous_gallery"}
     for item in items:
         if here in Path(item.path).parents and needs & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.data)
@@ -91,6 +91,19 @@ def lfw_gallery(data: Path, request: pytest.FixtureRequest, tmp_path_factory: py
         build_gallery(g, photos, Settings(gallery=out))
         assert g.has_person("Barack_Obama") and g.has_person("Joseph_Biden") and g.counts()["people"] > 5000
     return out
+
+
+@pytest.fixture(scope="session")
+def famous_gallery(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 16 most famous people of the made-up Wikidata world (tests/wikidata): real celeb_mini photos
+    with made-up Q-ids, facts and Commons credits (one ``Artist`` hostile HTML), downloaded from the
+    stand-ins and built, as ``gallery download wikidata --top 16`` would."""
+    pytest.importorskip("pyoxigraph", reason="pyoxigraph (the dev extra) runs the SPARQL stand-in")
+    from tests.wikidata.gallery import build_famous_gallery
+
+    base = tmp_path_factory.mktemp("famous")
+    build_famous_gallery(data, base / "home", base / "gallery", 16)
+    return base / "gallery"
 
 
 def blank_png(width: int = 64, height: int = 64) -> bytes:

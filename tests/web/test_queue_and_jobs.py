@@ -111,7 +111,7 @@ def test_redelivered_finished_job_resends_the_stored_result_without_matching(tmp
     notifier = FakeNotifier()
     calls = []
 
-    def match(data: bytes, name: str, on_faces) -> PhotoResult:
+    def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
         calls.append(data)
         on_faces(FacesFound(0, [], 1, 1))
         return PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {})
@@ -140,7 +140,7 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
     jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
     notifier = FakeNotifier()
 
-    def match(data: bytes, name: str, on_faces) -> PhotoResult:
+    def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
         box = FaceBox(0, 0, 1, 1)
         on_faces(FacesFound(1, [box], 1, 1))
         lookalike = Lookalike("A", "A", 0.5, 0.6, face_id=7, photo="/srv/gallery/A/a.jpg")

@@ -35,6 +35,7 @@ LAMBDA_SOURCES = (
     "lookalike/media.py",
     "lookalike/errors.py",
     "lookalike/documents.py",
+    "lookalike/person_filter.py",
     "lookalike/service/__init__.py",
     "lookalike/service/events.py",
     "lookalike/service/jobs.py",

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.gallery.filters import PersonFilter
 from lookalike.gallery.index import ExactIndex, HnswIndex, recall_at
 from lookalike.gallery.search import Matcher
+from lookalike.person_filter import PersonFilter
 from lookalike.settings import Settings
 
 WITHIN_PERSON = 0.022  # per-dimension spread of one person's photos (~0.35 apart, as in LFW)

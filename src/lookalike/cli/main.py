@@ -74,7 +74,7 @@ def match(
 ) -> None:
     """Who do the faces in PHOTOS look like?  The filters choose whom to be compared with (the gallery's
     facts of each person: a person whose fact is unknown does not pass a filter on it)."""
-    from lookalike.gallery.filters import PersonFilter
+    from lookalike.person_filter import PersonFilter
     from lookalike.wiring import match_service
 
     settings = settings_from(ctx, gallery=gallery, top_k=top, threshold=threshold, detector=detector)

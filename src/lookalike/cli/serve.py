@@ -7,10 +7,16 @@ fast to start.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lookalike.cli.output import console, friendly_errors, settings_from
+from lookalike.errors import GalleryError
+from lookalike.settings import Settings
+
+if TYPE_CHECKING:
+    from lookalike.gallery.store import Gallery
 
 
 @click.command("serve")
@@ -48,7 +54,8 @@ def serve(
     from lookalike.wiring import worker_count
 
     settings = settings_from(ctx, gallery=gallery, home=home, host=host, port=port, workers=workers)
-    Gallery.open(settings.gallery_path()).close()  # a clear error now rather than in every worker
+    with Gallery.open(settings.gallery_path()) as opened:  # a clear error now rather than in every worker
+        _say_what_is_shown(opened, settings)
     app = create_app(settings)
     console.print(
         f"lookalike on http://{settings.host}:{settings.port}/  ({worker_count(settings)} workers, "
@@ -56,3 +63,25 @@ def serve(
         highlight=False,
     )
     uvicorn.Server(server_config(app, settings, log_level="info")).run()
+
+
+def _say_what_is_shown(gallery: Gallery, settings: Settings) -> None:
+    """Which photos the searches will show: licences, the removal list (``gallery/search.py``'s ``Shown``)."""
+    from lookalike.gallery.search import shown_faces
+
+    _, _, persons = gallery.vectors()
+    shown = shown_faces(gallery, settings, persons)
+    if shown.hidden:
+        console.print(f"Left out of every search: {shown.hidden} of {len(persons)} faces ({shown.describe()}).")
+    if shown.hidden == len(persons):
+        raise GalleryError(
+            f"None of the gallery's {len(persons)} faces may be shown ({shown.describe()}).", code="empty_gallery"
+        )
+    summary = gallery.summary()
+    if not settings.require_reusable and summary.reusable < summary.photos:
+        licences = ", ".join(f"{name} {n}" for name, n in summary.per_licence.items())
+        console.print(
+            f"{summary.photos - summary.reusable} of the gallery's {summary.photos} photos have no reuse licence "
+            f"({licences}) and will be shown. A public deployment sets LOOKALIKE_REQUIRE_REUSABLE=1 to leave them out.",
+            highlight=False,
+        )

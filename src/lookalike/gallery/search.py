@@ -12,6 +12,7 @@ so it is 50% exactly at the threshold; the slope is the model's, fitted on LFW p
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from collections import OrderedDict
@@ -22,9 +23,10 @@ import numpy as np
 
 from lookalike.engine.embedding import calibration, embedding_id, identity_rule
 from lookalike.errors import GalleryError
-from lookalike.gallery.filters import Facts, PersonFilter
 from lookalike.gallery.index import ExactIndex, HnswIndex, RowSelector, VectorIndex
+from lookalike.gallery.removals import RemovalList
 from lookalike.gallery.store import Gallery, display_name
+from lookalike.person_filter import Facts, PersonFilter
 from lookalike.settings import Settings
 
 
@@ -58,6 +60,53 @@ class MatchResult:
         return self.matches[0] if self.matches else None
 
 
+@dataclass(frozen=True)
+class Shown:
+    """Which of a gallery's faces a search may show: a public deployment (``require_reusable``) leaves out
+    photos without a reuse licence, and everyone leaves out the people on the removal list."""
+
+    keep: np.ndarray  # bool[N] over the gallery's face rows
+    not_reusable: int  # faces left out for their photo's licence
+    removed: int  # faces left out for the removal list
+
+    @property
+    def hidden(self) -> int:
+        return int(len(self.keep) - self.keep.sum())
+
+    def describe(self) -> str:
+        parts = [f"{self.not_reusable} without a reuse licence"] if self.not_reusable else []
+        parts += [f"{self.removed} of people on the removal list"] if self.removed else []
+        return ", ".join(parts) or "none left out"
+
+    def cache_suffix(self, ids: np.ndarray) -> str:
+        """Tells apart the index of a subset from the whole gallery's (and from another subset's)."""
+        if not self.hidden:
+            return ""
+        return "-" + hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest()[:12]
+
+
+def shown_faces(gallery: Gallery, settings: Settings, persons: list[str]) -> Shown:
+    """The faces a search may show (see :class:`Shown`), over the rows of ``gallery.vectors()``."""
+    keep = np.ones(len(persons), dtype=bool)
+    not_reusable = removed = 0
+    if settings.require_reusable:
+        reusable = gallery.reusable_mask()
+        not_reusable = int(len(keep) - reusable.sum())
+        keep &= reusable
+    removals = RemovalList.of(settings)
+    if removals:
+        facts = gallery.person_facts()
+        people, inverse = np.unique(np.asarray(persons, dtype=object), return_inverse=True)
+        listed = np.fromiter(
+            (removals.removes(str(p), facts[p].wikidata if p in facts else None) for p in people),
+            dtype=bool,
+            count=len(people),
+        )[inverse]
+        removed = int((listed & keep).sum())
+        keep &= ~listed
+    return Shown(keep, not_reusable, removed)
+
+
 RESTRICTIONS_CACHED = 64  # filters whose masks a matcher keeps
 
 
@@ -77,6 +126,16 @@ class Matcher:
         vectors, ids, persons = gallery.vectors()
         if len(vectors) == 0:
             raise GalleryError(f"The gallery at {gallery.path} has no faces yet.", code="empty_gallery")
+        self.shown = shown_faces(gallery, self.settings, persons)
+        if self.shown.hidden:
+            keep = self.shown.keep
+            vectors, ids, persons = vectors[keep], ids[keep], [p for p, k in zip(persons, keep, strict=True) if k]
+            if len(vectors) == 0:
+                raise GalleryError(
+                    f"None of the {len(keep)} faces of the gallery at {gallery.path} may be shown "
+                    f"({self.shown.describe()}).",
+                    code="empty_gallery",
+                )
         self.ids = ids
         self.persons = np.asarray(persons, dtype=object)
         # People as integer labels, and the rows of each person, for per-person minima.
@@ -86,7 +145,8 @@ class Matcher:
         self.exact = ExactIndex(vectors)
         self.index: VectorIndex = self.exact
         if len(vectors) >= self.settings.ann_min_faces:
-            self.index = HnswIndex.load_or_build(vectors, gallery.cache_dir() / f"hnsw-{gallery.generation}.faiss")
+            name = f"hnsw-{gallery.generation}{self.shown.cache_suffix(ids)}.faiss"
+            self.index = HnswIndex.load_or_build(vectors, gallery.cache_dir() / name)
         # Filtered search on an HNSW gallery goes exact when fewer rows than this pass: a gallery of that
         # size would be searched exactly too (faster there, and exact).
         self.filter_exact_below = self.settings.ann_min_faces
@@ -244,7 +304,10 @@ class Matcher:
         if self._facts is None:
             source = getattr(self.gallery, "person_facts", None)
             self._facts = dict(source()) if callable(source) else {}
-        allowed_people = person_filter.person_mask(self._facts, [str(p) for p in self.people])
+        facts = self._facts
+        allowed_people = np.fromiter(
+            (person_filter.allows(facts.get(str(p))) for p in self.people), dtype=bool, count=len(self.people)
+        )
         restriction = _Restriction(allowed_people, allowed_people[self.labels])
         with self._lock:
             self._restrictions[person_filter] = restriction

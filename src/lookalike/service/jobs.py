@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from lookalike.documents import to_json
-from lookalike.errors import JobError
+from lookalike.errors import JobError, Refused
+from lookalike.person_filter import PersonFilter
 from lookalike.service.events import FacesFoundEvent, Failed, Matched, Processing
 from lookalike.service.ports import (
     ConnectionNotifier,
@@ -45,6 +46,7 @@ class Match(Protocol):
         name: str = ...,
         watch: list[str] | None = ...,
         on_faces: Callable[[FacesFound], None] | None = ...,
+        person_filter: PersonFilter | None = ...,
     ) -> PhotoResult: ...
 
 
@@ -77,6 +79,15 @@ def terminal_event(job: Job) -> Matched | Failed:
     return Failed(job.id, ErrorInfo(error.get("code", "failed"), error.get("message", "Failed.")), result)
 
 
+def job_filter(body: dict[str, Any]) -> PersonFilter | None:
+    """The filter a job's message carries (none: everyone); None when it cannot be read (a forged body)."""
+    fields = body.get("filter") or {}
+    try:
+        return PersonFilter.from_fields(fields) if isinstance(fields, dict) else None
+    except Refused:
+        return None
+
+
 def too_slow(limit: float) -> PhotoResult:
     return PhotoResult.failed(
         "photo",
@@ -100,6 +111,7 @@ class JobService:
         before_enqueue: Callable[[Job], None] | None = None,
         token: str = "",
         on_moved: OnMoved | None = None,
+        person_filter: PersonFilter | None = None,
     ) -> tuple[Job, bool]:
         """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
         sends the same key again and is attached to the job already made (only the uploader knows the key).
@@ -108,6 +120,8 @@ class JobService:
         and before a worker can see it (the place to tell the client "queued", so that it comes first).
         ``token`` becomes the job's resume token (stored hashed); the same key again makes it the token
         of the existing job (the key is the uploader's own secret: who has it may have a new token).
+        ``person_filter`` (whom to compare with) travels with the job's message to the worker; the same key
+        again keeps the job's first filter.
         """
         if not key:
             raise JobError("missing_key", 'Say which upload to match: {"action": "match", "key": ...}.')
@@ -132,7 +146,10 @@ class JobService:
                 before_enqueue(job)
             except Exception:  # the client left as it asked: the job still runs, its result stays fetchable
                 log.warning("could not tell the client job %s was queued", job.id, exc_info=True)
-        self.queue.send({"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint})
+        body: dict[str, Any] = {"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint}
+        if person_filter is not None and not person_filter.empty:
+            body["filter"] = person_filter.fields()
+        self.queue.send(body)
         return job, True
 
     def resume(
@@ -213,17 +230,21 @@ class JobProcessor:
         if self.pause_seconds and message.receive_count == 1:
             time.sleep(self.pause_seconds)  # tests only: a window in which to kill this worker
         data = self.storage.get(job.key)
+        person_filter = job_filter(message.body)
         if data is None:
             result = PhotoResult.failed(
                 "photo", "upload_missing", "The uploaded photo is gone; please upload it again."
             )
+        elif person_filter is None:
+            result = PhotoResult.failed("photo", "bad_filter", "The job's filter cannot be read.")
         else:
 
             def on_faces(found: FacesFound) -> None:
                 if not self._finished(job.id):  # not after the job failed at its time limit
                     self._notify(job, FacesFoundEvent.of(job.id, found))
 
-            result = self.match(data, name="photo", on_faces=on_faces).public(self.thumbnails)
+            result = self.match(data, name="photo", on_faces=on_faces, person_filter=person_filter)
+            result = result.public(self.thumbnails)
         self.finish(job, result)
         self.queue.delete(message.receipt)
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from lookalike.engine.decode import decode
 from lookalike.engine.engine import Box, Face, FaceEngine, Timings
 from lookalike.errors import ImageError, LookalikeError
-from lookalike.gallery.filters import PersonFilter
 from lookalike.gallery.search import Match, Matcher, MatchResult
 from lookalike.gallery.store import FaceDetails, Gallery
-from lookalike.service.results import Credit, FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
+from lookalike.person_filter import PersonFilter
+from lookalike.service.results import ComparedWith, Credit, FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
 from lookalike.settings import Settings
 
 
@@ -70,7 +70,7 @@ class MatchService:
         person_filter: PersonFilter | None = None,
     ) -> PhotoResult:
         """Match every face in ``data``.  ``on_faces(found)`` is called once faces are found;
-        ``person_filter`` chooses whom the faces are compared with (:mod:`lookalike.gallery.filters`).
+        ``person_filter`` chooses whom the faces are compared with (:mod:`lookalike.person_filter`).
 
         Bad input never raises: the result carries ``error`` with a ``code`` and a message instead.
         """
@@ -115,7 +115,14 @@ class MatchService:
             faces=face_docs,
             watch=watch_doc,
             timings_ms={k: round(v * 1000, 1) for k, v in timings.stages.items()},
+            compared_with=self.compared_with(person_filter),
         )
+
+    def compared_with(self, person_filter: PersonFilter | None) -> ComparedWith | None:
+        if person_filter is None or person_filter.empty:
+            return None
+        matcher = self.matcher
+        return ComparedWith(person_filter.describe(), matcher.people_passing(person_filter), len(matcher.people))
 
     @staticmethod
     def error_result(name: str, code: str, message: str, watch: list[str] | None = None) -> PhotoResult:

@@ -1,6 +1,7 @@
 """The WebSocket protocol, one definition for every entry point (the embedded ASGI app and the Lambda).
 
-A client sends JSON objects: ``{"action": "match", "key": <upload key>}`` to match an uploaded photo,
+A client sends JSON objects: ``{"action": "match", "key": <upload key>}`` to match an uploaded photo
+(with, optionally, a filter of whom to compare with: :class:`MatchMessage`),
 or ``{"action": "resume", "job": <job id>, "token": <resume token>}`` to follow a job again after
 reconnecting.  The server answers with events: ``queued`` (with the job's ``resume_token``, given only
 here), ``resumed``, then (from a worker) ``processing``, ``faces_found`` and one terminal ``matched`` or
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lookalike.documents import to_json
-from lookalike.errors import JobError
+from lookalike.errors import JobError, Refused
+from lookalike.person_filter import FIELDS, PersonFilter
 from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
 from lookalike.service.jobs import JobService, new_resume_token, terminal_event
 from lookalike.service.ports import ConnectionNotifier, Job
@@ -48,10 +50,20 @@ def origin_allowed(origin: str | None, allowed: str, own_host: str | None = None
 
 @dataclass(frozen=True)
 class MatchMessage:
-    """``match``: match the photo uploaded under ``key`` (the key a presigned upload gave)."""
+    """``match``: match the photo uploaded under ``key`` (the key a presigned upload gave).
+
+    The optional fields choose whom the faces are compared with (:mod:`lookalike.person_filter`; left
+    out: everyone): ``sex``, ``occupation`` (groups: actor, musician, athlete, politician, writer,
+    scientist, business; a person in any passes), ``born_after`` / ``born_before`` (years, strict) and
+    ``living``.  A filter that cannot be read gets ``error`` with code ``bad_filter``."""
 
     action: Literal["match"]
     key: str
+    sex: Literal["female", "male", "other"] | None = None
+    occupation: list[str] | None = None
+    born_after: int | None = None
+    born_before: int | None = None
+    living: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class ClientMessage:
     key: object = None
     job: object = None
     token: object = None
+    person_filter: PersonFilter = PersonFilter()
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
@@ -89,7 +102,13 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
     action = message.get("action")
     if action not in ACTIONS:
         raise JobError("unknown_action", f"Unknown action {str(action)[:40]!r}; use 'match' or 'resume'.")
-    return ClientMessage(action, message.get("key"), message.get("job"), message.get("token"))
+    person_filter = PersonFilter()
+    if action == "match":
+        try:
+            person_filter = PersonFilter.from_fields({k: message[k] for k in FIELDS if k in message})
+        except Refused as exc:
+            raise JobError(exc.code, exc.message) from None
+    return ClientMessage(action, message.get("key"), message.get("job"), message.get("token"), person_filter)
 
 
 class Conversation:
@@ -125,6 +144,7 @@ class Conversation:
                     before_enqueue=lambda job: answer(Queued(job.id, job.key, token)),
                     token=token,
                     on_moved=self._tell_moved(),
+                    person_filter=message.person_filter,
                 )
                 if created:
                     return job

@@ -95,6 +95,16 @@ class FaceResult:
 
 
 @dataclass(frozen=True)
+class ComparedWith:
+    """Whom the faces were compared with, when the client chose (a filter): ``filter`` as text
+    (``sex=female occupation=actor``), and how many of the gallery's people passed it."""
+
+    filter: str
+    people: int
+    of_people: int
+
+
+@dataclass(frozen=True)
 class PhotoResult:
     """The result of one photo; on failure ``error`` says why and the rest is empty."""
 
@@ -107,6 +117,7 @@ class PhotoResult:
     faces: list[FaceResult]
     watch: dict[str, bool]
     timings_ms: dict[str, float]
+    compared_with: ComparedWith | None = field(default=None, metadata=OMIT_EMPTY)  # only with a filter
 
     @classmethod
     def failed(cls, name: str, code: str, message: str, watch: list[str] | None = None) -> PhotoResult:

@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from lookalike.person_filter import PersonFilter
 from lookalike.service.results import PhotoResult
 from lookalike.settings import Settings
 
@@ -52,12 +53,12 @@ class SyncMatcher:
     def leave(self) -> None:
         self.active -= 1
 
-    async def match(self, data: bytes, name: str) -> PhotoResult:
+    async def match(self, data: bytes, name: str, person_filter: PersonFilter | None = None) -> PhotoResult:
         """The result of one photo, computed on this matcher's own thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._run, data, name)
+        return await loop.run_in_executor(self.executor, self._run, data, name, person_filter)
 
-    def _run(self, data: bytes, name: str) -> PhotoResult:
+    def _run(self, data: bytes, name: str, person_filter: PersonFilter | None) -> PhotoResult:
         from lookalike.wiring import match_service
 
         with self._lock:
@@ -65,7 +66,7 @@ class SyncMatcher:
                 self._service = match_service(self.settings)
             start = time.perf_counter()  # the match itself: not the wait in the queue, not loading the engine
             try:
-                return self._service.match_bytes(data, name=name)
+                return self._service.match_bytes(data, name=name, person_filter=person_filter)
             finally:
                 self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - start)
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.documents import to_json
+from lookalike.errors import Refused
+from lookalike.person_filter import FIELDS, OCCUPATION_GROUPS, PersonFilter
 from lookalike.service.ports import JobView
 from lookalike.service.results import PhotoResult
 from lookalike.web import schema
 from lookalike.web.errors import error
-from lookalike.web.forms import FORM_OVERHEAD, FormRefused, read_file_form
+from lookalike.web.forms import FORM_OVERHEAD, read_file_form
 from lookalike.web.state import WebState
 from lookalike.web.sync_match import Busy
+
+GROUPS = ", ".join(OCCUPATION_GROUPS)
 
 
 def router(web: WebState) -> APIRouter:
@@ -43,17 +47,30 @@ def router(web: WebState) -> APIRouter:
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
 
     @routes.post("/api/match", tags=["match"], responses=schema.responses(PhotoResult, 400, 413, 422, 429, 503))
-    async def match_now(request: Request) -> Any:
+    async def match_now(
+        request: Request,
+        sex: str | None = Query(None, description="Compare with: female, male or other (default: everyone)."),
+        occupation: str | None = Query(None, description="Occupation groups, comma-separated: " + GROUPS + "."),
+        born_after: str | None = Query(None, description="Only people born after this year (strict)."),
+        born_before: str | None = Query(None, description="Only people born before this year (strict)."),
+        living: str | None = Query(None, description="true: only living people; false: only the dead."),
+    ) -> Any:
         """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
 
-        At most ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.
-        The photo is read before a place is taken: a slow upload holds no place."""
+        Whom to compare with: the query parameters, or form fields of the same names (``bad_filter``, 400,
+        for one that cannot be read).  At most ``match_max_concurrent`` calls run or wait at once; more get
+        503 with ``Retry-After``.  The photo is read before a place is taken: a slow upload holds no place."""
         if (refused := web.rate.limited(request)) is not None:
             return refused
         try:
             how = "Send the photo as a multipart form field named 'photo'."
-            _, data, name = await read_file_form(request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 5, how)
-        except FormRefused as exc:
+            fields, data, name = await read_file_form(
+                request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 1 + len(FIELDS), how
+            )
+            query = dict(sex=sex, occupation=occupation, born_after=born_after, born_before=born_before, living=living)
+            chosen = {k: v for k, v in fields.items() if k in FIELDS} | {k: v for k, v in query.items() if v}
+            person_filter = PersonFilter.from_fields(chosen)
+        except Refused as exc:
             return error(exc.status, exc.code, exc.message)
         try:
             web.sync.enter()
@@ -61,17 +78,17 @@ def router(web: WebState) -> APIRouter:
             web.metrics.refusal("busy")
             return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
         try:
-            return await match_photo(web, data, name)
+            return await match_photo(web, data, name, person_filter)
         finally:
             web.sync.leave()
 
     return routes
 
 
-async def match_photo(web: WebState, data: bytes, name: str) -> Any:
+async def match_photo(web: WebState, data: bytes, name: str, person_filter: PersonFilter | None = None) -> Any:
     """The result document of one photo (with its thumbnails' URLs), counted in the metrics."""
     start = time.perf_counter()
-    result = (await web.sync.match(data, name)).public(web.settings.thumbnail_url)
+    result = (await web.sync.match(data, name, person_filter)).public(web.settings.thumbnail_url)
     web.metrics.matched_now(result, time.perf_counter() - start)
     if result.error:
         return JSONResponse(to_json(result), status_code=422 if result.error.code != "too_large" else 413)

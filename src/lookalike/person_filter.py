@@ -1,5 +1,8 @@
 """Whom to be compared with: a filter on the people of a gallery (sex, occupation group, birth year, living).
 
+On the ground floor (no NumPy, no gallery): the WebSocket protocol and the Lambda that speaks it read
+a filter from a client's message; the gallery's search applies it (``gallery/search.py``).
+
 A :class:`PersonFilter` asks about a person's *facts* (any object with ``sex``, ``birth_year``,
 ``death_year`` and ``occupations``; the gallery's per-person facts are one).  The rules:
 
@@ -27,11 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from lookalike.errors import Refused
 
 SEXES = ("female", "male", "other")
+#: A filter's fields, as a client sends them (the WebSocket ``match`` message, ``/api/match``, the CLI).
+FIELDS = ("sex", "occupation", "born_after", "born_before", "living")
 OLDEST_LIVING = 110  # years: a person born longer ago than this is not counted as living
 
 # Occupation groups: a group keeps a person when one of their occupation labels contains one of the
@@ -150,14 +153,17 @@ class PersonFilter:
         """Of ``people``, those who pass (a person missing from ``facts`` knows nothing)."""
         return {p for p in people if self.allows(facts.get(p), year)}
 
-    def person_mask(self, facts: Mapping[str, Facts], people: Sequence[str], year: int | None = None) -> np.ndarray:
-        """bool[len(people)]: who passes, in the order given."""
-        return np.fromiter((self.allows(facts.get(p), year) for p in people), dtype=bool, count=len(people))
-
-    def row_mask(self, facts: Mapping[str, Facts], persons: Sequence[str], year: int | None = None) -> np.ndarray:
-        """bool[len(persons)] over gallery face rows (``persons[i]`` is row i's person)."""
-        people, inverse = np.unique(np.asarray(persons, dtype=object), return_inverse=True)
-        return self.person_mask(facts, list(people), year)[inverse]
+    def fields(self) -> dict[str, object]:
+        """The conditions set, as :meth:`from_fields` reads them back (a job's queue message carries these)."""
+        out: dict[str, object] = {}
+        if self.sex is not None:
+            out["sex"] = self.sex
+        if self.occupations:
+            out["occupation"] = list(self.occupations)
+        for name in ("born_after", "born_before", "living"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
 
     def describe(self) -> str:
         """Short text for logs and tables: ``sex=female occupation=actor born_after=1970``."""
