@@ -19,6 +19,11 @@ Skipped people and photos go to ``OUT/skipped.jsonl`` (one JSON object a line: `
 server gave up).  All but ``broken_download`` are remembered: a later run does not ask again about
 the same file for the same person (delete ``skipped.jsonl`` to ask again).
 
+People on the removal list (:mod:`lookalike.gallery.removals`, by Q-id or folder name) are left out
+before Commons is asked about them: nothing is fetched or recorded for them, the next people fill the
+``top``, and the report counts them (``removed_by_list``).  Photos and lines an earlier run left of a
+person since listed are deleted (:func:`forget`).
+
 Resumable: the photo lines already in ``provenance.jsonl`` whose file is there with the recorded
 SHA-256 are not fetched again (neither Commons nor the file); a run killed halfway loses at most the
 photos it was downloading.  Re-running asks the query service again (the ranking changes) and adds
@@ -60,6 +65,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +83,7 @@ from lookalike.gallery.commons import (
     title_from_description_url,
 )
 from lookalike.gallery.polite import Fetched, FetchError, PoliteClient, require_contact
+from lookalike.gallery.removals import RemovalList
 from lookalike.gallery.wikidata import PAGE_SIZE, Person, QueryOptions, iter_people
 from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
@@ -124,6 +131,7 @@ class DownloadReport:
     downloaded: int = 0  # photos fetched by this run
     already_had: int = 0  # photos found whole from an earlier run
     skipped: list[Skip] = field(default_factory=list)
+    removed_by_list: int = 0  # people of the ranking left out because they are on the removal list
     requests: RequestCounts = RequestCounts(0, 0, 0)
 
     @property
@@ -254,6 +262,7 @@ class _Run:
     formatversion: int
     progress: Callable[[ProgressEvent], None] | None
     report: DownloadReport
+    removals: RemovalList
 
     def emit(self, action: str, person: Person) -> None:
         if self.progress is not None:
@@ -277,6 +286,9 @@ class _Run:
 
     def triage(self, person: Person) -> bool:
         """Settle a person without the network if possible; True: they still need Commons and a download."""
+        if self.removals.removes(person.dir_name, person.qid):
+            self.report.removed_by_list += 1
+            return False
         if person.image is None:
             self.skip(person, "no_portrait")
             return False
@@ -374,6 +386,9 @@ def download_wikidata(
     (see the module docstring).  ``client`` lets a caller (a test) choose the sleep and the timeout."""
     require_contact(settings, [settings.wikidata_sparql_url, settings.commons_api_url])
     out.mkdir(parents=True, exist_ok=True)
+    removals = RemovalList.of(settings)
+    listed = [d for d, line in State.load(out).persons.items() if removals.removes(d, line.get("wikidata"))]
+    forget(out, listed)
     state = State.load(out)
     if not state.has_set:
         state.append(PROVENANCE, SET_LINE)
@@ -381,7 +396,7 @@ def download_wikidata(
     own = client is None
     client = client or PoliteClient(settings, concurrency=concurrency)
     report = DownloadReport(out)
-    run = _Run(state, client, settings, top, width, concurrency, formatversion, progress, report)
+    run = _Run(state, client, settings, top, width, concurrency, formatversion, progress, report, removals)
     try:
         run.run(iter_people(client, settings.wikidata_sparql_url, options))
     finally:
@@ -389,3 +404,51 @@ def download_wikidata(
         if own:
             client.close()
     return report
+
+
+def wikidata_set(settings: Settings) -> Path:
+    """Where ``gallery download wikidata`` keeps the photo set (its folder name is its provenance set name)."""
+    return settings.home / "downloads" / "wikidata"
+
+
+def downloaded_people(out: Path) -> dict[str, dict[str, Any]]:
+    """The person lines of the set at ``out`` (the last per folder), by folder."""
+    return State.load(out).persons
+
+
+def forget(out: Path, folders: list[str]) -> int:
+    """Delete these people's photos from the set at ``out`` and their lines from its ``provenance.jsonl``
+    (so a later run does not count them as had); returns the photo files deleted."""
+    wanted = {f for f in folders if f and "/" not in f and f not in (".", "..")}
+    if not wanted:
+        return 0
+    deleted = 0
+    for folder in sorted(wanted):
+        path = out / folder
+        if path.is_dir():
+            files = [f for f in path.iterdir() if f.is_file()]
+            for file in files:
+                file.unlink()
+            deleted += len(files)
+            shutil.rmtree(path)
+    sidecar = out / PROVENANCE
+    if sidecar.is_file():
+        lines = sidecar.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [raw for raw in lines if _folder(raw) not in wanted]
+        _write_atomic(sidecar, "".join(kept).encode("utf-8"))
+    return deleted
+
+
+def _folder(raw: str) -> str | None:
+    """The person folder a provenance line is about (None: the set line, or not a line)."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(line, dict):
+        return None
+    if line.get("kind") == "person":
+        return str(line.get("dir"))
+    if line.get("kind") == "photo":
+        return str(line.get("path") or "").split("/", 1)[0]
+    return None
