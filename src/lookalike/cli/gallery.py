@@ -233,7 +233,7 @@ def gallery_remove(
         parts.append("not in the gallery")
     if report.downloads:
         parts.append(f"{report.photos_deleted} downloaded photo(s) deleted ({', '.join(report.downloads)})")
-    console.print(f"{person}: {'; '.join(parts)}.", highlight=False)
+    console.print(f"{person}: {'; '.join(parts)}.", highlight=False, soft_wrap=True)
 
 
 @gallery_group.command("removals")
@@ -257,7 +257,9 @@ def gallery_removals(ctx: click.Context, as_json: bool) -> None:
 def _left_out(n: int, settings: Settings) -> None:
     if n:
         who = "person" if n == 1 else "people"
-        console.print(f"left out {n} {who} on the removal list ({settings.removals_path()})", highlight=False)
+        console.print(
+            f"left out {n} {who} on the removal list ({settings.removals_path()})", highlight=False, soft_wrap=True
+        )
 
 
 @gallery_group.command("download")
