@@ -21,9 +21,12 @@ the same file for the same person (delete ``skipped.jsonl`` to ask again).
 
 Resumable: the photo lines already in ``provenance.jsonl`` whose file is there with the recorded
 SHA-256 are not fetched again (neither Commons nor the file); a run killed halfway loses at most the
-photos it was downloading.  Re-running asks the query service again (the ranking changes) and adds
-whoever is new in the top ``top``; a person whose facts changed gets a new person line (the later
-line wins, as the contract says).
+photos it was downloading.  Each photo is written (to a hidden ``.<file>.part``, then renamed) and
+recorded as soon as it and the photos ranked before it have arrived, so what a killed run had
+downloaded is kept.  A kill can leave a cut last line in ``provenance.jsonl`` or ``skipped.jsonl``
+and ``.part`` files: the next run removes them before it reads or appends anything.  Re-running asks
+the query service again (the ranking changes) and adds whoever is new in the top ``top``; a person
+whose facts changed gets a new person line (the later line wins, as the contract says).
 
 The provenance contract (the interface with ``gallery build``), as agreed:
 
@@ -150,7 +153,12 @@ class State:
 
     @classmethod
     def load(cls, out: Path) -> State:
+        """Read what an earlier run left, first tidying what a kill may have left half done."""
         state = cls(out)
+        for name in (PROVENANCE, SKIPPED):
+            repair_last_line(out / name)
+        for part in out.glob("*/.*.part"):
+            part.unlink(missing_ok=True)
         for line in _read_lines(out / PROVENANCE):
             if line.get("kind") == "set":
                 state.has_set = True
@@ -179,13 +187,37 @@ class State:
             os.fsync(f.fileno())
 
 
+def repair_last_line(path: Path) -> None:
+    """End ``path`` with a whole line: a last line without its newline (a write cut short by a kill or a
+    full disk) gets its newline if it is a whole JSON object, else it is cut off.  Without this the next
+    appended line would be glued to the fragment, and lost with it."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    start = data.rfind(b"\n") + 1
+    try:
+        whole = isinstance(json.loads(data[start:]), dict)
+    except ValueError:  # not JSON, or a character cut in half
+        whole = False
+    with open(path, "r+b") as f:
+        if whole:
+            f.seek(len(data))
+            f.write(b"\n")
+        else:
+            f.truncate(start)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         return
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_bytes().splitlines():
         try:
             line = json.loads(raw)
-        except ValueError:  # a line cut short by a killed run
+        except ValueError:  # a line cut short (a character cut in half included)
             continue
         if isinstance(line, dict):
             yield line
@@ -238,7 +270,7 @@ def file_name(title: str, thumb_url: str) -> str:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f".{path.name}.part")  # hidden: never taken for a photo, removed by the next run
     part.write_bytes(data)
     os.replace(part, path)
 
@@ -292,7 +324,8 @@ class _Run:
         return True
 
     def batch(self, people: list[Person]) -> None:
-        """Commons for the titles, then the reusable thumbnails (concurrently), then the lines, in rank order."""
+        """Commons for the titles, then the reusable thumbnails (concurrently); each person is settled (file
+        and lines written) in rank order as soon as their photo and those ranked before it have arrived."""
         titles = list(dict.fromkeys(canonical_title(p.image or "") for p in people))
         files = fetch_files(
             self.client, self.settings.commons_api_url, titles, self.width, formatversion=self.formatversion
@@ -302,19 +335,25 @@ class _Run:
             f = files[title]
             if not f.missing and f.licence is not None and f.licence.reusable and f.thumb_url:
                 wanted.setdefault(f.thumb_url, title)
-        results = self.fetch_all(list(wanted))
-        for person in people:
-            self.settle(person, files[canonical_title(person.image or "")], results)
+        urls = list(wanted)
+        results: dict[str, Fetched | FetchError] = {}
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
+            arriving = zip(urls, pool.map(self.fetch_one, urls))  # in the order asked: the rank order
+            for person in people:
+                file = files[canonical_title(person.image or "")]
+                while file.thumb_url in wanted and file.thumb_url not in results:
+                    url, got = next(arriving)
+                    results[url] = got
+                self.settle(person, file, results)
+        finally:  # stopped early (an error, Ctrl-C): the downloads not started yet are not started
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def fetch_all(self, urls: list[str]) -> dict[str, Fetched | FetchError]:
-        def one(url: str) -> Fetched | FetchError:
-            try:
-                return self.client.download(url, self.settings.max_upload_bytes)
-            except FetchError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return dict(zip(urls, pool.map(one, urls)))
+    def fetch_one(self, url: str) -> Fetched | FetchError:
+        try:
+            return self.client.download(url, self.settings.max_upload_bytes)
+        except FetchError as exc:
+            return exc
 
     def settle(self, person: Person, file: CommonsFile, results: dict[str, Fetched | FetchError]) -> None:
         if file.missing:
