@@ -26,8 +26,10 @@ $(VENV)/.installed: pyproject.toml
 
 # The gallery: every set of named people in the data folder (LFW's news faces and celeb_mini's actors and
 # musicians), built or brought up to date (resumable: seconds when nothing changed); without the data
-# folder, LFW is downloaded (its public mirror) and built.
+# folder, the FAMOUS_TOP most famous people from Wikidata with a freely licensed Commons portrait are
+# downloaded and built (needs a contact for Wikimedia: LOOKALIKE_CONTACT, else git's user.email).
 GALLERY_SETS = $(wildcard $(DATA_DIR)/lfw $(DATA_DIR)/celeb_mini)
+FAMOUS_TOP ?= 2000
 
 gallery: setup
 	@if [ -n "$(GALLERY_SETS)" ]; then \
@@ -35,7 +37,7 @@ gallery: setup
 	elif [ -f "$(GALLERY)/gallery.sqlite" ]; then \
 		echo "gallery: $(GALLERY)"; \
 	else \
-		$(BIN)/lookalike gallery download lfw --out "$(GALLERY)"; \
+		LOOKALIKE_CONTACT="$(LOOKALIKE_CONTACT)" sh scripts/famous-gallery.sh $(BIN)/lookalike "$(GALLERY)" $(FAMOUS_TOP); \
 	fi
 
 run: gallery

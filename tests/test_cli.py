@@ -72,6 +72,7 @@ def test_unknown_watch_name_and_missing_gallery(data: Path, small_gallery: Path,
 def test_gallery_build_info_add_remove(data: Path, tmp_path: Path) -> None:
     src = data / "small" / "facenet_pytorch"
     g = tmp_path / "g"
+    home = {"LOOKALIKE_HOME": str(tmp_path / "home")}  # `gallery remove` writes the removal list there
     out = run("gallery", "build", str(src), "--out", str(g), "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -84,9 +85,11 @@ def test_gallery_build_info_add_remove(data: Path, tmp_path: Path) -> None:
     assert run("gallery", "add", "Madonna", photo, "--gallery", str(g)).returncode == 0
     info = json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)
     assert info["people"] == 6 and info["format_version"] == "2"
-    assert run("gallery", "remove", "Madonna", "--gallery", str(g)).returncode == 0
+    removed = run("gallery", "remove", "Madonna", "--gallery", str(g), env=home)
+    assert removed.returncode == 0 and "1 face(s) of Madonna taken out of the gallery" in removed.stdout
     assert json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)["people"] == 5
-    out = run("gallery", "remove", "Nobody_Here", "--gallery", str(g))
+    assert (tmp_path / "home" / "removals.txt").read_text().startswith("Madonna  # Madonna, ")
+    out = run("gallery", "remove", "Nobody_Here", "--gallery", str(g), env=home)
     assert out.returncode == 2 and "not in the gallery" in out.stderr
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +18,10 @@ import pytest
 from lookalike.checksums import sha256_file
 from lookalike.gallery.commons import fetch_files
 from lookalike.gallery.polite import PoliteClient
+from lookalike.gallery.provenance import read_set
 from lookalike.gallery.wikidata import Band, QueryOptions, build_query, iter_people
-from lookalike.gallery.wikidata_download import ProgressEvent, download_wikidata
+from lookalike.gallery.wikidata_download import PROVENANCE, SET_LINE, ProgressEvent, State, download_wikidata
+from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
 from tests.wikidata import world
 from tests.wikidata.servers import Commons, Files, Sparql
@@ -184,6 +191,37 @@ def test_killed_halfway_then_rerun_fetches_nothing_twice(
     assert third.requests.files == 1
 
 
+def test_a_cut_last_line_and_part_files_are_tidied_before_anything_is_appended(tmp_path: Path) -> None:
+    """What a kill can leave: a photo line cut in the middle of a character, a skip line without its newline,
+    a half-written ``.part`` file.  The next run reads past none of it wrongly and glues nothing to it."""
+    out = tmp_path / "famous"
+    (out / "Zoë_Q1").mkdir(parents=True)
+    person = {"kind": "person", "dir": "Zoë_Q1", "name": "Zoë", "wikidata": "Q1"}
+    photo = {"kind": "photo", "path": "Zoë_Q1/Zoë.jpg", "source_url": "https://commons.wikimedia.org/wiki/File:Zoë.jpg",
+             "sha256": "0" * 64}  # fmt: skip
+    skip = {"wikidata": "Q2", "name": "B", "title": "File:B.jpg", "reason": "non_free", "detail": "Fair use"}
+
+    def encoded(line: dict) -> bytes:
+        return json.dumps(line, ensure_ascii=False).encode()
+
+    cut = encoded(photo)
+    cut = cut[: cut.index("ë".encode()) + 1]  # half of the two bytes of "ë"
+    (out / PROVENANCE).write_bytes(encoded(SET_LINE) + b"\n" + encoded(person) + b"\n" + cut)
+    (out / "skipped.jsonl").write_bytes(encoded(skip))
+    (out / "Zoë_Q1" / ".Zoë.jpg.part").write_bytes(b"half a photo")
+    assert read_set(out).people.keys() == {"Zoë_Q1"}  # `gallery build` reads past it too
+
+    state = State.load(out)
+    assert state.has_set and list(state.persons) == ["Zoë_Q1"] and state.photos == {}
+    assert state.skips == {("Q2", "File:B.jpg"): "non_free"}  # the whole line kept, given its newline
+    assert list((out / "Zoë_Q1").iterdir()) == []
+    later = {"kind": "person", "dir": "C_Q3", "name": "C", "wikidata": "Q3"}
+    state.append(PROVENANCE, later)
+    state.append("skipped.jsonl", {**skip, "wikidata": "Q4"})
+    assert lines(out) == [SET_LINE, person, later]
+    assert [json.loads(x)["wikidata"] for x in (out / "skipped.jsonl").read_text().splitlines()] == ["Q2", "Q4"]
+
+
 def test_rerun_with_bigger_top_adds_the_new_people(stand: Stand, people: list[world.Made], tmp_path: Path) -> None:
     out = tmp_path / "famous"
     with stand.client() as client:
@@ -285,3 +323,96 @@ def test_the_command_builds_a_credited_gallery_that_the_filters_search(
     for m in matches:
         assert m["description"] and m["wikipedia"].startswith("https://en.wikipedia.org/wiki/")
         assert m["credit"]["licence"] and m["credit"]["source_url"].startswith("https://commons.wikimedia.org/")
+
+
+def whole_lines(sidecar: Path) -> list[dict]:
+    """The lines of a sidecar being written: each whole line (ending in a newline) must parse."""
+    raw = sidecar.read_bytes() if sidecar.is_file() else b""
+    return [json.loads(x) for x in raw[: raw.rfind(b"\n") + 1].splitlines()]
+
+
+def test_really_killed_halfway_then_rerun_fetches_nothing_twice(people: list[world.Made], tmp_path: Path) -> None:
+    """`gallery download wikidata --top 40` SIGKILLed once 10 photos are recorded leaves a set that is whole
+    as far as it is written; run again, it finishes without asking again for what was recorded."""
+    from tests.test_cli import run
+
+    home = tmp_path / "home"
+    folder = home / "downloads" / "wikidata"
+    sidecar = folder / PROVENANCE
+    args = ["gallery", "download", "wikidata", "--top", "40", "--out", str(tmp_path / "g"), "--contact", CONTACT]
+    # Each photo takes 0.2 s (4 at a time): the kill lands while photos are still coming.  No first-answer
+    # troubles (test_politeness has them): their waits would only make the run longer.
+    with (
+        Files(people, delay=0.2, troubles=False) as files,
+        Sparql(world.turtle(people), fail_first=False) as sparql,
+        Commons(people, files.url, unavailable_first=False) as commons,
+    ):
+        env = {
+            "LOOKALIKE_HOME": str(home),
+            "LOOKALIKE_WIKIDATA_SPARQL_URL": sparql.url + "/sparql",
+            "LOOKALIKE_COMMONS_API_URL": commons.url + "/w/api.php",
+        }
+        with open(tmp_path / "killed.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lookalike", *args],
+                env={**os.environ, "COLUMNS": "160", **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: the kill takes any child with it
+            )
+            try:
+                deadline = time.monotonic() + 30
+                while sum(x["kind"] == "photo" for x in whole_lines(sidecar)) < 10:
+                    assert proc.poll() is None, "it ended before it was killed"
+                    assert time.monotonic() < deadline, "no 10 photos recorded in 30 s"
+                    time.sleep(0.02)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        files_before = dict(files.requests)
+        batches_before = len(commons.batches)
+
+        # What the kill left: whole lines that parse (a cut last line would be repaired by the next run),
+        # every recorded photo whole, at most the photo being recorded written without its line yet, and
+        # temporary files hidden (never taken for photos).
+        written = whole_lines(sidecar)
+        recorded = {x["path"]: x for x in written if x["kind"] == "photo"}
+        assert 10 <= len(recorded) < 40
+        for path, line in recorded.items():
+            assert sha256_file(folder / path) == line["sha256"], path
+        on_disk = {str(p.relative_to(folder)) for p in folder.glob("*/*") if p.is_file()}
+        photos = {p for p in on_disk if not p.split("/")[1].startswith(".") and Path(p).suffix in PHOTO_SUFFIXES}
+        assert len(photos - set(recorded)) <= 1
+        assert all(p.split("/")[1].startswith(".") and p.endswith(".part") for p in on_disk - photos)
+
+        again = run(*args, env=env)
+        assert again.returncode == 0, again.stderr
+        n = len(recorded)
+        assert f"40 people: {40 - n} photos downloaded, {n} kept from before" in again.stdout
+
+        after = lines(folder)
+        persons = list(dict.fromkeys(x["dir"] for x in after if x["kind"] == "person"))
+        photo_lines = {x["path"].split("/")[0]: x for x in after if x["kind"] == "photo"}
+        assert persons == list(photo_lines) == expected_dirs(people, 40)
+        assert all(photo_lines[x["path"].split("/")[0]] == x for x in recorded.values())  # kept as they were
+        for line in photo_lines.values():
+            assert sha256_file(folder / line["path"]) == line["sha256"]
+        on_disk = {str(p.relative_to(folder)) for p in folder.glob("*/*") if p.is_file()}
+        assert on_disk == {x["path"] for x in photo_lines.values()}  # no stray photo, no .part file
+
+        # Recorded before the kill: neither Commons nor the file server asked again (a photo shared with
+        # someone not recorded yet is needed again, so it is left out).
+        done = {path.split("/")[0] for path in recorded}
+        needed = {p.title for p in people if dir_of(p) not in done}
+        had = {p.title for p in people if dir_of(p) in done} - needed
+        assert len(had) >= n - 1
+        assert not had & {t for batch in commons.batches[batches_before:] for t in batch}
+        for path, count in files.requests.items():
+            if people[int(path.split("/")[2])].title in had:
+                assert count == files_before[path], path
+
+    info = json.loads(run("gallery", "info", "--gallery", str(tmp_path / "g"), "--json", env=env).stdout)
+    assert info["provenance"]["per_set"] == {"wikidata": info["provenance"]["photos"]}
+    assert info["provenance"]["reusable"] == info["provenance"]["photos"] > 30  # a few photos may give no face

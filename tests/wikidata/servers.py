@@ -229,13 +229,17 @@ class Commons(StandIn):
 
 
 class Files(StandIn):
-    """The thumbnails: the real photos; the first answer for some files is a 429, a 503, slow or truncated."""
+    """The thumbnails: the real photos; the first answer for some files is a 429, a 503, slow or truncated
+    (unless ``troubles`` is false).  Each answer takes ``delay`` seconds."""
 
-    def __init__(self, people: list[Made], slow_seconds: float = 0.6) -> None:
+    def __init__(
+        self, people: list[Made], slow_seconds: float = 0.6, delay: float = 0.05, troubles: bool = True
+    ) -> None:
         super().__init__("files")
         self.by_index = {p.index: p for p in people}
         self.slow_seconds = slow_seconds
-        self.troubled: set[int] = set()
+        self.delay = delay  # long enough for concurrent downloads to overlap
+        self.troubled: set[int] = set() if troubles else set(self.by_index)  # the first answer was given
         self.on_request: Callable[[int], None] | None = None
 
     def handle(self, h: BaseHTTPRequestHandler, method: str, path: str, query: dict[str, str]) -> None:
@@ -247,7 +251,7 @@ class Files(StandIn):
         data = Path(made.photo).read_bytes()
         first = made.index not in self.troubled
         self.troubled.add(made.index)
-        time.sleep(0.05)  # long enough for concurrent downloads to overlap
+        time.sleep(self.delay)
         if made.index == world.BROKEN:  # always: a consistent but cut-off file (decode fails)
             send(h, 200, data[: len(data) // 2], "image/jpeg")
         elif first and made.index == world.RATE_LIMITED:

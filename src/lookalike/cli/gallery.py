@@ -109,6 +109,7 @@ def gallery_build(
     table.add_row("reusable photos", f"{built.provenance.reusable} of {built.provenance.photos}")
     table.add_row("time", f"{built.seconds:.1f} s")
     console.print(table)
+    _left_out(built.report.removed_by_list, settings)
     console.print(
         f"One face per photo, chosen as the face {'nearest the centre' if pick == 'centre' else 'largest'}."
         f" Skipped photos and why: {built.log}"
@@ -170,10 +171,18 @@ def gallery_add(
     ctx: click.Context, name: str, photos: tuple[Path, ...], gallery: Path | None, pick: str, as_json: bool
 ) -> None:
     """Add PHOTOS of the person NAME (e.g. Ada_Lovelace) to the gallery."""
+    from lookalike.errors import GalleryError
     from lookalike.gallery.build import build_gallery, scan_sources
+    from lookalike.gallery.removals import RemovalList
     from lookalike.gallery.store import Gallery
 
     settings = settings_from(ctx, gallery=gallery)
+    if RemovalList.of(settings).removes(name):
+        raise GalleryError(
+            f"{name} is on the removal list ({settings.removals_path()}): not added (take the line out to add "
+            "them again).",
+            code="removed",
+        )
     found, _ = scan_sources(photos, person=name)
     with Gallery.create(settings.gallery_path()) as g:
         report = build_gallery(g, found, settings, pick=pick, workers=1, prune=False)
@@ -186,21 +195,71 @@ def gallery_add(
 
 
 @gallery_group.command("remove")
-@click.argument("name")
+@click.argument("person")
 @gallery_option
+@click.option("--reason", default="", help="Why, and who asked: kept in the removal list entry's comment.")
+@click.option(
+    "--gallery-only",
+    is_flag=True,
+    help="Only take the faces out of this gallery: no removal list entry, downloads kept (a later build adds "
+    "them back).",
+)
+@json_option
 @click.pass_context
 @friendly_errors
-def gallery_remove(ctx: click.Context, name: str, gallery: Path | None) -> None:
-    """Remove every face of the person NAME."""
-    from lookalike.errors import GalleryError
-    from lookalike.gallery.store import Gallery
+def gallery_remove(
+    ctx: click.Context, person: str, gallery: Path | None, reason: str, gallery_only: bool, as_json: bool
+) -> None:
+    """Take PERSON out for good: a Wikidata id (Q42) or a gallery person name (Douglas_Adams, "Douglas Adams").
+
+    Adds them to the removal list (LOOKALIKE_REMOVALS, default HOME/removals.txt), which every build and
+    download honours, takes their faces out of the gallery and deletes their downloaded photos.
+    """
+    from lookalike.gallery.take_out import take_out
 
     settings = settings_from(ctx, gallery=gallery)
-    with Gallery.open(settings.gallery_path()) as g:
-        if not g.has_person(name) and not any(p.person == name for p in g.photos().values()):
-            raise GalleryError(f"{name!r} is not in the gallery.", code="unknown_person")
-        n = g.remove_person(name)
-    console.print(f"Removed {name} ({n} face(s)).")
+    report = take_out(person, settings, reason=reason, for_good=not gallery_only)
+    if as_json:
+        print_json(to_json(report))
+        return
+    parts = []
+    if report.listed:
+        parts.append(f"added {', '.join(report.listed)} to the removal list ({report.removals})")
+    if report.already_listed:
+        parts.append(f"{', '.join(report.already_listed)} already on the removal list ({report.removals})")
+    if report.people:
+        parts.append(f"{report.faces} face(s) of {', '.join(report.people)} taken out of the gallery {report.gallery}")
+    else:
+        parts.append("not in the gallery")
+    if report.downloads:
+        parts.append(f"{report.photos_deleted} downloaded photo(s) deleted ({', '.join(report.downloads)})")
+    console.print(f"{person}: {'; '.join(parts)}.", highlight=False, soft_wrap=True)
+
+
+@gallery_group.command("removals")
+@json_option
+@click.pass_context
+@friendly_errors
+def gallery_removals(ctx: click.Context, as_json: bool) -> None:
+    """List the removal list: the people every build and download leaves out."""
+    from lookalike.gallery.removals import RemovalList
+
+    removals = RemovalList.of(settings_from(ctx))
+    rows = removals.listed()
+    if as_json:
+        print_json({"removals": str(removals.path), "entries": [{"entry": e, "comment": c} for e, c in rows]})
+        return
+    console.print(f"{len(rows)} on the removal list ({removals.path})", highlight=False)
+    for entry, comment in rows:
+        console.print(f"{entry}\t{comment}", highlight=False)
+
+
+def _left_out(n: int, settings: Settings) -> None:
+    if n:
+        who = "person" if n == 1 else "people"
+        console.print(
+            f"left out {n} {who} on the removal list ({settings.removals_path()})", highlight=False, soft_wrap=True
+        )
 
 
 @gallery_group.command("download")
@@ -261,11 +320,11 @@ def _download_wikidata(
     width: int,
     contact: str | None,
 ) -> Path:
-    from lookalike.gallery.wikidata_download import ProgressEvent, download_wikidata
+    from lookalike.gallery.wikidata_download import ProgressEvent, download_wikidata, wikidata_set
 
     if contact:
         settings = settings.replace(contact=contact)
-    out = settings.home / "downloads" / "wikidata"  # the set's folder name is its provenance set name
+    out = wikidata_set(settings)  # the set's folder name is its provenance set name
     with progress_bar("downloading portraits") as update:
 
         def progress(event: ProgressEvent) -> None:
@@ -288,6 +347,7 @@ def _download_wikidata(
         f"before; skipped: {skipped} (why: {out / 'skipped.jsonl'})",
         highlight=False,
     )
+    _left_out(report.removed_by_list, settings)
     return out
 
 
@@ -301,6 +361,7 @@ def _build_downloaded(settings: Settings, photos_dir: Path, workers: int | None)
         "photos with a reuse licence).",
         highlight=False,
     )
+    _left_out(built.report.removed_by_list, settings)
 
 
 @gallery_group.command("push")

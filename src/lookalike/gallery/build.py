@@ -11,6 +11,10 @@ Every photo's provenance (licence, author, source) and its person's facts come f
 as photos are added and brought up to date, without embedding again, for unchanged ones.  With
 ``require_reusable`` a photo without a reuse licence is not added (``refused``, reason
 ``no_reuse_licence``), and one added before is taken out.
+
+People on the removal list (:mod:`lookalike.gallery.removals`: by folder name, or by the Wikidata id of
+their facts) are left out: none of their photos is embedded or recorded, and one already in the
+gallery is taken out (the report's ``removed_by_list`` counts them).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import GalleryError, LookalikeError
 from lookalike.gallery.provenance import Provenance
+from lookalike.gallery.removals import RemovalList
 from lookalike.gallery.store import (
     FaceRecord,
     Gallery,
@@ -71,6 +76,7 @@ class BuildReport:
     multi_face: int = 0  # photos with several faces (one was picked)
     log: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of skipped photos
     provenance_updated: int = 0  # photos and people whose provenance changed, recorded without embedding
+    removed_by_list: int = 0  # people left out (and taken out of the gallery) because of the removal list
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -80,6 +86,7 @@ class BuildReport:
             "skipped": dict(self.skipped),
             "multi_face_photos": self.multi_face,
             "provenance_updated": self.provenance_updated,
+            "removed_by_list": self.removed_by_list,
         }
 
 
@@ -241,6 +248,7 @@ def build_gallery(
     gallery.check_embedding(embedding_id(settings), claim=True, dim=model.dim, model=model.name)
     provenance = provenance or Provenance()
     report = BuildReport()
+    photos = _leave_out_listed(gallery, photos, provenance, RemovalList.of(settings), report)
     work = _sort(gallery, photos, provenance, settings.require_reusable, report)
     if prune:
         gone = [path for path in gallery.photos() if not os.path.exists(path)]
@@ -280,6 +288,30 @@ def build_gallery(
             progress(done, total)
     flush()
     return report
+
+
+def _leave_out_listed(
+    gallery: Gallery, photos: list[SourcePhoto], provenance: Provenance, removals: RemovalList, report: BuildReport
+) -> list[SourcePhoto]:
+    """The photos of people not on the removal list; listed people already in the gallery are taken out."""
+    if not removals:
+        return photos
+    facts = provenance.facts([p.path for p in photos], {p.person for p in photos})
+    known = gallery.person_facts()
+    in_gallery = set(gallery.people()) | {p.person for p in gallery.photos().values()} | set(known)
+
+    def listed(person: str) -> bool:
+        found = facts.get(person) or known.get(person)
+        return removals.removes(person, found.wikidata if found else None)
+
+    out_of_photos = {p.person for p in photos if listed(p.person)}
+    out_of_gallery = sorted(p for p in in_gallery if listed(p))
+    if out_of_gallery:
+        with gallery.writing() as w:
+            for person in out_of_gallery:
+                w.remove_person(person)
+    report.removed_by_list = len(out_of_photos | set(out_of_gallery))
+    return [p for p in photos if p.person not in out_of_photos]
 
 
 @dataclass

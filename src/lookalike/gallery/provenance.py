@@ -52,7 +52,7 @@ def read_set(root: Path) -> SetProvenance:
     sidecar = root / SIDECAR
     if not sidecar.is_file():
         return found
-    for line in sidecar.read_text(encoding="utf-8").splitlines():
+    for line in sidecar.read_text(encoding="utf-8", errors="replace").splitlines():  # a cut last character too
         try:
             entry = json.loads(line)
         except ValueError:

@@ -19,11 +19,19 @@ Skipped people and photos go to ``OUT/skipped.jsonl`` (one JSON object a line: `
 server gave up).  All but ``broken_download`` are remembered: a later run does not ask again about
 the same file for the same person (delete ``skipped.jsonl`` to ask again).
 
+People on the removal list (:mod:`lookalike.gallery.removals`, by Q-id or folder name) are left out
+before Commons is asked about them: nothing is fetched or recorded for them, the next people fill the
+``top``, and the report counts them (``removed_by_list``).  Photos and lines an earlier run left of a
+person since listed are deleted (:func:`forget`).
+
 Resumable: the photo lines already in ``provenance.jsonl`` whose file is there with the recorded
 SHA-256 are not fetched again (neither Commons nor the file); a run killed halfway loses at most the
-photos it was downloading.  Re-running asks the query service again (the ranking changes) and adds
-whoever is new in the top ``top``; a person whose facts changed gets a new person line (the later
-line wins, as the contract says).
+photos it was downloading.  Each photo is written (to a hidden ``.<file>.part``, then renamed) and
+recorded as soon as it and the photos ranked before it have arrived, so what a killed run had
+downloaded is kept.  A kill can leave a cut last line in ``provenance.jsonl`` or ``skipped.jsonl``
+and ``.part`` files: the next run removes them before it reads or appends anything.  Re-running asks
+the query service again (the ranking changes) and adds whoever is new in the top ``top``; a person
+whose facts changed gets a new person line (the later line wins, as the contract says).
 
 The provenance contract (the interface with ``gallery build``), as agreed:
 
@@ -60,6 +68,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +86,7 @@ from lookalike.gallery.commons import (
     title_from_description_url,
 )
 from lookalike.gallery.polite import Fetched, FetchError, PoliteClient, require_contact
+from lookalike.gallery.removals import RemovalList
 from lookalike.gallery.wikidata import PAGE_SIZE, Person, QueryOptions, iter_people
 from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
@@ -124,6 +134,7 @@ class DownloadReport:
     downloaded: int = 0  # photos fetched by this run
     already_had: int = 0  # photos found whole from an earlier run
     skipped: list[Skip] = field(default_factory=list)
+    removed_by_list: int = 0  # people of the ranking left out because they are on the removal list
     requests: RequestCounts = RequestCounts(0, 0, 0)
 
     @property
@@ -150,7 +161,12 @@ class State:
 
     @classmethod
     def load(cls, out: Path) -> State:
+        """Read what an earlier run left, first tidying what a kill may have left half done."""
         state = cls(out)
+        for name in (PROVENANCE, SKIPPED):
+            repair_last_line(out / name)
+        for part in out.glob("*/.*.part"):
+            part.unlink(missing_ok=True)
         for line in _read_lines(out / PROVENANCE):
             if line.get("kind") == "set":
                 state.has_set = True
@@ -179,13 +195,37 @@ class State:
             os.fsync(f.fileno())
 
 
+def repair_last_line(path: Path) -> None:
+    """End ``path`` with a whole line: a last line without its newline (a write cut short by a kill or a
+    full disk) gets its newline if it is a whole JSON object, else it is cut off.  Without this the next
+    appended line would be glued to the fragment, and lost with it."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    start = data.rfind(b"\n") + 1
+    try:
+        whole = isinstance(json.loads(data[start:]), dict)
+    except ValueError:  # not JSON, or a character cut in half
+        whole = False
+    with open(path, "r+b") as f:
+        if whole:
+            f.seek(len(data))
+            f.write(b"\n")
+        else:
+            f.truncate(start)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         return
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_bytes().splitlines():
         try:
             line = json.loads(raw)
-        except ValueError:  # a line cut short by a killed run
+        except ValueError:  # a line cut short (a character cut in half included)
             continue
         if isinstance(line, dict):
             yield line
@@ -238,7 +278,7 @@ def file_name(title: str, thumb_url: str) -> str:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f".{path.name}.part")  # hidden: never taken for a photo, removed by the next run
     part.write_bytes(data)
     os.replace(part, path)
 
@@ -254,6 +294,7 @@ class _Run:
     formatversion: int
     progress: Callable[[ProgressEvent], None] | None
     report: DownloadReport
+    removals: RemovalList
 
     def emit(self, action: str, person: Person) -> None:
         if self.progress is not None:
@@ -277,6 +318,9 @@ class _Run:
 
     def triage(self, person: Person) -> bool:
         """Settle a person without the network if possible; True: they still need Commons and a download."""
+        if self.removals.removes(person.dir_name, person.qid):
+            self.report.removed_by_list += 1
+            return False
         if person.image is None:
             self.skip(person, "no_portrait")
             return False
@@ -292,7 +336,8 @@ class _Run:
         return True
 
     def batch(self, people: list[Person]) -> None:
-        """Commons for the titles, then the reusable thumbnails (concurrently), then the lines, in rank order."""
+        """Commons for the titles, then the reusable thumbnails (concurrently); each person is settled (file
+        and lines written) in rank order as soon as their photo and those ranked before it have arrived."""
         titles = list(dict.fromkeys(canonical_title(p.image or "") for p in people))
         files = fetch_files(
             self.client, self.settings.commons_api_url, titles, self.width, formatversion=self.formatversion
@@ -302,19 +347,25 @@ class _Run:
             f = files[title]
             if not f.missing and f.licence is not None and f.licence.reusable and f.thumb_url:
                 wanted.setdefault(f.thumb_url, title)
-        results = self.fetch_all(list(wanted))
-        for person in people:
-            self.settle(person, files[canonical_title(person.image or "")], results)
+        urls = list(wanted)
+        results: dict[str, Fetched | FetchError] = {}
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
+            arriving = zip(urls, pool.map(self.fetch_one, urls))  # in the order asked: the rank order
+            for person in people:
+                file = files[canonical_title(person.image or "")]
+                while file.thumb_url in wanted and file.thumb_url not in results:
+                    url, got = next(arriving)
+                    results[url] = got
+                self.settle(person, file, results)
+        finally:  # stopped early (an error, Ctrl-C): the downloads not started yet are not started
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def fetch_all(self, urls: list[str]) -> dict[str, Fetched | FetchError]:
-        def one(url: str) -> Fetched | FetchError:
-            try:
-                return self.client.download(url, self.settings.max_upload_bytes)
-            except FetchError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return dict(zip(urls, pool.map(one, urls)))
+    def fetch_one(self, url: str) -> Fetched | FetchError:
+        try:
+            return self.client.download(url, self.settings.max_upload_bytes)
+        except FetchError as exc:
+            return exc
 
     def settle(self, person: Person, file: CommonsFile, results: dict[str, Fetched | FetchError]) -> None:
         if file.missing:
@@ -374,6 +425,9 @@ def download_wikidata(
     (see the module docstring).  ``client`` lets a caller (a test) choose the sleep and the timeout."""
     require_contact(settings, [settings.wikidata_sparql_url, settings.commons_api_url])
     out.mkdir(parents=True, exist_ok=True)
+    removals = RemovalList.of(settings)
+    listed = [d for d, line in State.load(out).persons.items() if removals.removes(d, line.get("wikidata"))]
+    forget(out, listed)
     state = State.load(out)
     if not state.has_set:
         state.append(PROVENANCE, SET_LINE)
@@ -381,7 +435,7 @@ def download_wikidata(
     own = client is None
     client = client or PoliteClient(settings, concurrency=concurrency)
     report = DownloadReport(out)
-    run = _Run(state, client, settings, top, width, concurrency, formatversion, progress, report)
+    run = _Run(state, client, settings, top, width, concurrency, formatversion, progress, report, removals)
     try:
         run.run(iter_people(client, settings.wikidata_sparql_url, options))
     finally:
@@ -389,3 +443,51 @@ def download_wikidata(
         if own:
             client.close()
     return report
+
+
+def wikidata_set(settings: Settings) -> Path:
+    """Where ``gallery download wikidata`` keeps the photo set (its folder name is its provenance set name)."""
+    return settings.home / "downloads" / "wikidata"
+
+
+def downloaded_people(out: Path) -> dict[str, dict[str, Any]]:
+    """The person lines of the set at ``out`` (the last per folder), by folder."""
+    return State.load(out).persons
+
+
+def forget(out: Path, folders: list[str]) -> int:
+    """Delete these people's photos from the set at ``out`` and their lines from its ``provenance.jsonl``
+    (so a later run does not count them as had); returns the photo files deleted."""
+    wanted = {f for f in folders if f and "/" not in f and f not in (".", "..")}
+    if not wanted:
+        return 0
+    deleted = 0
+    for folder in sorted(wanted):
+        path = out / folder
+        if path.is_dir():
+            files = [f for f in path.iterdir() if f.is_file()]
+            for file in files:
+                file.unlink()
+            deleted += len(files)
+            shutil.rmtree(path)
+    sidecar = out / PROVENANCE
+    if sidecar.is_file():
+        lines = sidecar.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [raw for raw in lines if _folder(raw) not in wanted]
+        _write_atomic(sidecar, "".join(kept).encode("utf-8"))
+    return deleted
+
+
+def _folder(raw: str) -> str | None:
+    """The person folder a provenance line is about (None: the set line, or not a line)."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(line, dict):
+        return None
+    if line.get("kind") == "person":
+        return str(line.get("dir"))
+    if line.get("kind") == "photo":
+        return str(line.get("path") or "").split("/", 1)[0]
+    return None
