@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -278,4 +279,161 @@ def test_page_connects_again_after_an_idle_close(browser, start_server, data: Pa
     page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))
     page.wait_for_selector(".face .identity")
     assert len(sockets) == 2
+    context.close()
+
+
+# -- a gallery of famous people (the made-up Wikidata world): credits, descriptions, filters -------------
+
+
+@pytest.fixture(scope="module")
+def famous_server(start_server, famous_gallery: Path) -> Server:
+    return start_server(workers=1, gallery=famous_gallery)
+
+
+@pytest.fixture(scope="module")
+def famous_people(famous_gallery: Path) -> dict[str, Any]:
+    """Display name -> the person's facts, as the gallery holds them."""
+    from lookalike.gallery.store import Gallery
+
+    with Gallery.open(famous_gallery) as g:
+        return {f.name: f for f in g.person_facts().values()}
+
+
+def other_photo(data: Path, facts: Any) -> Path:
+    """Another photo of a gallery person (the gallery holds the first of their celeb_mini folder)."""
+    return sorted((data / "celeb_mini" / facts.person.rsplit("_", 1)[0]).glob("*.jpg"))[1]
+
+
+def card_names(page) -> list[str]:
+    return page.locator(".card .name").all_inner_texts()
+
+
+def test_a_card_shows_description_wikipedia_link_and_credit(
+    browser, famous_server: Server, famous_people: dict[str, Any], data: Path, artifacts: Path
+) -> None:
+    her = next(f for name, f in sorted(famous_people.items()) if f.sex == "female")
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    page.goto(famous_server.url + "/")
+    page.set_input_files("#file", str(other_photo(data, her)))
+    page.wait_for_selector(".card")
+    page.wait_for_function(THUMBNAILS_LOADED)
+    first = page.locator(".card").first
+    sync_api.expect(first.locator(".name")).to_have_text(her.name)  # the name, not the folder's "Name_Q123"
+    wiki = first.locator(".name a")
+    assert wiki.get_attribute("href") == her.wikipedia and wiki.get_attribute("rel") == "noopener noreferrer nofollow"
+    sync_api.expect(first.locator(".about")).to_have_text(her.description)
+    credit = first.locator(".credit")
+    sync_api.expect(credit).to_contain_text("Photo: ")
+    links = {a.inner_text(): a.get_attribute("href") for a in credit.locator("a").all()}
+    assert links["source"].startswith("https://commons.wikimedia.org/wiki/File:")
+    licence = [text for text in links if text != "source"]
+    if licence:  # public domain has no licence page; every CC licence links to its deed
+        assert links[licence[0]].startswith(("https://", "http://"))
+    for card in page.locator(".card").all():  # every card credited
+        assert card.locator(".credit").inner_text().startswith("Photo: ")
+    page.screenshot(path=str(artifacts / "web-famous-cards.png"), full_page=True)
+    context.close()
+
+
+def test_hostile_credit_reaches_the_page_as_text(
+    browser, start_server, famous_gallery: Path, famous_people: dict[str, Any], data: Path, tmp_path: Path
+) -> None:
+    """A gallery whose author, description and links were never cleaned (an old tool, a hand edit): the page
+    shows them as text; no script runs, no tracking image loads, no ``javascript:`` link is made."""
+    import sqlite3
+
+    from tests.wikidata.world import HOSTILE
+
+    her = next(f for name, f in sorted(famous_people.items()) if f.sex == "female")
+    gallery = tmp_path / "hostile-gallery"
+    shutil.copytree(famous_gallery, gallery)
+    with sqlite3.connect(gallery / "gallery.sqlite") as db:
+        db.execute(
+            "UPDATE photos SET author = ?, licence_url = 'javascript:alert(2)', source_url = ' javascript:alert(3)'"
+            " WHERE person = ?",
+            (HOSTILE, her.person),
+        )
+        db.execute(
+            "UPDATE people SET description = '<img src=x onerror=\"window.owned=1\">',"
+            " wikipedia = 'javascript:alert(4)' WHERE person = ?",
+            (her.person,),
+        )
+    server = start_server(workers=1, gallery=gallery)
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(server.url + "/")
+    page.set_input_files("#file", str(other_photo(data, her)))
+    page.wait_for_selector(".card")
+    page.wait_for_function(THUMBNAILS_LOADED)
+    first = page.locator(".card").first
+    sync_api.expect(first.locator(".name")).to_have_text(her.name)
+    assert first.locator(".name a").count() == 0  # a javascript: article link is no link
+    sync_api.expect(first.locator(".about")).to_have_text('<img src=x onerror="window.owned=1">')
+    sync_api.expect(first.locator(".credit")).to_contain_text('<script>alert("owned")</script>')
+    faces = page.locator("#faces")
+    assert faces.locator("script").count() == 0 and faces.locator("b").count() == 0
+    assert faces.locator("img").count() == page.locator(".card").count()  # the thumbnails and nothing else
+    hrefs = [a.get_attribute("href") or "" for a in faces.locator("a").all()]
+    assert not [h for h in hrefs if not h.startswith(("https://", "http://"))], hrefs
+    assert first.locator(".credit a").count() == 0  # neither the licence nor the source was a web address
+    page.wait_for_timeout(300)
+    assert dialogs == [] and page.evaluate("() => window.owned") is None
+    assert not [u for u in requests if "tracker.example" in u or u.endswith("/x")]
+    context.close()
+
+
+def test_filters_on_the_page_change_the_results_and_every_result_passes(
+    browser, famous_server: Server, famous_people: dict[str, Any], data: Path, artifacts: Path
+) -> None:
+    her = next(f for name, f in sorted(famous_people.items()) if f.sex == "female")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(famous_server.url + "/")
+    page.locator("#whom summary").click()
+    page.get_by_label("Men", exact=True).check()
+    sync_api.expect(page.locator("#whom-summary")).to_have_text("men")
+    page.set_input_files("#file", str(other_photo(data, her)))
+    page.wait_for_selector(".card")
+    men = card_names(page)
+    assert men and all(famous_people[name].sex == "male" for name in men)
+    # Who the face *is* is answered from everyone, and named as the gallery names her (not "Name_Q123").
+    sync_api.expect(page.locator(".face h3").first).to_contain_text(f"this is {her.name}")
+    assert (
+        "_Q9" not in page.locator(".face h3").first.inner_text()
+        and "Q9" not in page.locator(".face h3").first.inner_text()
+    )
+    men_count = sum(f.sex == "male" for f in famous_people.values())
+    sync_api.expect(page.locator("#caption")).to_contain_text(
+        f"Compared with {men_count} of {len(famous_people)} people (men)"
+    )
+
+    # New choices: the same photo compared again, from the page's own copy.
+    page.get_by_label("Women", exact=True).check()
+    page.get_by_label("Born after").fill("1955")
+    again = page.locator("#again")
+    sync_api.expect(again).to_be_visible()
+    again.click()
+    sync_api.expect(page.locator("#caption")).to_contain_text("(women, born after 1955)")
+    page.wait_for_selector(".card")
+    women = card_names(page)
+    assert women and women != men
+    assert all(famous_people[n].sex == "female" and famous_people[n].birth_year > 1955 for n in women)
+    assert women[0] == her.name or famous_people[her.name].birth_year <= 1955
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(artifacts / "web-famous-filters-phone.png"), full_page=True)
+
+    # The choices are remembered; a choice nobody passes says so.
+    page.reload()
+    sync_api.expect(page.locator("#whom-summary")).to_have_text("women, born after 1955")
+    page.locator("#whom summary").click()
+    page.get_by_label("Born after").fill("1990")  # the made-up world's people are born 1950-1995
+    page.set_input_files("#file", str(other_photo(data, her)))
+    sync_api.expect(page.locator("#message")).to_contain_text("Nobody in the gallery fits these choices")
+    assert page.locator(".card").count() == 0
     context.close()

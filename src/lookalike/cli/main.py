@@ -130,7 +130,7 @@ def _print_match(result: PhotoResult, watch: list[str]) -> None:
                 str(i),
                 f"{b.left},{b.top},{b.right},{b.bottom}",
                 face.quality,
-                (face.identity or "-").replace("_", " "),
+                face.identity_name or "-",
                 looks,
             )
         console.print(table)

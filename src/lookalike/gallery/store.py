@@ -431,6 +431,16 @@ class Gallery:
     def people(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT person FROM faces ORDER BY person")]
 
+    def display_names(self, persons: Iterable[str]) -> dict[str, str]:
+        """The name to show for each person: their recorded name (a downloaded set's folder is ``Name_Q42``),
+        else the folder name with spaces."""
+        wanted = list(dict.fromkeys(persons))
+        names = {p: display_name(p) for p in wanted}
+        if self.has_provenance and wanted:
+            marks = ", ".join("?" * len(wanted))
+            names |= dict(self._db.execute(f"SELECT person, name FROM people WHERE person IN ({marks})", wanted))
+        return names
+
     def has_person(self, person: str) -> bool:
         return self._db.execute("SELECT 1 FROM faces WHERE person = ? LIMIT 1", (person,)).fetchone() is not None
 

@@ -25,7 +25,7 @@ def lookalike(match: Match, details: FaceDetails | None) -> Lookalike:
     prov = details.provenance if details else None
     return Lookalike(
         name=match.person,
-        display_name=match.name,
+        display_name=facts.name if facts and facts.name else match.name,  # a folder name is "Name_Q42"
         distance=round(match.distance, 4),
         similarity=round(match.similarity, 4),
         face_id=match.face_id,
@@ -37,9 +37,9 @@ def lookalike(match: Match, details: FaceDetails | None) -> Lookalike:
     )
 
 
-def face_result(face: Face, result: MatchResult, details: dict[int, FaceDetails]) -> FaceResult:
+def face_result(face: Face, result: MatchResult, details: dict[int, FaceDetails], names: dict[str, str]) -> FaceResult:
     """One described face and its search result, as the result document shows them (``details``: the
-    matched gallery faces' facts and credits)."""
+    matched gallery faces' facts and credits; ``names``: how to show the people who faces *are*)."""
     return FaceResult(
         box=face_box(face.box),
         landmarks=[list(p) for p in face.landmarks],
@@ -50,6 +50,7 @@ def face_result(face: Face, result: MatchResult, details: dict[int, FaceDetails]
         identity=result.identity,
         matches=[lookalike(m, details.get(m.face_id)) for m in result.matches],
         watch=result.watch,
+        identity_name=names.get(result.identity) if result.identity else None,
     )
 
 
@@ -98,9 +99,10 @@ class MatchService:
                 )
                 matched = [m.face_id for r in results for m in r.matches]
                 details = self.matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
+                names = self.matcher.gallery.display_names(r.identity for r in results if r.identity)
         except LookalikeError as exc:
             return self.error_result(name, exc.code, exc.message, watch)
-        face_docs = [face_result(face, result, details) for face, result in zip(faces, results)]
+        face_docs = [face_result(face, result, details, names) for face, result in zip(faces, results)]
         watch_doc: dict[str, bool] = {"faces": bool(face_docs)}
         for person in watch or []:
             watch_doc[person] = any(r.watch.get(person, False) for r in results)

@@ -92,6 +92,7 @@ class FaceResult:
     identity: str | None
     matches: list[Lookalike]
     watch: dict[str, bool]
+    identity_name: str | None = field(default=None, metadata=OMIT_EMPTY)  # how to show ``identity``
 
 
 @dataclass(frozen=True)

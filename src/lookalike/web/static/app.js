@@ -20,6 +20,82 @@ const FRIENDLY = {
   bad_token: "This photo can no longer be followed from here. Please choose it again.",
 };
 
+// -- whom to compare with: the choices travel with the "match" message ---------------------------
+
+const WHOM_KEY = "lookalike.whom";
+const GROUP_WORDS = { actor: "actors", musician: "musicians", athlete: "athletes", politician: "politicians",
+  writer: "writers", scientist: "scientists", business: "business people" };
+
+function chosenFilter() {
+  const chosen = {};
+  const sex = document.querySelector('input[name="sex"]:checked');
+  if (sex && sex.value) chosen.sex = sex.value;
+  const groups = [...document.querySelectorAll('input[name="occupation"]:checked')].map((i) => i.value);
+  if (groups.length) chosen.occupation = groups;
+  for (const [id, field] of [["born-after", "born_after"], ["born-before", "born_before"]]) {
+    const value = $(id).value.trim();
+    if (value) chosen[field] = Number.isInteger(Number(value)) ? Number(value) : value;
+  }
+  if ($("living").checked) chosen.living = true;
+  return chosen;
+}
+
+function describeFilter(chosen) {
+  const parts = [];
+  if (chosen.sex) parts.push(chosen.sex === "female" ? "women" : chosen.sex === "male" ? "men" : chosen.sex);
+  if (chosen.occupation) parts.push(chosen.occupation.map((g) => GROUP_WORDS[g] || g).join(" or "));
+  if (chosen.born_after !== undefined) parts.push(`born after ${chosen.born_after}`);
+  if (chosen.born_before !== undefined) parts.push(`born before ${chosen.born_before}`);
+  if (chosen.living) parts.push("living");
+  return parts.join(", ") || "everyone";
+}
+
+function choicesChanged() {
+  const chosen = chosenFilter();
+  $("whom-summary").textContent = describeFilter(chosen);
+  localStorage.setItem(WHOM_KEY, JSON.stringify(chosen));
+  // A result is on show, made with other choices: offer to compare the same photo again.
+  $("again").hidden = !(lastFile && finished && shownFilter && JSON.stringify(chosen) !== JSON.stringify(shownFilter));
+}
+
+function setupWhom() {
+  let saved = {};
+  try { saved = JSON.parse(localStorage.getItem(WHOM_KEY) || "{}") || {}; } catch (_) { saved = {}; }
+  for (const input of document.querySelectorAll('input[name="sex"]')) input.checked = input.value === (saved.sex || "");
+  for (const input of document.querySelectorAll('input[name="occupation"]')) {
+    input.checked = Array.isArray(saved.occupation) && saved.occupation.includes(input.value);
+  }
+  if (saved.born_after !== undefined) $("born-after").value = saved.born_after;
+  if (saved.born_before !== undefined) $("born-before").value = saved.born_before;
+  $("living").checked = saved.living === true;
+  $("whom").addEventListener("change", choicesChanged);
+  $("whom").addEventListener("input", choicesChanged);
+  $("again").addEventListener("click", () => { if (lastFile) matchFile(lastFile); });
+  choicesChanged();
+}
+
+// Links on a card only ever go to web pages (a gallery's URL could be anything).
+function safeUrl(text) {
+  if (!text) return null;
+  try {
+    const url = new URL(text);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+function link(text, href) {
+  const url = safeUrl(href);
+  if (!url) return document.createTextNode(text);
+  const a = document.createElement("a");
+  a.href = url;
+  a.textContent = text;
+  a.rel = "noopener noreferrer nofollow";
+  a.target = "_blank";
+  return a;
+}
+
 let ws = null;
 let wsReady = null;
 let reconnectDelay = 500;
@@ -28,6 +104,9 @@ let resumeToken = sessionStorage.getItem("lookalike.token");
 let finished = false;
 let imageSize = null;
 let pendingKey = null;
+let pendingFilter = {};
+let lastFile = null;   // the photo shown, kept in the page only: "Compare again" uploads it again
+let shownFilter = null;  // the choices its result was made with
 
 // -- messages and progress ------------------------------------------------------------------
 
@@ -87,7 +166,7 @@ function connect() {
         ws.send(JSON.stringify({ action: "resume", job, token: resumeToken }));
         setStatus("Reconnected; picking up where we left off…");
       } else if (pendingKey) {  // the answer to "match" was lost: asking again with the key is safe
-        ws.send(JSON.stringify({ action: "match", key: pendingKey }));
+        ws.send(JSON.stringify({ action: "match", key: pendingKey, ...pendingFilter }));
         setStatus("Reconnected; picking up where we left off…");
       }
     };
@@ -145,6 +224,7 @@ function handle(event) {
     case "matched":
       finish();
       render(event.result);
+      choicesChanged();
       break;
     case "failed":
       finish(true);
@@ -184,6 +264,9 @@ function finish(failed = false) {
 // -- choosing, uploading, submitting -------------------------------------------------------
 
 async function matchFile(file) {
+  lastFile = file;
+  shownFilter = chosenFilter();
+  $("again").hidden = true;
   job = null;
   finished = false;
   imageSize = null;
@@ -218,8 +301,9 @@ async function matchFile(file) {
     }
     step("queued");
     pendingKey = upload.key;
+    pendingFilter = shownFilter;
     const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await (wsReady || connect());
-    socket.send(JSON.stringify({ action: "match", key: upload.key }));
+    socket.send(JSON.stringify({ action: "match", key: upload.key, ...pendingFilter }));
   } catch (err) {
     fail({ code: "network", message: "The network connection failed. Check your connection and try again." });
   }
@@ -252,7 +336,7 @@ function drawBoxes(faces) {
     if (face.identity) {  // the name is hidden on narrow screens, where labels would overlap
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = `: ${face.identity.replaceAll("_", " ")}`;
+      who.textContent = `: ${identityName(face)}`;
       label.append(who);
     }
     if ((b.left + b.right) / 2 > imageSize.width * 0.6) label.classList.add("end");  // keep it inside the photo
@@ -260,6 +344,10 @@ function drawBoxes(faces) {
     el.setAttribute("aria-hidden", "true");
     $("stage").append(el);
   });
+}
+
+function identityName(face) {
+  return face.identity_name || face.identity.replaceAll("_", " ");
 }
 
 function render(result) {
@@ -274,6 +362,14 @@ function render(result) {
     showMessage("No face found in this photo. Try one where faces are clearly visible, facing the camera and well lit.");
     return;
   }
+  const compared = result.compared_with;
+  if (compared) {
+    $("caption").textContent += ` Compared with ${compared.people} of ${compared.of_people} people ` +
+      `(${describeFilter(shownFilter || {})}).`;
+    if (compared.people === 0) {
+      showMessage("Nobody in the gallery fits these choices. Choose fewer conditions under “Whom to compare with”.", "info");
+    }
+  }
   const container = $("faces");
   result.faces.forEach((face, i) => {
     const section = document.createElement("section");
@@ -284,7 +380,7 @@ function render(result) {
     if (face.identity) {
       const who = document.createElement("span");
       who.className = "identity";
-      who.textContent = ` — this is ${face.identity.replaceAll("_", " ")}`;
+      who.textContent = ` — this is ${identityName(face)}`;
       title.append(who);
     } else {
       title.append(" — looks like:");
@@ -301,7 +397,7 @@ function render(result) {
       img.loading = "lazy";
       const name = document.createElement("div");
       name.className = "name";
-      name.textContent = m.display_name;
+      name.append(link(m.display_name, m.wikipedia));
       const bar = document.createElement("div");
       bar.className = "bar";
       bar.setAttribute("role", "meter");
@@ -315,12 +411,35 @@ function render(result) {
       const text = document.createElement("div");
       text.className = "pct";
       text.textContent = `${pct}% similar`;
-      li.append(img, name, bar, text);
+      li.append(img, name);
+      if (m.description) {
+        const about = document.createElement("p");
+        about.className = "about";
+        about.textContent = m.description;
+        li.append(about);
+      }
+      li.append(bar, text);
+      if (m.credit) li.append(credit(m.credit));
       list.append(li);
     }
     section.append(title, list);
     container.append(section);
   });
+}
+
+// The photo's credit as Commons asks for it: author, licence (linked), where the photo is from.
+// Everything is text (textContent): a gallery's author field is never read as HTML.
+function credit(c) {
+  const line = document.createElement("p");
+  line.className = "credit";
+  line.append("Photo: ");
+  const parts = [];
+  if (c.author) parts.push(document.createTextNode(c.author));
+  if (c.licence) parts.push(link(c.licence, c.licence_url));
+  if (c.source_url && safeUrl(c.source_url)) parts.push(link("source", c.source_url));
+  if (!parts.length) parts.push(document.createTextNode("credit unknown"));
+  parts.forEach((part, i) => { if (i) line.append(" · "); line.append(part); });
+  return line;
 }
 
 // -- picking: file input, drag and drop, webcam ---------------------------------------------
@@ -379,5 +498,6 @@ function setupPicking() {
 }
 
 setupPicking();
+setupWhom();
 connect();
 if (job) { $("progress").hidden = false; step("queued"); setStatus("Picking up your last photo…"); }
