@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lookalike.adapters.sqlite_jobs import SqliteJobStore
 from lookalike.adapters.sqlite_queue import SqliteQueue
 from lookalike.service.results import FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
@@ -172,3 +174,53 @@ def test_a_client_gone_while_hearing_queued_does_not_lose_the_job(tmp_path: Path
     assert created and jobs.get(job.id) is not None
     message = queue.receive(0)
     assert message is not None and message.body["job_id"] == job.id
+
+
+def test_the_job_carries_its_filter_to_the_worker(tmp_path: Path) -> None:
+    """The filter of a ``match`` message rides in the job's queue message; a forged one fails the job."""
+    from lookalike.person_filter import PersonFilter
+    from lookalike.service.jobs import JobProcessor, JobService
+
+    keys = [f"uploads/00000000-0000-0000-0000-00000000001{i}" for i in range(2)]
+    storage = FakeStorage(dict.fromkeys(keys, b"photo"))
+    queue = SqliteQueue(tmp_path / "q.sqlite")
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
+    chosen = PersonFilter(sex="female", occupations=("actor", "musician"), born_after=1970, living=True)
+    JobService(storage, queue, jobs).submit(keys[0], "conn", person_filter=chosen)
+    message = queue.receive(0)
+    assert message.body["filter"] == {"sex": "female", "occupation": ["actor", "musician"], "born_after": 1970,
+                                      "living": True}  # fmt: skip
+    seen = []
+
+    def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
+        seen.append(person_filter)
+        return PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {})
+
+    notifier = FakeNotifier()
+    JobProcessor(storage, queue, jobs, notifier, match).process(message)
+    assert seen == [chosen]
+    JobService(storage, queue, jobs).submit(keys[1], "conn")
+    forged = queue.receive(0)
+    assert "filter" not in forged.body  # everyone: no filter in the message
+    forged = type(forged)({**forged.body, "filter": {"sex": "robot"}}, forged.receipt, forged.receive_count, forged.id)
+    JobProcessor(storage, queue, jobs, notifier, match).process(forged)
+    assert len(seen) == 1 and notifier.sent[-1][1]["event"] == "failed"
+    assert notifier.sent[-1][1]["error"]["code"] == "bad_filter"
+
+
+def test_the_match_message_reads_its_filter() -> None:
+    from lookalike.errors import JobError
+    from lookalike.person_filter import PersonFilter
+    from lookalike.service.protocol import parse
+
+    message = parse('{"action": "match", "key": "k", "sex": "female", "occupation": ["actors"], "born_before": "2000"}',
+                    4096)  # fmt: skip
+    assert message.person_filter == PersonFilter(sex="female", occupations=("actor",), born_before=2000)
+    assert parse('{"action": "match", "key": "k"}', 4096).person_filter.empty
+    assert parse('{"action": "resume", "job": "j", "token": "t", "sex": "robot"}', 4096).person_filter.empty
+    for bad in ('"sex": 3', '"occupation": {"a": 1}', '"born_after": true', '"living": "perhaps"', '"sex": "robot"'):
+        with pytest.raises(JobError) as raised:
+            parse('{"action": "match", "key": "k", ' + bad + "}", 4096)
+        assert raised.value.code == "bad_filter", bad
+    round_trip = PersonFilter(sex="male", occupations=("writer",), born_after=1900, born_before=1990, living=False)
+    assert PersonFilter.from_fields(round_trip.fields()) == round_trip
