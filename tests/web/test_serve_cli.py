@@ -82,3 +82,30 @@ def test_serve_without_gallery_says_so(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "No gallery" in result.stderr
+
+
+def test_serve_says_what_it_would_show_and_a_public_one_refuses_unlicensed_photos(
+    gallery_dir: Path, tmp_path: Path
+) -> None:
+    """The test gallery's photos have no reuse licence ("licence unknown"): serve says it shows them; with
+    LOOKALIKE_REQUIRE_REUSABLE it would show nothing, and says so instead of starting."""
+    proc, port = _serve(gallery_dir, tmp_path / "home", LOOKALIKE_WORKERS="1")
+    try:
+        _healthy(proc, port)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    said = " ".join(out.decode().split())
+    assert "photos have no reuse licence (licence unknown" in said and "will be shown" in said
+    assert "LOOKALIKE_REQUIRE_REUSABLE=1" in said
+
+    public = subprocess.run(
+        [sys.executable, "-m", "lookalike", "serve", "--gallery", str(gallery_dir), "--port", str(free_port())],
+        env={**os.environ, "LOOKALIKE_HOME": str(tmp_path / "home"), "LOOKALIKE_REQUIRE_REUSABLE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert public.returncode != 0
+    told = " ".join((public.stdout + public.stderr).split())
+    assert "without a reuse licence" in told and "None of the gallery's" in told and "Traceback" not in told
