@@ -142,6 +142,21 @@ def test_match_records_the_job_tells_queued_first_then_enqueues(aws) -> None:
     assert job["statusCode"] == 200 and json.loads(job["body"])["state"] == "queued"
 
 
+def test_the_match_message_s_filter_rides_in_the_sqs_message_and_a_bad_one_is_refused(aws) -> None:
+    s3, sqs, queue_url, notifier = aws
+    key = f"uploads/{uuid.uuid4()}"
+    s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
+    bad = {"action": "match", "key": key, "sex": "female", "born_after": "the seventies"}
+    lambdas.websocket_handler(ws_event("match", "c1", bad))
+    (refused,) = notifier.events("c1")
+    assert refused["event"] == "error" and refused["error"]["code"] == "bad_filter"
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
+    good = {"action": "match", "key": key, "sex": "female", "occupation": ["actor"], "born_after": 1970}
+    lambdas.websocket_handler(ws_event("match", "c1", good))
+    (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
+    assert json.loads(message["Body"])["filter"] == {"sex": "female", "occupation": ["actor"], "born_after": 1970}
+
+
 def test_the_same_key_again_resumes_instead_of_a_second_job(aws) -> None:
     s3, sqs, queue_url, notifier = aws
     key = f"uploads/{uuid.uuid4()}"
