@@ -437,3 +437,9 @@ def test_filters_on_the_page_change_the_results_and_every_result_passes(
     sync_api.expect(page.locator("#message")).to_contain_text("Nobody in the gallery fits these choices")
     assert page.locator(".card").count() == 0
     context.close()
+
+
+def test_no_filters_are_offered_where_the_gallery_knows_nothing_of_its_people(small_page) -> None:
+    """The test gallery (folders of photos, no facts): a filter would leave nobody, so none is offered."""
+    sync_api.expect(small_page.locator("#whom")).to_be_hidden()
+    assert small_page.evaluate("() => fetch('/config.json').then(r => r.json())")["filters"] is False

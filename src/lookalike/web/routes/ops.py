@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.settings import Settings
 from lookalike.web import middleware
 from lookalike.web.metrics import MEDIA_TYPE
 from lookalike.web.state import WebState
@@ -41,10 +42,13 @@ def router(web: WebState) -> APIRouter:
     def prometheus() -> Response:
         return Response(web.metrics.exposition(), media_type=MEDIA_TYPE)
 
+    filters = gallery_knows_people(web.settings)
+
     @routes.get("/config.json", include_in_schema=False)
     async def page_config() -> Any:
-        """Where the page finds the API and the WebSocket: here, the same origin (on AWS, S3 serves this file)."""
-        return JSONResponse({"api": "", "websocket": ""}, headers={"Cache-Control": "no-cache"})
+        """Where the page finds the API and the WebSocket: here, the same origin (on AWS, S3 serves this file);
+        and whether the gallery knows its people's facts (``filters``: else the page offers no filters)."""
+        return JSONResponse({"api": "", "websocket": "", "filters": filters}, headers={"Cache-Control": "no-cache"})
 
     @routes.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Any:
@@ -67,6 +71,18 @@ def router(web: WebState) -> APIRouter:
         return page
 
     return routes
+
+
+def gallery_knows_people(settings: Settings) -> bool:
+    """Does the gallery hold facts of its people (a downloaded famous-people set)?  Filters need them; a
+    gallery of LFW or celeb_mini knows none, and any filter would leave nobody.  Unknown: offer them."""
+    from lookalike.gallery.store import Gallery
+
+    try:
+        with Gallery.open(settings.gallery_path()) as gallery:
+            return gallery.summary().people_with_facts > 0
+    except Exception:  # no gallery here (an API-only server): the workers' gallery decides
+        return True
 
 
 def mount_files(app: FastAPI) -> None:

@@ -28,6 +28,7 @@ const GROUP_WORDS = { actor: "actors", musician: "musicians", athlete: "athletes
 
 function chosenFilter() {
   const chosen = {};
+  if ($("whom").hidden) return chosen;
   const sex = document.querySelector('input[name="sex"]:checked');
   if (sex && sex.value) chosen.sex = sex.value;
   const groups = [...document.querySelectorAll('input[name="occupation"]:checked')].map((i) => i.value);
@@ -59,6 +60,8 @@ function choicesChanged() {
 }
 
 function setupWhom() {
+  // A gallery that knows nothing of its people (LFW, celeb_mini) says so in config.json: no filters then.
+  config.then((c) => { if (c.filters === false) $("whom").hidden = true; });
   let saved = {};
   try { saved = JSON.parse(localStorage.getItem(WHOM_KEY) || "{}") || {}; } catch (_) { saved = {}; }
   for (const input of document.querySelectorAll('input[name="sex"]')) input.checked = input.value === (saved.sex || "");
