@@ -38,21 +38,31 @@ def test_file_format(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     listed = RemovalList.load(path)
-    assert listed.entries == {"Q42", "Ada_Lovelace", "Q7259"}
+    assert listed.entries == {"Q42", "ada lovelace", "Q7259"}  # names compared with "_", spaces and case alike
     assert listed.removes("Douglas_Adams_Q42", "q42") and listed.removes("Anyone", "Q7259")
-    assert listed.removes("Ada_Lovelace") and not listed.removes("ada_lovelace")  # folder names are exact
+    assert listed.removes("Ada_Lovelace") and listed.removes("ada lovelace")
+    assert listed.removes("Douglas_Adams_Q42")  # no facts (a set copied without provenance): the folder's Q-id
+    assert listed.removes("Someone", "http://www.wikidata.org/entity/Q42")  # an entity URL's id
     assert not listed.removes("Douglas_Adams") and not listed.removes("Q4", "Q4")
+    assert not listed.removes("Douglas_Adams_Q420") and not listed.removes("Ada_Lovelace_II")
     assert listed.listed() == [
         ("Q42", "Douglas Adams: asked by e-mail, 2024-05-01"),
         ("Ada_Lovelace", "by folder name"),
         ("Q7259", ""),
     ]
 
+    edited = tmp_path / "edited.txt"  # saved by an editor that writes a byte-order mark and CRLF
+    edited.write_bytes("\ufeffQ99 Some Person\r\nQ\u00b2\r\nQ12abc\r\n".encode())
+    assert RemovalList.load(edited).entries == {"Q99", "q²", "q12abc"}  # Q² and Q12abc are no Q-ids
+    assert RemovalList.load(edited).removes("Some_Person_Q99") and not RemovalList.load(edited).removes("X", "Q2")
+    with pytest.raises(ValueError):
+        append(edited, "Foo\u2028Bar", "")  # a line break of another kind would make two entries
+
     before = path.read_text(encoding="utf-8")
     assert append(path, "Q42", "again") is False and path.read_text(encoding="utf-8") == before  # no duplicate
     assert append(path, "q1", "two\nQ2 lines") is True  # a comment stays on its line
     assert path.read_text(encoding="utf-8") == before + "Q1  # two Q2 lines\n"
-    assert RemovalList.load(path).entries == {"Q42", "Ada_Lovelace", "Q7259", "Q1"}
+    assert RemovalList.load(path).entries == {"Q42", "ada lovelace", "Q7259", "Q1"}
 
     unterminated = tmp_path / "new" / "folder" / "removals.txt"  # the file and its folder are created
     assert append(unterminated, "Q5", "")
@@ -222,3 +232,25 @@ def test_a_removed_person_never_comes_back(stands: Stands, people: list[world.Ma
     assert not {_dir(removed), _dir(by_hand)} & _gallery_people(gallery)
     listed = json.loads(run("gallery", "removals", "--json", env=stands.env).stdout)
     assert [e["entry"] for e in listed["entries"]] == [removed.qid, by_hand.qid]
+
+
+def test_a_name_that_fits_two_people_is_refused_naming_them(tmp_path: Path) -> None:
+    import numpy as np
+
+    from lookalike.errors import GalleryError
+    from lookalike.gallery.store import PersonFacts
+    from lookalike.gallery.take_out import take_out
+    from tests.test_search import _gallery
+
+    folders = ["John_Smith_Q1", "John_Smith_Q2", "Jane_Doe"]
+    g = _gallery(tmp_path / "g", np.eye(3, 128, dtype=np.float32), folders)
+    with g.writing() as w:
+        for folder in folders[:2]:
+            w.set_facts(PersonFacts(folder, "John Smith", wikidata=folder.rsplit("_", 1)[1]))
+    g.close()
+    settings = Settings(home=tmp_path / "home", gallery=tmp_path / "g")
+    with pytest.raises(GalleryError, match="fits 2 people: John_Smith_Q1 \\(Q1\\), John_Smith_Q2 \\(Q2\\)") as refused:
+        take_out("john smith", settings)
+    assert refused.value.code == "ambiguous_person" and not settings.removals_path().exists()
+    report = take_out("John_Smith_Q2", settings, reason="asked")  # the folder name says which
+    assert report.listed == ["Q2"] and report.people == ["John_Smith_Q2"]

@@ -3,20 +3,34 @@
 A person who asks to be taken out must stay out when the gallery is rebuilt or downloaded again, so
 the list lives beside the galleries, not in one (``<home>/removals.txt`` by default, the setting
 ``removals``).  One entry per line: a Wikidata id (``Q42``) or a gallery person name (the folder name,
-``Douglas_Adams``); ``#`` starts a comment (say who asked and when).  A missing file is an empty list.
+``Douglas_Adams``, compared with ``_``, spaces and case alike); ``#`` starts a comment (say who asked and
+when), and so does anything after a Q-id.  A missing file is an empty list.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lookalike.settings import Settings
 
+_QID = re.compile(r"[Qq][1-9][0-9]*", re.ASCII)
+_FOLDER_QID = re.compile(r"_(Q[1-9][0-9]*)$", re.ASCII)  # the downloader's folders: ``Douglas_Adams_Q42``
 
-def _key(entry: str) -> str:
-    entry = entry.strip()
-    return entry.upper() if is_qid(entry) else entry
+
+def entry_key(entry: str) -> str:
+    """An entry as the list compares it: a Q-id (its first word; the rest is a comment) in upper case, or a
+    person name with ``_`` and spaces alike and case ignored."""
+    words = entry.split()
+    if words and is_qid(words[0]):
+        return words[0].upper()
+    return plain_name(entry)
+
+
+def plain_name(name: str) -> str:
+    """``Douglas_Adams``, ``douglas  adams`` -> ``douglas adams``: folder and display names compared alike."""
+    return " ".join(name.replace("_", " ").split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -27,10 +41,10 @@ class RemovalList:
     @classmethod
     def load(cls, path: Path) -> RemovalList:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (an editor's) is not part of an entry
         except FileNotFoundError:
             return cls(frozenset(), path)
-        entries = {_key(line.split("#", 1)[0]) for line in text.splitlines()}
+        entries = {entry_key(line.split("#", 1)[0]) for line in text.splitlines()}
         return cls(frozenset(e for e in entries if e), path)
 
     @classmethod
@@ -41,8 +55,14 @@ class RemovalList:
         return bool(self.entries)
 
     def removes(self, person: str, wikidata: str | None = None) -> bool:
-        """Is this person on the list (by gallery name, or by Wikidata id when known)?"""
-        return person in self.entries or (wikidata is not None and _key(wikidata) in self.entries)
+        """Is this person on the list, by gallery name (``_``, spaces and case alike) or by Wikidata id (the
+        facts' id, an entity URL's, or else the one a downloaded folder's name ends with)?"""
+        if plain_name(person) in self.entries:
+            return True
+        qid = wikidata.rstrip("/").rsplit("/", 1)[-1] if wikidata else None
+        if not qid and (found := _FOLDER_QID.search(person)):
+            qid = found.group(1)
+        return qid is not None and is_qid(qid) and qid.upper() in self.entries
 
     def listed(self) -> list[tuple[str, str]]:
         """Every entry with its comment, in the file's order: ``[("Q42", "Douglas Adams: asked, 2024-05-01")]``."""
@@ -51,31 +71,34 @@ class RemovalList:
 
 def is_qid(text: str) -> bool:
     """``Q42`` or ``q42``: a Wikidata item id."""
-    text = text.strip()
-    return len(text) > 1 and text[0] in "qQ" and text[1:].isdigit()
+    return _QID.fullmatch(text.strip()) is not None
 
 
 def read_lines(path: Path) -> list[tuple[str, str]]:
     """The file's entries and their comments (the first line of an entry listed twice)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return []
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
     for line in text.splitlines():
         entry, _, comment = line.partition("#")
-        if _key(entry):
-            out.setdefault(_key(entry), comment.strip())
-    return list(out.items())
+        key = entry_key(entry)
+        if key:
+            written = key if is_qid(key) else entry.strip()
+            out.setdefault(key, (written, comment.strip()))
+    return list(out.values())
 
 
 def append(path: Path, entry: str, comment: str) -> bool:
     """Add ``entry`` to the list at ``path`` (the file and its folder are created if missing), keeping
     the lines already there; False if it was listed already.  ``comment`` is kept on one line."""
-    entry = _key(entry)
-    if not entry or "#" in entry or "\n" in entry:
+    if not entry.strip() or "#" in entry or len(entry.splitlines()) != 1:
         raise ValueError(f"not a removal list entry: {entry!r}")
-    if entry in RemovalList.load(path).entries:
+    entry = entry.strip()
+    if is_qid(entry):
+        entry = entry.upper()
+    if entry_key(entry) in RemovalList.load(path).entries:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_bytes() if path.is_file() else b""

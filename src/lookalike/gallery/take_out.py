@@ -54,12 +54,7 @@ class _Known:
 def _matches(asked: str, known: _Known) -> bool:
     if removals.is_qid(asked):
         return known.wikidata is not None and known.wikidata.strip().upper() == asked.strip().upper()
-    return _plain(asked) in (_plain(known.folder), _plain(known.name))
-
-
-def _plain(name: str) -> str:
-    """``Douglas_Adams``, ``douglas  adams`` -> ``douglas adams``: folder and display names compared alike."""
-    return " ".join(name.replace("_", " ").split()).casefold()
+    return removals.plain_name(asked) in (removals.plain_name(known.folder), removals.plain_name(known.name))
 
 
 def _in_gallery(gallery: Gallery) -> list[_Known]:
@@ -105,6 +100,7 @@ def take_out(
     try:
         in_gallery = [k for k in _in_gallery(gallery) if _matches(person, k)] if gallery else []
         in_downloads = [k for k in _in_downloads(wikidata_set(settings)) if _matches(person, k)] if for_good else []
+        in_gallery, in_downloads = _one_person(person, in_gallery, in_downloads)
         listed_before = _already_listed(person, settings) if for_good else ""
         if not (in_gallery or in_downloads or listed_before) and not (for_good and removals.is_qid(person)):
             where = f"the gallery ({path})" + (f" nor in the downloads ({wikidata_set(settings)})" if for_good else "")
@@ -136,10 +132,28 @@ def take_out(
     )
 
 
+def _one_person(asked: str, in_gallery: list[_Known], in_downloads: list[_Known]) -> tuple[list[_Known], list[_Known]]:
+    """The folders of the one person ``asked`` names: an exact folder name wins; a name that fits several
+    people (namesakes, or a set without Q-ids beside a downloaded one) is refused, listing them."""
+    exact = [k for k in in_gallery + in_downloads if k.folder == asked.strip()]
+    if exact:
+        return [k for k in in_gallery if k in exact], [k for k in in_downloads if k in exact]
+    who = {(k.wikidata or "").strip().upper() or k.folder: k for k in in_gallery + in_downloads}
+    if len(who) > 1:
+        names = ", ".join(f"{k.folder} ({key})" if key != k.folder else k.folder for key, k in sorted(who.items()))
+        raise GalleryError(
+            f"{asked!r} fits {len(who)} people: {names}. Name one by its folder name or its Wikidata id.",
+            code="ambiguous_person",
+        )
+    return in_gallery, in_downloads
+
+
 def _already_listed(person: str, settings: Settings) -> str:
     """The entry naming this folder name (or display name) on the removal list, or ""."""
-    entries = removals.RemovalList.of(settings).entries
-    return next((e for e in (person.strip(), "_".join(person.split())) if e in entries), "")
+    key = removals.entry_key(person)
+    return next(
+        (entry for entry, _ in removals.read_lines(settings.removals_path()) if removals.entry_key(entry) == key), ""
+    )
 
 
 def _list(
