@@ -61,6 +61,25 @@ class MatchService:
         self.settings = settings
         self.engine = engine or FaceEngine(settings)
         self.matcher = matcher or Matcher(Gallery.open(settings.gallery_path()), settings)
+        self._stamp = self._changes()
+
+    def _changes(self) -> tuple[int, tuple[int, int] | None]:
+        """What a search depends on besides the engine: the gallery's generation and the removal list's file."""
+        try:
+            listed = self.settings.removals_path().stat()
+            removals: tuple[int, int] | None = (listed.st_mtime_ns, listed.st_size)
+        except OSError:
+            removals = None
+        return self.matcher.gallery.generation, removals
+
+    def current_matcher(self) -> Matcher:
+        """The matcher, made again when the gallery changed (``gallery remove``/``add`` while serving) or the
+        removal list did: a running server never shows a face that is gone or a person just listed."""
+        changes = self._changes()
+        if changes != self._stamp:
+            self.matcher = Matcher(self.matcher.gallery, self.settings)
+            self._stamp = changes
+        return self.matcher
 
     def match_bytes(
         self,
@@ -92,14 +111,12 @@ class MatchService:
                 on_faces(FacesFound(len(detections), [face_box(d.box) for d in chosen], info.width, info.height))
             faces = self.engine.describe(image, chosen, timings)
             with timings.stage("search"):
-                results = (
-                    self.matcher.match_many([f.embedding for f in faces], watch=watch, person_filter=person_filter)
-                    if faces
-                    else []
-                )
+                matcher = self.current_matcher()
+                embeddings = [f.embedding for f in faces]
+                results = matcher.match_many(embeddings, watch=watch, person_filter=person_filter) if faces else []
                 matched = [m.face_id for r in results for m in r.matches]
-                details = self.matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
-                names = self.matcher.gallery.display_names(r.identity for r in results if r.identity)
+                details = matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
+                names = matcher.gallery.display_names(r.identity for r in results if r.identity)
         except LookalikeError as exc:
             return self.error_result(name, exc.code, exc.message, watch)
         face_docs = [face_result(face, result, details, names) for face, result in zip(faces, results)]
