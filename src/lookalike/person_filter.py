@@ -193,6 +193,8 @@ class PersonFilter:
         ``living``; ``-`` or ``_``) to strings or typed values; ``None`` / ``""`` / ``"any"`` mean no condition."""
         known = {"sex", "occupation", "occupations", "born_after", "born_before", "living"}
         norm = {str(k).strip().lower().replace("-", "_"): v for k, v in fields.items()}
+        if not all(v is None or isinstance(v, str | int | list | tuple) for v in norm.values()):
+            raise bad_filter("A filter's values are words, numbers, true/false or lists of words.")
         unknown = sorted(set(norm) - known)
         if unknown:
             raise bad_filter(f"Unknown filter {unknown[0]!r}: use sex, occupation, born_after, born_before, living.")
@@ -240,7 +242,12 @@ _PLURALS = {"actors": "actor", "actress": "actor", "actresses": "actor", "musici
 def _groups(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]  # type: ignore[attr-defined]
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        items = [part for v in value for part in v.split(",")]
+    else:
+        raise bad_filter(f"occupation is a group name or a list of them, not {str(value)[:40]!r}.")
     groups = [_PLURALS.get(g.strip().lower(), g.strip().lower()) for g in items if g.strip()]
     for g in groups:
         if g not in OCCUPATION_GROUPS:

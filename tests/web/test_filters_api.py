@@ -90,7 +90,16 @@ def test_a_filter_that_cannot_be_read_is_refused_before_a_job_is_made(famous: Se
     photo = (data / "group" / "face_recognition__two_people.jpg").read_bytes()
     key = famous.uploaded_key(photo)
     with WS(famous.ws_url) as ws:
-        for bad in ({"sex": "robot"}, {"born_after": "last year"}, {"occupation": ["pirate"]}, {"living": "maybe"}):
+        for bad in (
+            {"sex": "robot"},
+            {"born_after": "last year"},
+            {"born_after": 1970.5},
+            {"occupation": ["pirate"]},
+            {"occupation": 5},
+            {"occupation": {"actor": 1}},
+            {"living": "maybe"},
+            {"gender": "female"},  # a misspelt field is refused, not read as "everyone"
+        ):
             ws.send({"action": "match", "key": key, **bad})
             answer = ws.recv()
             assert answer["event"] == "error" and answer["error"]["code"] == "bad_filter", answer
@@ -108,6 +117,14 @@ def test_api_match_takes_the_filter_as_query_parameters_or_form_fields(
             "/api/match", data={"occupation": "musician", "living": "true"}, files={"photo": ("p.jpg", photo)}
         )
         bad = c.post("/api/match?born_after=soon", files={"photo": ("p.jpg", photo, "image/jpeg")})
+        both = c.post(
+            "/api/match?occupation=musician&occupation=politician", files={"photo": ("p.jpg", photo, "image/jpeg")}
+        )
+        both_in_form = c.post(
+            "/api/match", data={"occupation": ["musician", "politician"]}, files={"photo": ("p.jpg", photo)}
+        )
+        misspelt = c.post("/api/match?gender=female", files={"photo": ("p.jpg", photo, "image/jpeg")})
+        misspelt_in_form = c.post("/api/match", data={"born-after": "1960"}, files={"photo": ("p.jpg", photo)})
     assert by_query.status_code == 200, by_query.text
     found = lookalikes(by_query.json())
     assert found and all(facts[m["wikidata"]].sex == "male" and facts[m["wikidata"]].birth_year < 1962 for m in found)
@@ -116,6 +133,12 @@ def test_api_match_takes_the_filter_as_query_parameters_or_form_fields(
     assert singers and all("singer" in facts[m["wikidata"]].occupations for m in singers)
     assert by_form.json()["compared_with"]["filter"] == "occupation=musician living=true"
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
+    for r in (both, both_in_form):  # several groups, as the WebSocket takes a list
+        assert r.status_code == 200, r.text
+        assert r.json()["compared_with"]["filter"] == "occupation=musician,politician"
+    assert misspelt.status_code == 400 and misspelt.json()["error"]["code"] == "bad_filter"
+    assert misspelt_in_form.status_code == 200  # the form's "born-after" is read as born_after, as the CLI's flag
+    assert misspelt_in_form.json()["compared_with"]["filter"] == "born_after=1960"
 
 
 def test_nobody_passing_gives_no_lookalikes_and_says_so(

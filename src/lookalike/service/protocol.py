@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from lookalike.documents import to_json
 from lookalike.errors import JobError, Refused
-from lookalike.person_filter import FIELDS, PersonFilter
+from lookalike.person_filter import PersonFilter
 from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
 from lookalike.service.jobs import JobService, new_resume_token, terminal_event
 from lookalike.service.ports import ConnectionNotifier, Job
@@ -105,7 +105,8 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
     person_filter = PersonFilter()
     if action == "match":
         try:
-            person_filter = PersonFilter.from_fields({k: message[k] for k in FIELDS if k in message})
+            chosen = {k: v for k, v in message.items() if k not in ("action", "key", "job", "token")}
+            person_filter = PersonFilter.from_fields(chosen)  # a field it does not know is refused
         except Refused as exc:
             raise JobError(exc.code, exc.message) from None
     return ClientMessage(action, message.get("key"), message.get("job"), message.get("token"), person_filter)

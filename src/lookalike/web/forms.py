@@ -14,9 +14,16 @@ class FormRefused(Refused):
 
 
 async def read_file_form(
-    request: Any, field: str, max_bytes: int, overhead: int, max_fields: int = 5, how: str = ""
+    request: Any,
+    field: str,
+    max_bytes: int,
+    overhead: int,
+    max_fields: int = 5,
+    how: str = "",
+    lists: tuple[str, ...] = (),
 ) -> tuple[dict[str, str], bytes, str]:
-    """(text fields, the file's bytes, its file name); :class:`FormRefused` for anything else.
+    """(text fields, the file's bytes, its file name); :class:`FormRefused` for anything else.  A text field
+    given twice keeps its last value, but those named in ``lists`` keep all, joined by commas.
 
     The length must be declared and within the limit before anything is read; the form's spooled
     temporary file is closed (deleted) whatever happens, so a refused upload leaves nothing on disk.
@@ -36,6 +43,9 @@ async def read_file_form(
         if upload is None or isinstance(upload, str):
             raise FormRefused(400, "no_file", how)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        for name in lists:
+            if name in fields:
+                fields[name] = ",".join(v for v in form.getlist(name) if isinstance(v, str))
         return fields, await upload.read(), upload.filename or "photo"
     finally:
         await form.close()

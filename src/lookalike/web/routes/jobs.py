@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lookalike.documents import to_json
 from lookalike.errors import Refused
-from lookalike.person_filter import FIELDS, OCCUPATION_GROUPS, PersonFilter
+from lookalike.person_filter import FIELDS, OCCUPATION_GROUPS, PersonFilter, bad_filter
 from lookalike.service.ports import JobView
 from lookalike.service.results import PhotoResult
 from lookalike.web import schema
@@ -50,26 +50,36 @@ def router(web: WebState) -> APIRouter:
     async def match_now(
         request: Request,
         sex: str | None = Query(None, description="Compare with: female, male or other (default: everyone)."),
-        occupation: str | None = Query(None, description="Occupation groups, comma-separated: " + GROUPS + "."),
+        occupation: list[str] | None = Query(
+            None,
+            description="Occupation groups (repeat, or comma-separate): "
+            + GROUPS
+            + "; a person in any of them passes.",
+        ),
         born_after: str | None = Query(None, description="Only people born after this year (strict)."),
         born_before: str | None = Query(None, description="Only people born before this year (strict)."),
         living: str | None = Query(None, description="true: only living people; false: only the dead."),
     ) -> Any:
         """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
 
-        Whom to compare with: the query parameters, or form fields of the same names (``bad_filter``, 400,
-        for one that cannot be read).  At most ``match_max_concurrent`` calls run or wait at once; more get
-        503 with ``Retry-After``.  The photo is read before a place is taken: a slow upload holds no place."""
+        Whom to compare with: the query parameters, or form fields of the same names (a query parameter wins
+        over a form field; anything else, or a value that cannot be read, is ``bad_filter``, 400).  At most
+        ``match_max_concurrent`` calls run or wait at once; more get 503 with ``Retry-After``.  The photo is
+        read before a place is taken: a slow upload holds no place."""
         if (refused := web.rate.limited(request)) is not None:
             return refused
         try:
+            unknown = sorted(set(request.query_params) - set(FIELDS))
+            if unknown:
+                raise bad_filter(f"Unknown parameter {unknown[0][:40]!r}: use {', '.join(FIELDS)}.")
             how = "Send the photo as a multipart form field named 'photo'."
             fields, data, name = await read_file_form(
-                request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 1 + len(FIELDS), how
+                request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 16, how, ("occupation",)
             )
-            query = dict(sex=sex, occupation=occupation, born_after=born_after, born_before=born_before, living=living)
-            chosen = {k: v for k, v in fields.items() if k in FIELDS} | {k: v for k, v in query.items() if v}
-            person_filter = PersonFilter.from_fields(chosen)
+            fields.pop("photo", None)
+            query = dict(sex=sex, born_after=born_after, born_before=born_before, living=living)
+            query["occupation"] = ",".join(occupation) if occupation else None
+            person_filter = PersonFilter.from_fields(fields | {k: v for k, v in query.items() if v})
         except Refused as exc:
             return error(exc.status, exc.code, exc.message)
         try:
