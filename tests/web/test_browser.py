@@ -428,6 +428,15 @@ def test_filters_on_the_page_change_the_results_and_every_result_passes(
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(artifacts / "web-famous-filters-phone.png"), full_page=True)
 
+    # Choices nobody can be born in are refused on the page, before the photo is uploaded.
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if "/api/uploads" in r.url else None)
+    page.get_by_label("Born before").fill("1956")
+    page.set_input_files("#file", str(other_photo(data, her)))
+    sync_api.expect(page.locator("#message")).to_contain_text("Nobody is born after 1955 and before 1956")
+    assert uploads == []
+    page.get_by_label("Born before").fill("")
+
     # The choices are remembered; a choice nobody passes says so.
     page.reload()
     sync_api.expect(page.locator("#whom-summary")).to_have_text("women, born after 1955")

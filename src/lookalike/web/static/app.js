@@ -6,7 +6,8 @@
 
 const $ = (id) => document.getElementById(id);
 const STEPS = ["upload", "queued", "processing", "faces", "done"];
-const IDLE_CLOSE = 4408;  // the server closes a socket that has been idle with no job waiting
+const IDLE_CLOSE = 4408;
+const TRANSIENT = new Set(["rate_limited", "busy"]);  // errors after which the same message may be sent again  // the server closes a socket that has been idle with no job waiting
 const FRIENDLY = {
   not_an_image: "This file is not a photo we can read. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.",
   bad_content_type: "This file is not a photo we can read. Please choose a JPEG, PNG, WebP, GIF or HEIC photo.",
@@ -41,13 +42,41 @@ function chosenFilter() {
   return chosen;
 }
 
+// What is wrong with the choices, in words, or "" (checked before the photo is uploaded: a refused
+// filter would leave the photo waiting on the server).
+function filterProblem() {
+  if ($("whom").hidden) return "";
+  for (const [id, name] of [["born-after", "Born after"], ["born-before", "Born before"]]) {
+    if (!$(id).validity.valid) return `“${name}” must be a year between 1000 and 2100.`;
+  }
+  const chosen = chosenFilter();
+  if (chosen.born_after !== undefined && chosen.born_before !== undefined && chosen.born_before <= chosen.born_after + 1) {
+    return `Nobody is born after ${chosen.born_after} and before ${chosen.born_before}.`;
+  }
+  return "";
+}
+
+// The result's own account of its filter ("sex=female occupation=actor,musician born_after=1970").
+function filterOf(text) {
+  const chosen = {};
+  for (const item of (text || "").split(" ")) {
+    const [key, value] = item.split("=");
+    if (!value) continue;
+    if (key === "occupation") chosen.occupation = value.split(",");
+    else if (key === "living") chosen.living = value === "true";
+    else chosen[key] = value;
+  }
+  return chosen;
+}
+
 function describeFilter(chosen) {
   const parts = [];
   if (chosen.sex) parts.push(chosen.sex === "female" ? "women" : chosen.sex === "male" ? "men" : chosen.sex);
   if (chosen.occupation) parts.push(chosen.occupation.map((g) => GROUP_WORDS[g] || g).join(" or "));
   if (chosen.born_after !== undefined) parts.push(`born after ${chosen.born_after}`);
   if (chosen.born_before !== undefined) parts.push(`born before ${chosen.born_before}`);
-  if (chosen.living) parts.push("living");
+  if (chosen.living === true) parts.push("living");
+  if (chosen.living === false) parts.push("no longer living");
   return parts.join(", ") || "everyone";
 }
 
@@ -242,6 +271,8 @@ function handle(event) {
     case "error":
       if (event.error && event.error.code === "bad_token") forget();
       if (pendingKey || !job) { step("upload", "failed"); }
+      // Refused for good (not "try again shortly"): do not send the same match again on a reconnect.
+      if (!event.error || !TRANSIENT.has(event.error.code)) { pendingKey = null; pendingFilter = {}; }
       showMessage(explain(event.error));
       break;
   }
@@ -267,6 +298,12 @@ function finish(failed = false) {
 // -- choosing, uploading, submitting -------------------------------------------------------
 
 async function matchFile(file) {
+  const problem = filterProblem();
+  if (problem) {
+    $("whom").open = true;
+    showMessage(`${problem} Please change it under “Whom to compare with”.`);
+    return;
+  }
   lastFile = file;
   shownFilter = chosenFilter();
   $("again").hidden = true;
@@ -368,7 +405,7 @@ function render(result) {
   const compared = result.compared_with;
   if (compared) {
     $("caption").textContent += ` Compared with ${compared.people} of ${compared.of_people} people ` +
-      `(${describeFilter(shownFilter || {})}).`;
+      `(${describeFilter(filterOf(compared.filter))}).`;
     if (compared.people === 0) {
       showMessage("Nobody in the gallery fits these choices. Choose fewer conditions under “Whom to compare with”.", "info");
     }
