@@ -45,7 +45,7 @@ def test_file_format(tmp_path: Path) -> None:
     assert listed.removes("Someone", "http://www.wikidata.org/entity/Q42")  # an entity URL's id
     assert not listed.removes("Douglas_Adams") and not listed.removes("Q4", "Q4")
     assert not listed.removes("Douglas_Adams_Q420") and not listed.removes("Ada_Lovelace_II")
-    assert listed.listed() == [
+    assert [(r.entry, r.comment) for r in listed.listed()] == [
         ("Q42", "Douglas Adams: asked by e-mail, 2024-05-01"),
         ("Ada_Lovelace", "by folder name"),
         ("Q7259", ""),

@@ -242,16 +242,17 @@ def gallery_remove(
 @friendly_errors
 def gallery_removals(ctx: click.Context, as_json: bool) -> None:
     """List the removal list: the people every build and download leaves out."""
-    from lookalike.gallery.removals import RemovalList
+    from lookalike.documents import to_json
+    from lookalike.gallery.removals import RemovalList, RemovalListing
 
     removals = RemovalList.of(settings_from(ctx))
     rows = removals.listed()
     if as_json:
-        print_json({"removals": str(removals.path), "entries": [{"entry": e, "comment": c} for e, c in rows]})
+        print_json(to_json(RemovalListing(str(removals.path), rows)))
         return
     console.print(f"{len(rows)} on the removal list ({removals.path})", highlight=False)
-    for entry, comment in rows:
-        console.print(f"{entry}\t{comment}", highlight=False)
+    for row in rows:
+        console.print(f"{row.entry}\t{row.comment}", highlight=False)
 
 
 def _left_out(n: int, settings: Settings) -> None:

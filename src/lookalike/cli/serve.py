@@ -73,7 +73,7 @@ def _say_what_is_shown(gallery: Gallery, settings: Settings) -> None:
     shown = shown_faces(gallery, settings, persons)
     if shown.hidden:
         console.print(f"Left out of every search: {shown.hidden} of {len(persons)} faces ({shown.describe()}).")
-    if shown.hidden == len(persons):
+    if persons and shown.hidden == len(persons):
         raise GalleryError(
             f"None of the gallery's {len(persons)} faces may be shown ({shown.describe()}).", code="empty_gallery"
         )

@@ -34,6 +34,22 @@ def plain_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Removal:
+    """One entry of the list as written (a Q-id in upper case, or a name) and its comment."""
+
+    entry: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class RemovalListing:
+    """The list, as ``gallery removals --json`` shows it."""
+
+    removals: str  # the file's path
+    entries: list[Removal]
+
+
+@dataclass(frozen=True)
 class RemovalList:
     entries: frozenset[str] = field(default_factory=frozenset)  # Q-ids (upper case) and person names
     path: Path | None = None
@@ -64,9 +80,9 @@ class RemovalList:
             qid = found.group(1)
         return qid is not None and is_qid(qid) and qid.upper() in self.entries
 
-    def listed(self) -> list[tuple[str, str]]:
-        """Every entry with its comment, in the file's order: ``[("Q42", "Douglas Adams: asked, 2024-05-01")]``."""
-        return read_lines(self.path) if self.path is not None else []
+    def listed(self) -> list[Removal]:
+        """Every entry with its comment, in the file's order (``Removal("Q42", "Douglas Adams: asked")``)."""
+        return [Removal(e, c) for e, c in read_lines(self.path)] if self.path is not None else []
 
 
 def is_qid(text: str) -> bool:
