@@ -74,3 +74,15 @@ def test_a_subset_has_its_own_hnsw_index(tmp_path: Path) -> None:
     assert whole.index is not public.index and public.size == 4
     assert sorted(_people(public, centres[3])) == ["Ada_Q1", "Bo_Q2"]
     assert len(list((tmp_path / "g" / "cache").glob("hnsw-*.faiss"))) == 2
+
+
+def test_indexes_of_older_generations_are_deleted(tmp_path: Path) -> None:
+    g, _ = _mixed(tmp_path / "g")
+    Matcher(g, Settings(home=tmp_path, ann_min_faces=1))
+    (tmp_path / "removals.txt").write_text("Di\n", encoding="utf-8")
+    Matcher(g, Settings(home=tmp_path, ann_min_faces=1))  # a subset of the same generation: both kept
+    assert len(list((tmp_path / "g" / "cache").glob("hnsw-*.faiss"))) == 2
+    g.remove_person("Cy")  # a new generation
+    Matcher(g, Settings(home=tmp_path, ann_min_faces=1))
+    left = sorted(p.name for p in (tmp_path / "g" / "cache").glob("hnsw-*.faiss"))
+    assert len(left) == 1 and left[0].startswith(f"hnsw-{g.generation}-")

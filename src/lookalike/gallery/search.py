@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -107,6 +109,14 @@ def shown_faces(gallery: Gallery, settings: Settings, persons: list[str]) -> Sho
     return Shown(keep, not_reusable, removed)
 
 
+def _forget_older_indexes(cache: Path, generation: int) -> None:
+    """Delete the saved HNSW indexes of older generations (each is as large as the gallery's vectors)."""
+    for path in cache.glob("hnsw-*.faiss"):
+        found = re.fullmatch(r"hnsw-(\d+)(-[0-9a-f]+)?\.faiss", path.name)
+        if found and int(found.group(1)) < generation:
+            path.unlink(missing_ok=True)
+
+
 RESTRICTIONS_CACHED = 64  # filters whose masks a matcher keeps
 
 
@@ -147,6 +157,7 @@ class Matcher:
         if len(vectors) >= self.settings.ann_min_faces:
             name = f"hnsw-{gallery.generation}{self.shown.cache_suffix(ids)}.faiss"
             self.index = HnswIndex.load_or_build(vectors, gallery.cache_dir() / name)
+            _forget_older_indexes(gallery.cache_dir(), gallery.generation)
         # Filtered search on an HNSW gallery goes exact when fewer rows than this pass: a gallery of that
         # size would be searched exactly too (faster there, and exact).
         self.filter_exact_below = self.settings.ann_min_faces
