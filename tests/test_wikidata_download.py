@@ -311,6 +311,7 @@ def test_the_command_builds_a_credited_gallery_that_the_filters_search(
     out = run("gallery", "download", "wikidata", "--top", "40", "--out", str(gallery), "--contact", CONTACT, env=env)
     assert out.returncode == 0, out.stderr
     assert "40 people: 40 photos downloaded" in out.stdout
+    assert "not inside a person folder" not in (gallery / "build-log.tsv").read_text()  # the set's own files
     info = json.loads(run("gallery", "info", "--gallery", str(gallery), "--json", env=env).stdout)
     assert info["provenance"]["per_set"] == {"wikidata": info["provenance"]["photos"]}
     assert info["provenance"]["reusable"] == info["provenance"]["photos"] > 30  # a few photos may give no face

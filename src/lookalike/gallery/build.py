@@ -37,7 +37,7 @@ from lookalike.engine.embedding import embedding_id, embedding_model
 from lookalike.engine.engine import Box, Detection, Face, FaceEngine
 from lookalike.engine.parallel import map_with_engine, worker_engine
 from lookalike.errors import GalleryError, LookalikeError
-from lookalike.gallery.provenance import Provenance
+from lookalike.gallery.provenance import SET_FILES, Provenance
 from lookalike.gallery.removals import RemovalList
 from lookalike.gallery.store import (
     FaceRecord,
@@ -144,8 +144,8 @@ def scan_sources(roots: Iterable[Path], person: str | None = None) -> tuple[list
         else:
             candidates = []
             for entry in sorted(root.iterdir()):
-                if entry.name.startswith((".", "_")):
-                    continue  # hidden folders and LFW's _meta
+                if entry.name.startswith((".", "_")) or entry.name in SET_FILES:
+                    continue  # hidden folders, LFW's _meta, a downloaded set's provenance and skip log
                 if entry.is_dir():
                     candidates.extend((f, entry.name) for f in sorted(entry.iterdir()) if not f.name.startswith("."))
                 else:

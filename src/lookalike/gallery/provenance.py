@@ -18,6 +18,10 @@ from typing import Any
 from lookalike.gallery.store import PersonFacts, PhotoProvenance, display_name
 
 SIDECAR = "provenance.jsonl"
+#: A downloader's log of the photos it did not take, beside the sidecar.
+SKIP_LOG = "skipped.jsonl"
+#: The files a set keeps at its root besides its person folders (not photos: a build passes them by).
+SET_FILES = frozenset({SIDECAR, SKIP_LOG})
 LFW_SETS = ("lfw", "lfw-funneled", "lfw-deepfunneled", "lfw_funneled", "lfw_deepfunneled")
 LFW_LICENCE = "LFW: research use"
 LFW_URL = "http://vis-www.cs.umass.edu/lfw/"

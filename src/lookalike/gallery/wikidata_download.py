@@ -86,13 +86,14 @@ from lookalike.gallery.commons import (
     title_from_description_url,
 )
 from lookalike.gallery.polite import Fetched, FetchError, PoliteClient, require_contact
+from lookalike.gallery.provenance import SIDECAR, SKIP_LOG
 from lookalike.gallery.removals import RemovalList
 from lookalike.gallery.wikidata import PAGE_SIZE, Person, QueryOptions, iter_people
 from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
 
-PROVENANCE = "provenance.jsonl"
-SKIPPED = "skipped.jsonl"
+PROVENANCE = SIDECAR
+SKIPPED = SKIP_LOG
 SET_LINE = {
     "kind": "set",
     "set": "wikidata",
