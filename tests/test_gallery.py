@@ -58,6 +58,14 @@ def test_build_skips_junk_with_reasons_and_resumes(source: Path, tmp_path: Path,
         again = build_gallery(g, photos, settings, workers=2)
         assert (again.added, again.unchanged, sum(again.skipped.values())) == (0, 13, 0)
 
+        # A copied data folder (new modification times, the same bytes): no photo is embedded again.
+        later = 2_000_000_000 * 10**9
+        for photo in photos:
+            os.utime(photo.path, ns=(later, later))
+        copied = build_gallery(g, scan_sources([source])[0], settings, workers=2)
+        assert copied.added == 0 and copied.unchanged >= 9 and g.counts()["faces"] == 9
+        assert {r.mtime_ns for r in g.photos().values() if r.status == "ok"} == {later}  # recorded: fast next time
+
         # A changed photo is embedded again; a removed one is dropped.
         changed = source / "Kit_Harington" / "Kit_Harington_0001.jpg"
         changed.write_bytes((source / "Kit_Harington" / "Kit_Harington_0002.jpg").read_bytes())

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lookalike.checksums import sha256_bytes
+from lookalike.checksums import sha256_bytes, sha256_file
 from lookalike.engine.decode import load_image
 from lookalike.engine.embedding import embedding_id, embedding_model
 from lookalike.engine.engine import Box, Detection, Face, FaceEngine
@@ -321,6 +321,7 @@ class _Work:
     todo: list[SourcePhoto] = field(default_factory=list)  # to embed
     refuse: list[SourcePhoto] = field(default_factory=list)  # to record as refused (no reuse licence)
     update: list[tuple[str, PhotoProvenance]] = field(default_factory=list)  # unchanged, provenance changed
+    touched: list[SourcePhoto] = field(default_factory=list)  # the same bytes under a new modification time
 
 
 def _sort(
@@ -333,6 +334,9 @@ def _sort(
         old = known.get(photo.path)
         want = provenance.photo(photo.path)
         same = old is not None and (old.size, old.mtime_ns, old.person) == (photo.size, photo.mtime_ns, photo.person)
+        if not same and old is not None and _same_bytes(old, photo):  # copied or touched: not embedded again
+            same = True
+            work.touched.append(photo)
         if require_reusable and not want.reusable:
             if same and old is not None and old.status == "refused":
                 report.unchanged += 1
@@ -350,6 +354,17 @@ def _sort(
     return work
 
 
+def _same_bytes(old: PhotoRecord, photo: SourcePhoto) -> bool:
+    """The photo's size and person are as recorded and its bytes hash to the recorded SHA-256 (only its
+    modification time changed: a copied data folder, a checkout, ``touch``)."""
+    if not old.sha256 or (old.size, old.person) != (photo.size, photo.person):
+        return False
+    try:
+        return sha256_file(Path(photo.path)) == old.sha256
+    except OSError:
+        return False
+
+
 def _record_without_embedding(
     gallery: Gallery, work: _Work, photos: list[SourcePhoto], provenance: Provenance, report: BuildReport
 ) -> None:
@@ -357,9 +372,11 @@ def _record_without_embedding(
     known = gallery.person_facts()
     facts = provenance.facts([p.path for p in photos], {p.person for p in photos})
     changed = [f for person, f in sorted(facts.items()) if known.get(person) != f]
-    if not (work.refuse or work.update or changed):
+    if not (work.refuse or work.update or changed or work.touched):
         return
     with gallery.writing() as w:
+        for photo in work.touched:
+            w.set_mtime(photo.path, photo.mtime_ns)
         for photo in work.refuse:
             record = PhotoRecord(photo.path, photo.person, photo.size, photo.mtime_ns, "refused", NO_REUSE)
             w.put_photo(record, [], provenance.photo(photo.path))

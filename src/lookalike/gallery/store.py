@@ -575,6 +575,10 @@ class GalleryWriter:
         marks = ",".join("?" * len(_PEOPLE_NAMES))
         self._db.execute(f"INSERT OR REPLACE INTO people ({', '.join(_PEOPLE_NAMES)}) VALUES ({marks})", facts.row())
 
+    def set_mtime(self, path: str, mtime_ns: int) -> None:
+        """Record a photo's new modification time (its bytes are the same: copied, or touched)."""
+        self._db.execute("UPDATE photos SET mtime_ns = ? WHERE path = ?", (mtime_ns, path))
+
     def remove_photo(self, path: str) -> None:
         self._db.execute("DELETE FROM faces WHERE photo_id IN (SELECT id FROM photos WHERE path = ?)", (path,))
         self._db.execute("DELETE FROM photos WHERE path = ?", (path,))
