@@ -106,6 +106,21 @@ def famous_gallery(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return base / "gallery"
 
 
+@pytest.fixture(scope="module")
+def famous_server(start_server: Callable[..., Server], famous_gallery: Path) -> Server:
+    """A server (one worker) of the famous gallery."""
+    return start_server(workers=1, gallery=famous_gallery)
+
+
+@pytest.fixture(scope="session")
+def famous_facts(famous_gallery: Path) -> list[Any]:
+    """The famous gallery's people's facts (``PersonFacts``), by folder name."""
+    from lookalike.gallery.store import Gallery
+
+    with Gallery.open(famous_gallery) as g:
+        return sorted(g.person_facts().values(), key=lambda f: f.person)
+
+
 def blank_png(width: int = 64, height: int = 64) -> bytes:
     """A picture with no face in it, made here (not derived from any photo)."""
     from PIL import Image

@@ -286,22 +286,15 @@ def test_page_connects_again_after_an_idle_close(browser, start_server, data: Pa
 
 
 @pytest.fixture(scope="module")
-def famous_server(start_server, famous_gallery: Path) -> Server:
-    return start_server(workers=1, gallery=famous_gallery)
-
-
-@pytest.fixture(scope="module")
-def famous_people(famous_gallery: Path) -> dict[str, Any]:
+def famous_people(famous_facts: list[Any]) -> dict[str, Any]:
     """Display name -> the person's facts, as the gallery holds them."""
-    from lookalike.gallery.store import Gallery
-
-    with Gallery.open(famous_gallery) as g:
-        return {f.name: f for f in g.person_facts().values()}
+    return {f.name: f for f in famous_facts}
 
 
 def other_photo(data: Path, facts: Any) -> Path:
-    """Another photo of a gallery person (the gallery holds the first of their celeb_mini folder)."""
-    return sorted((data / "celeb_mini" / facts.person.rsplit("_", 1)[0]).glob("*.jpg"))[1]
+    from tests.wikidata.gallery import another_photo
+
+    return another_photo(data, facts.person)
 
 
 def card_names(page) -> list[str]:

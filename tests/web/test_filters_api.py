@@ -8,30 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.wikidata.gallery import another_photo
 
 from conftest import WS, Server
-from lookalike.gallery.store import Gallery
 from lookalike.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def famous(start_server, famous_gallery: Path) -> Server:
-    return start_server(workers=1, gallery=famous_gallery)
-
-
-@pytest.fixture(scope="module")
-def facts(famous_gallery: Path) -> dict[str, Any]:
+def facts(famous_facts: list[Any]) -> dict[str, Any]:
     """Q-id -> the person's facts, as the gallery holds them."""
-    with Gallery.open(famous_gallery) as g:
-        return {f.wikidata: f for f in g.person_facts().values()}
+    return {f.wikidata: f for f in famous_facts}
 
 
-def query_photo(data: Path, famous_gallery: Path, wikidata: str) -> bytes:
-    """Another photo of a gallery person (the gallery holds the first of their folder)."""
-    with Gallery.open(famous_gallery) as g:
-        person = next(p for p, f in g.person_facts().items() if f.wikidata == wikidata)
-    name = person.rsplit("_", 1)[0]
-    return sorted((data / "celeb_mini" / name).glob("*.jpg"))[1].read_bytes()
+def query_photo(data: Path, facts: dict[str, Any], wikidata: str) -> bytes:
+    return another_photo(data, facts[wikidata].person).read_bytes()
 
 
 def matched(ws: WS, key: str, **chosen: Any) -> dict[str, Any]:
@@ -50,14 +40,14 @@ def woman(facts: dict[str, Any]) -> str:
 
 
 def test_the_websocket_match_message_filters_whom_to_compare_with(
-    famous: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
+    famous_server: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
 ) -> None:
     her = woman(facts)
-    photo = query_photo(data, famous_gallery, her)
-    with WS(famous.ws_url) as ws:
-        everyone = matched(ws, famous.uploaded_key(photo))
-        men = matched(ws, famous.uploaded_key(photo), sex="male")
-        later = matched(ws, famous.uploaded_key(photo), sex="female", born_after=1958, occupation=["actor"])
+    photo = query_photo(data, facts, her)
+    with WS(famous_server.ws_url) as ws:
+        everyone = matched(ws, famous_server.uploaded_key(photo))
+        men = matched(ws, famous_server.uploaded_key(photo), sex="male")
+        later = matched(ws, famous_server.uploaded_key(photo), sex="female", born_after=1958, occupation=["actor"])
     assert "compared_with" not in everyone
     assert lookalikes(everyone)[0]["wikidata"] == her  # she looks most like herself
     assert lookalikes(men) and all(facts[m["wikidata"]].sex == "male" for m in lookalikes(men))
@@ -72,24 +62,24 @@ def test_the_websocket_match_message_filters_whom_to_compare_with(
 
 
 def test_the_filtered_lookalikes_are_the_true_top_of_the_people_who_pass(
-    famous: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
+    famous_server: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
 ) -> None:
     """The worker's filtered top-5 is the whole gallery's ranking with the others struck out: nobody missed."""
     from lookalike.service.matching import MatchService
 
-    photo = query_photo(data, famous_gallery, woman(facts))
-    with WS(famous.ws_url) as ws:
-        women = matched(ws, famous.uploaded_key(photo), sex="women")  # words people use are read too
+    photo = query_photo(data, facts, woman(facts))
+    with WS(famous_server.ws_url) as ws:
+        women = matched(ws, famous_server.uploaded_key(photo), sex="women")  # words people use are read too
     ranking = MatchService(Settings(gallery=famous_gallery, top_k=len(facts))).match_bytes(photo)
     everyone = [m.wikidata for m in ranking.faces[0].matches]
     assert len(everyone) == len(facts)
     assert [m["wikidata"] for m in lookalikes(women)] == [q for q in everyone if facts[q].sex == "female"][:5]
 
 
-def test_a_filter_that_cannot_be_read_is_refused_before_a_job_is_made(famous: Server, data: Path) -> None:
+def test_a_filter_that_cannot_be_read_is_refused_before_a_job_is_made(famous_server: Server, data: Path) -> None:
     photo = (data / "group" / "face_recognition__two_people.jpg").read_bytes()
-    key = famous.uploaded_key(photo)
-    with WS(famous.ws_url) as ws:
+    key = famous_server.uploaded_key(photo)
+    with WS(famous_server.ws_url) as ws:
         for bad in (
             {"sex": "robot"},
             {"born_after": "last year"},
@@ -103,15 +93,15 @@ def test_a_filter_that_cannot_be_read_is_refused_before_a_job_is_made(famous: Se
             ws.send({"action": "match", "key": key, **bad})
             answer = ws.recv()
             assert answer["event"] == "error" and answer["error"]["code"] == "bad_filter", answer
-    with famous.client() as c:  # the upload is still there, unmatched: nothing was queued for it
+    with famous_server.client() as c:  # the upload is still there, unmatched: nothing was queued for it
         assert c.get("/healthz").json()["queue_depth"] == 0
 
 
 def test_api_match_takes_the_filter_as_query_parameters_or_form_fields(
-    famous: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
+    famous_server: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
 ) -> None:
-    photo = query_photo(data, famous_gallery, woman(facts))
-    with famous.client() as c:
+    photo = query_photo(data, facts, woman(facts))
+    with famous_server.client() as c:
         by_query = c.post("/api/match?sex=male&born_before=1962", files={"photo": ("p.jpg", photo, "image/jpeg")})
         by_form = c.post(
             "/api/match", data={"occupation": "musician", "living": "true"}, files={"photo": ("p.jpg", photo)}
@@ -142,10 +132,10 @@ def test_api_match_takes_the_filter_as_query_parameters_or_form_fields(
 
 
 def test_nobody_passing_gives_no_lookalikes_and_says_so(
-    famous: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
+    famous_server: Server, famous_gallery: Path, facts: dict[str, Any], data: Path
 ) -> None:
-    photo = query_photo(data, famous_gallery, woman(facts))
-    with famous.client() as c:
+    photo = query_photo(data, facts, woman(facts))
+    with famous_server.client() as c:
         r = c.post("/api/match?born_before=1900", files={"photo": ("p.jpg", photo, "image/jpeg")})
     assert r.status_code == 200, r.text
     result = r.json()

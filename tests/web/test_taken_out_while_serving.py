@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tests.wikidata.gallery import another_photo
+
 from lookalike.gallery.store import Gallery
 from lookalike.gallery.take_out import take_out
 from lookalike.service.matching import MatchService
@@ -19,7 +21,7 @@ def test_taken_out_while_serving(famous_gallery: Path, data: Path, tmp_path: Pat
     with Gallery.open(gallery) as g:
         facts = sorted(g.person_facts().values(), key=lambda f: f.person)
     her = next(f for f in facts if f.sex == "female")
-    photo = sorted((data / "celeb_mini" / her.person.rsplit("_", 1)[0]).glob("*.jpg"))[1].read_bytes()
+    photo = another_photo(data, her.person).read_bytes()
     service = MatchService(settings)  # what a worker holds, for as long as it runs
 
     def shown() -> list[str]:

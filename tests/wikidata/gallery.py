@@ -32,3 +32,9 @@ def build_famous_gallery(data: Path, home: Path, out: Path, top: int) -> list[wo
             download_wikidata(home / "downloads" / "wikidata", top, settings, client=client)
     run_build(plan_build([home / "downloads" / "wikidata"], settings), workers=2)
     return people
+
+
+def another_photo(data: Path, person: str) -> Path:
+    """Another photo of a gallery person of this world (the gallery holds the first of their celeb_mini
+    folder; ``person`` is the gallery's folder name, ``Name_Q123``)."""
+    return sorted((data / "celeb_mini" / person.rsplit("_", 1)[0]).glob("*.jpg"))[1]
