@@ -445,3 +445,47 @@ def test_no_filters_are_offered_where_the_gallery_knows_nothing_of_its_people(sm
     """The test gallery (folders of photos, no facts): a filter would leave nobody, so none is offered."""
     sync_api.expect(small_page.locator("#whom")).to_be_hidden()
     assert small_page.evaluate("() => fetch('/config.json').then(r => r.json())")["filters"] is False
+
+
+def test_a_group_photo_shows_one_face_at_a_time_chosen_by_box_list_or_keyboard(
+    page, data: Path, tmp_path: Path, artifacts: Path
+) -> None:
+    """A photo of 20 faces (LFW photos side by side, made here at run time): one face's lookalikes at a
+    time, the largest first; its box or the face list chooses another, and so do the arrow keys."""
+    from PIL import Image
+
+    folders = sorted(p for p in (data / "lfw").iterdir() if p.is_dir() and not p.name.startswith("_"))[:20]
+    sheet = Image.new("RGB", (5 * 250, 4 * 250), (255, 255, 255))
+    for i, folder in enumerate(folders):
+        face = Image.open(sorted(folder.glob("*.jpg"))[0]).convert("RGB")
+        if i == 7:
+            face = face.resize((250, 250)).crop((25, 25, 225, 225)).resize((250, 250))  # one face larger than the rest
+        sheet.paste(face, ((i % 5) * 250, (i // 5) * 250))
+    group = tmp_path / "group.jpg"
+    sheet.save(group, quality=92)
+
+    page.set_input_files("#file", str(group))
+    page.wait_for_selector(".card")
+    tabs = page.locator("#picker [role=tab]")
+    n = tabs.count()
+    assert n >= 15 and page.locator(".face").count() == n and page.locator(".box").count() == n
+    sync_api.expect(page.locator(".face:visible")).to_have_count(1)  # one face's cards at a time
+    assert tabs.nth(0).get_attribute("aria-selected") == "true"
+    boxes = page.evaluate("() => [...document.querySelectorAll('.box')].map(b => b.offsetWidth * b.offsetHeight)")
+    assert boxes[0] == max(boxes)  # the first shown is the largest
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    assert height < 2600, height  # was ~7,000 px with every face's cards
+
+    page.locator(".box").nth(4).click()  # a box chooses its face
+    sync_api.expect(tabs.nth(4)).to_have_attribute("aria-selected", "true")
+    sync_api.expect(page.locator("#face-4")).to_be_visible()
+    sync_api.expect(page.locator(".box.selected")).to_have_count(1)
+    tabs.nth(4).focus()
+    page.keyboard.press("ArrowRight")  # and the keyboard, in the face list
+    sync_api.expect(tabs.nth(5)).to_have_attribute("aria-selected", "true")
+    sync_api.expect(tabs.nth(5)).to_be_focused()
+    sync_api.expect(page.locator("#face-5")).to_be_visible()
+    assert page.locator("#face-5").get_attribute("aria-labelledby") == "face-tab-5"
+    page.keyboard.press("End")
+    sync_api.expect(tabs.nth(n - 1)).to_have_attribute("aria-selected", "true")
+    page.screenshot(path=str(artifacts / "web-group-picker.png"), full_page=True)

@@ -313,6 +313,8 @@ async function matchFile(file) {
   showMessage("");
   setStatus("");
   $("faces").replaceChildren();
+  $("picker").replaceChildren();
+  $("picker").hidden = true;
   $("caption").textContent = "";
   clearBoxes();
   $("result").hidden = false;
@@ -373,7 +375,7 @@ function drawBoxes(faces) {
     el.style.height = `${(100 * (b.bottom - b.top)) / imageSize.height}%`;
     const label = document.createElement("span");
     label.textContent = `${i + 1}`;
-    if (face.identity) {  // the name is hidden on narrow screens, where labels would overlap
+    if (face.identity && faces.length <= PICK_ABOVE) {  // else the face list names them; hidden on narrow screens
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = `: ${identityName(face)}`;
@@ -381,8 +383,58 @@ function drawBoxes(faces) {
     }
     if ((b.left + b.right) / 2 > imageSize.width * 0.6) label.classList.add("end");  // keep it inside the photo
     el.append(label);
-    el.setAttribute("aria-hidden", "true");
+    el.dataset.face = String(i);
+    el.setAttribute("aria-hidden", "true");  // the face list below is the way for keyboards and screen readers
+    el.addEventListener("click", () => selectFace(i));
     $("stage").append(el);
+  });
+}
+
+// -- a photo of many faces: one face's lookalikes at a time, chosen by its box or in the face list ------
+
+const PICK_ABOVE = 2;  // more faces than this: a face list, and one face's cards at a time
+
+function facePicker(faces) {
+  const picker = $("picker");
+  picker.replaceChildren();
+  picker.hidden = faces.length <= PICK_ABOVE;
+  if (picker.hidden) return;
+  faces.forEach((face, i) => {
+    const tab = document.createElement("button");
+    tab.type = "button";
+    tab.id = `face-tab-${i}`;
+    tab.setAttribute("role", "tab");
+    tab.setAttribute("aria-controls", `face-${i}`);
+    tab.textContent = face.identity ? `${i + 1}: ${identityName(face)}` : `Face ${i + 1}`;
+    tab.addEventListener("click", () => selectFace(i));
+    picker.append(tab);
+  });
+}
+
+function selectFace(i, focus = false) {
+  const tabs = [...$("picker").children];
+  if ($("picker").hidden || !tabs[i]) return;
+  tabs.forEach((tab, j) => {
+    tab.setAttribute("aria-selected", String(j === i));
+    tab.tabIndex = j === i ? 0 : -1;
+  });
+  for (const section of $("faces").querySelectorAll(".face")) section.hidden = section.dataset.face !== String(i);
+  for (const box of $("stage").querySelectorAll(".box")) box.classList.toggle("selected", box.dataset.face === String(i));
+  if (focus) tabs[i].focus();
+}
+
+function setupPicker() {
+  const moves = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+  $("picker").addEventListener("keydown", (e) => {
+    const tabs = [...$("picker").children];
+    const now = tabs.findIndex((t) => t.getAttribute("aria-selected") === "true");
+    let next = null;
+    if (e.key in moves) next = (now + moves[e.key] + tabs.length) % tabs.length;
+    else if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = tabs.length - 1;
+    if (next === null) return;
+    e.preventDefault();
+    selectFace(next, true);
   });
 }
 
@@ -411,10 +463,17 @@ function render(result) {
     }
   }
   const container = $("faces");
+  facePicker(result.faces);
   result.faces.forEach((face, i) => {
     const section = document.createElement("section");
     section.className = "face";
-    section.setAttribute("aria-label", `Face ${i + 1}`);
+    section.id = `face-${i}`;
+    section.dataset.face = String(i);
+    if ($("picker").hidden) section.setAttribute("aria-label", `Face ${i + 1}`);
+    else {
+      section.setAttribute("role", "tabpanel");
+      section.setAttribute("aria-labelledby", `face-tab-${i}`);
+    }
     const title = document.createElement("h3");
     title.textContent = `Face ${i + 1}`;
     if (face.identity) {
@@ -465,6 +524,7 @@ function render(result) {
     section.append(title, list);
     container.append(section);
   });
+  selectFace(0);  // faces come largest first: the first shown is the largest
 }
 
 // The photo's credit as Commons asks for it: author, licence (linked), where the photo is from.
@@ -539,5 +599,6 @@ function setupPicking() {
 
 setupPicking();
 setupWhom();
+setupPicker();
 connect();
 if (job) { $("progress").hidden = false; step("queued"); setStatus("Picking up your last photo…"); }
