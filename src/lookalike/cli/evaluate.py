@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -18,7 +19,11 @@ from lookalike.cli.output import (
     settings_from,
     workers_option,
 )
+from lookalike.documents import to_json
 from lookalike.evaluation.variants import EVALUATED_MODELS
+
+if TYPE_CHECKING:
+    from lookalike.evaluation.identify import SeveralPhotosReport
 
 
 @click.group("eval")
@@ -273,6 +278,12 @@ def eval_models(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of <Person>/<photos> to identify.",
 )
+@click.option(
+    "--several",
+    type=click.IntRange(2, 5),
+    default=None,
+    help="Instead: rank-1 of one photo against N photos of a person combined (people with more than N photos).",
+)
 @workers_option
 @json_option
 @click.pass_context
@@ -282,11 +293,12 @@ def eval_identify(
     gallery_src: tuple[Path, ...],
     gallery: Path | None,
     queries: Path,
+    several: int | None,
     workers: int | None,
     as_json: bool,
 ) -> None:
     """Rank-1 and rank-5 identification of QUERIES against a gallery."""
-    from lookalike.evaluation.identify import evaluate
+    from lookalike.evaluation.identify import evaluate, evaluate_several
     from lookalike.gallery.build import build_gallery, scan_sources
     from lookalike.gallery.store import Gallery
 
@@ -300,6 +312,9 @@ def eval_identify(
         else:
             g = Gallery.open(settings.replace(gallery=gallery).gallery_path())
         with g, progress_bar("queries", enabled=not as_json) as update:
+            if several:
+                _print_several(evaluate_several(g, queries, settings, several, workers, update), as_json)
+                return
             report = evaluate(g, queries, settings, workers, update)
     if as_json:
         print_json(report)
@@ -314,4 +329,15 @@ def eval_identify(
             if isinstance(value, float) and not key.startswith("identity_")
             else str(value),
         )
+    console.print(table)
+
+
+def _print_several(report: SeveralPhotosReport, as_json: bool) -> None:
+    if as_json:
+        print_json(to_json(report))
+        return
+    table = Table(title=f"one photo against {report.per_query} combined", show_header=False)
+    for key, value in to_json(report).items():
+        shown = "-" if value is None else f"{value:.1%}" if isinstance(value, float) else str(value)
+        table.add_row(key.replace("_", " "), shown)
     console.print(table)

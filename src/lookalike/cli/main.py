@@ -7,6 +7,7 @@ package (``gallery``, ``eval``, ``bench``, ``serve``, ``worker``), added to the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -28,6 +29,10 @@ from lookalike.cli.worker import worker as worker_command
 from lookalike.documents import to_json
 from lookalike.service.results import PhotoResult
 from lookalike.settings import Settings
+
+if TYPE_CHECKING:
+    from lookalike.person_filter import PersonFilter
+    from lookalike.service.matching import MatchService
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -58,6 +63,11 @@ def cli(ctx: click.Context) -> None:
 @click.option("--born-after", type=int, default=None, help="Compare only with people born after this year.")
 @click.option("--born-before", type=int, default=None, help="Compare only with people born before this year.")
 @click.option("--living/--any-living", "living", default=None, help="Compare only with living people.")
+@click.option(
+    "--same-person",
+    is_flag=True,
+    help="PHOTOS (2-5) are of one person: check that, and match their faces combined as one steadier query.",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -69,6 +79,7 @@ def match(
     watch: str,
     threshold: float | None,
     detector: str | None,
+    same_person: bool,
     as_json: bool,
     **filters: object,
 ) -> None:
@@ -82,14 +93,7 @@ def match(
     person_filter = PersonFilter.from_fields(filters)
     service = match_service(settings)
     service.matcher.check_watch(watch_list)
-    results = []
-    for photo in photos:
-        try:
-            data = photo.read_bytes()
-        except OSError as exc:
-            results.append(service.error_result(str(photo), "unreadable", f"Cannot read {photo}: {exc.strerror}."))
-            continue
-        results.append(service.match_bytes(data, name=str(photo), watch=watch_list, person_filter=person_filter))
+    results = _match_photos(service, photos, watch_list, person_filter, same_person)
     failed = any(r.error for r in results)
     if as_json:
         search = {
@@ -110,6 +114,28 @@ def match(
             _print_match(result, watch_list)
     if failed:
         raise SystemExit(1)
+
+
+def _match_photos(
+    service: MatchService, photos: tuple[Path, ...], watch: list[str], person_filter: PersonFilter, same_person: bool
+) -> list[PhotoResult]:
+    """Each photo's result, in order; with ``same_person`` one result for all of them combined."""
+    from lookalike.service.several import match_same_person
+
+    read: list[tuple[str, bytes]] = []
+    results: list[PhotoResult] = []
+    for photo in photos:
+        try:
+            data = photo.read_bytes()
+        except OSError as exc:
+            results.append(service.error_result(str(photo), "unreadable", f"Cannot read {photo}: {exc.strerror}."))
+            continue
+        read.append((str(photo), data))
+        if not same_person:
+            results.append(service.match_bytes(data, name=str(photo), watch=watch, person_filter=person_filter))
+    if same_person:
+        return results or [match_same_person(service, read, person_filter)]
+    return results
 
 
 def _print_match(result: PhotoResult, watch: list[str]) -> None:

@@ -106,6 +106,17 @@ class ComparedWith:
 
 
 @dataclass(frozen=True)
+class SamePersonInfo:
+    """Several photos of one person combined into one query: which, how far apart their faces were
+    (pairwise), the threshold, and the photos (indices) that looked like someone else."""
+
+    photos: list[str]
+    distances: list[list[float]]
+    threshold: float
+    odd: list[int]
+
+
+@dataclass(frozen=True)
 class PhotoResult:
     """The result of one photo; on failure ``error`` says why and the rest is empty."""
 
@@ -119,6 +130,7 @@ class PhotoResult:
     watch: dict[str, bool]
     timings_ms: dict[str, float]
     compared_with: ComparedWith | None = field(default=None, metadata=OMIT_EMPTY)  # only with a filter
+    same_person: SamePersonInfo | None = field(default=None, metadata=OMIT_EMPTY)  # only for several photos
 
     @classmethod
     def failed(cls, name: str, code: str, message: str, watch: list[str] | None = None) -> PhotoResult:
