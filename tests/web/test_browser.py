@@ -445,3 +445,26 @@ def test_no_filters_are_offered_where_the_gallery_knows_nothing_of_its_people(sm
     """The test gallery (folders of photos, no facts): a filter would leave nobody, so none is offered."""
     sync_api.expect(small_page.locator("#whom")).to_be_hidden()
     assert small_page.evaluate("() => fetch('/config.json').then(r => r.json())")["filters"] is False
+
+
+def test_a_blurred_face_says_so_on_its_card_section(small_page, data: Path, tmp_path: Path) -> None:
+    """The two people's photo blurred (made here): each face's section says, in words, what would do better."""
+    import cv2
+    from tests.conftest import jpeg_bytes, read_rgb
+
+    page = small_page
+    blurred = tmp_path / "blurred.jpg"
+    image = read_rgb(data / "group" / "face_recognition__two_people.jpg")
+    blurred.write_bytes(jpeg_bytes(cv2.GaussianBlur(image, (0, 0), 6)))
+    page.set_input_files("#file", str(blurred))
+    page.wait_for_selector(".face .card")
+    hints = page.locator(".face .hint")
+    sync_api.expect(hints).to_have_count(2)
+    for hint in hints.all():
+        sync_api.expect(hint).to_have_text("This face is blurred: a sharper photo gives better lookalikes.")
+    assert page.evaluate("() => window.__csp") == []
+
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))  # sharp: no hint
+    page.wait_for_selector(".face .card")
+    sync_api.expect(page.locator(".face")).to_have_count(2)
+    assert page.locator(".face .hint").count() == 0
