@@ -447,7 +447,7 @@ def test_no_filters_are_offered_where_the_gallery_knows_nothing_of_its_people(sm
     assert small_page.evaluate("() => fetch('/config.json').then(r => r.json())")["filters"] is False
 
 
-def test_a_blurred_face_says_so_on_its_card_section(small_page, data: Path, tmp_path: Path) -> None:
+def test_a_blurred_face_says_so_on_its_card_section(small_page, data: Path, tmp_path: Path, artifacts: Path) -> None:
     """The two people's photo blurred (made here): each face's section says, in words, what would do better."""
     import cv2
     from tests.conftest import jpeg_bytes, read_rgb
@@ -463,6 +463,7 @@ def test_a_blurred_face_says_so_on_its_card_section(small_page, data: Path, tmp_
     for hint in hints.all():
         sync_api.expect(hint).to_have_text("This face is blurred: a sharper photo gives better lookalikes.")
     assert page.evaluate("() => window.__csp") == []
+    page.screenshot(path=str(artifacts / "web-quality-hint.png"), full_page=True)
 
     page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))  # sharp: no hint
     page.wait_for_selector(".face .card")
