@@ -136,6 +136,22 @@ def test_eval_lfw_and_identify_commands(data: Path) -> None:
     assert report["rank1"] == 1.0 and report["queries_in_gallery"] == 15
 
 
+def test_eval_quality_measures_the_hints_on_each_set(data: Path) -> None:
+    out = run("eval", "quality", "--people", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    rows = {(r["set"], r["variant"]): r for r in report["variants"]}
+    assert {s for s, _ in rows} == {"LFW (tune)", "celeb_mini (check)", "small/ + group/ (check)"}
+    for name in ("LFW (tune)", "celeb_mini (check)"):
+        blurred = rows[(name, "blur 5%")]
+        assert blurred["expected"] == "blurred" and blurred["hinted"]["blurred"] >= 0.6
+        assert blurred["median_shift"] > 0.3
+        assert rows[(name, "face 32 px")]["hinted"]["small"] == 1.0
+    assert report["thresholds"]["blurred"] == 0.18 and report["poses"]
+    table = run("eval", "quality", "--people", "2")
+    assert table.returncode == 0 and "hints per variant" in table.stdout and "celeb_mini (check)" in table.stdout
+
+
 def test_bench_engine_prints_stage_medians(data: Path) -> None:
     photo = data / "group" / "face_recognition__two_people.jpg"
     out = run("bench", "engine", str(photo), "--sizes", "0,1", "--repeat", "1", "--json")
