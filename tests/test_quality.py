@@ -39,7 +39,8 @@ def test_a_sharp_frontal_face_gets_no_hint(engine: FaceEngine, frontal: np.ndarr
     face = largest(engine, frontal)
     assert face.measures is not None and face.measures.hints == ()
     m = face.measures
-    assert m.size == face.size and m.sharpness > 0.5 and 0.3 < m.brightness < 0.8 and abs(m.yaw) < 15
+    assert m.size == face.size and m.sharpness > 0.5 and 0.3 < m.brightness < 0.8
+    assert m.yaw is not None and abs(m.yaw) < 15
 
 
 def test_the_same_face_blurred_gets_blurred(engine: FaceEngine, frontal: np.ndarray) -> None:
@@ -73,10 +74,10 @@ def test_a_real_profile_gets_turned(engine: FaceEngine, data: Path, photo: Path)
     image = read_rgb(data / photo)
     m = largest(engine, image).measures
     assert m is not None and "turned" in m.hints, m
-    assert m.yaw < -35  # towards the image's left
+    assert m.yaw is not None and m.yaw < -35  # towards the image's left
     # Yaw's sign follows the face: the mirror image of the same real photo looks the other way.
     mirrored = largest(engine, np.ascontiguousarray(image[:, ::-1])).measures
-    assert mirrored is not None and mirrored.yaw > 35 and "turned" in mirrored.hints
+    assert mirrored is not None and mirrored.yaw is not None and mirrored.yaw > 35 and "turned" in mirrored.hints
 
 
 def test_yaw_grows_as_the_nose_moves_towards_an_eye(engine: FaceEngine, frontal: np.ndarray) -> None:
@@ -100,9 +101,18 @@ def test_measures_do_not_depend_on_the_photo_size(engine: FaceEngine, frontal: n
     assert face.measures is not None
     assert abs(upscaled.sharpness - face.measures.sharpness) < 0.15 * face.measures.sharpness
     assert abs(upscaled.brightness - face.measures.brightness) < 0.02
-    assert abs(upscaled.yaw - face.measures.yaw) < 1
+    assert upscaled.yaw is not None and face.measures.yaw is not None and abs(upscaled.yaw - face.measures.yaw) < 1
     points = np.array(face.landmarks, dtype=np.float64)
     assert face_interior(big, points * 3).shape == face_interior(frontal, points).shape
+
+
+def test_with_dlibs_landmarks_sharpness_is_measured_and_the_pose_is_not(settings, frontal: np.ndarray) -> None:
+    """``LOOKALIKE_EMBEDDING=dlib``: dlib's points (eye corners, nose base) cut the same chip; no nose tip, no yaw."""
+    dlib_engine = FaceEngine(settings.replace(embedding="dlib"))
+    sharp = largest(dlib_engine, frontal).measures
+    assert sharp is not None and sharp.hints == () and sharp.yaw is None and sharp.pitch is None
+    blurred = largest(dlib_engine, cv2.GaussianBlur(frontal, (0, 0), 8)).measures
+    assert blurred is not None and blurred.hints == ("blurred",)
 
 
 def test_hints_are_named_in_their_order() -> None:

@@ -20,7 +20,7 @@ is first sampled down with a stride, so a face filling a 24 MP photo costs what 
   the image's right (the person's left); ``pitch`` > 0: tilted down.  No ground truth in the data: the
   numbers order faces by how far they are turned rather than measure angles (a full profile reads
   ~45°: YuNet's points of a hidden eye stay near the nose).  Not estimated for dlib's landmarks
-  (``LOOKALIKE_EMBEDDING=dlib``): 0.
+  (``LOOKALIKE_EMBEDDING=dlib``): None.
 
 The hints' thresholds were chosen on LFW and checked on celeb_mini and the full-size photos
 (``lookalike eval quality``; docs/engine.md, docs/results.md).
@@ -76,18 +76,18 @@ class FaceQuality:
     sharpness: float
     brightness: float
     contrast: float
-    yaw: float
-    pitch: float
+    yaw: float | None  # None: not estimated (dlib's landmarks)
+    pitch: float | None
     hints: tuple[str, ...]
 
 
-def hints_for(size: int, sharpness: float, brightness: float, yaw: float) -> tuple[str, ...]:
+def hints_for(size: int, sharpness: float, brightness: float, yaw: float | None) -> tuple[str, ...]:
     """The hints these measures earn, in :data:`HINTS`'s order."""
     earned = {
         "small": size < SMALL_FACE,
         "blurred": sharpness < BLURRED,
         "dark": brightness < DARK,
-        "turned": abs(yaw) > TURNED_YAW,
+        "turned": yaw is not None and abs(yaw) > TURNED_YAW,
     }
     return tuple(name for name in HINTS if earned[name])
 
@@ -153,19 +153,19 @@ def face_interior(image: np.ndarray, points: np.ndarray, yunet_points: bool = Tr
 
 def measure(image: np.ndarray, points: np.ndarray, size: int, yunet_points: bool = True) -> FaceQuality:
     """A face's :class:`FaceQuality`: ``points`` are its 5 landmarks (YuNet's, or dlib's when
-    ``yunet_points`` is false: then the pose is not estimated), ``size`` its box's shorter side."""
+    ``yunet_points`` is false: then the pose is not estimated, None), ``size`` its box's shorter side."""
     interior = face_interior(image, points, yunet_points)
     contrast = float(interior.std())
     laplacian = cv2.Laplacian(interior, cv2.CV_32F, ksize=1)
     sharpness = float(laplacian.std()) / max(contrast, 1e-3)
     brightness = float(interior.mean())
-    yaw, pitch = pose(points) if yunet_points else (0.0, 0.0)
+    yaw, pitch = pose(points) if yunet_points else (None, None)
     return FaceQuality(
         size=int(size),
         sharpness=round(sharpness, 3),
         brightness=round(brightness, 3),
         contrast=round(contrast, 3),
-        yaw=round(yaw, 1),
-        pitch=round(pitch, 1),
+        yaw=None if yaw is None else round(yaw, 1),
+        pitch=None if pitch is None else round(pitch, 1),
         hints=hints_for(size, sharpness, brightness, yaw),
     )

@@ -190,9 +190,9 @@ def _pose_rows(
         first, second = results.get(a, {}).get("as is"), results.get(b, {}).get("as is")
         if first is None or second is None:
             continue
-        turned = max(first, second, key=lambda m: abs(m.quality.yaw))
+        turned = max(first, second, key=lambda m: abs(m.quality.yaw or 0.0))
         distance = float(np.linalg.norm(first.embedding - second.embedding))
-        found.append((abs(turned.quality.yaw), distance, "turned" in turned.quality.hints))
+        found.append((abs(turned.quality.yaw or 0.0), distance, "turned" in turned.quality.hints))
     rows = []
     for low, high in zip(YAW_BINS, YAW_BINS[1:]):
         inside = [f for f in found if low <= f[0] < high]
@@ -210,10 +210,10 @@ def _percentiles(name: str, results: dict[str, dict[str, Measured | None]]) -> l
         "size": [q.size for q in clean],
         "sharpness": [q.sharpness for q in clean],
         "brightness": [q.brightness for q in clean],
-        "yaw": [q.yaw for q in clean],
-        "|yaw|": [abs(q.yaw) for q in clean],
-        "pitch": [q.pitch for q in clean],
-        "|pitch|": [abs(q.pitch) for q in clean],
+        "yaw": [q.yaw or 0.0 for q in clean],
+        "|yaw|": [abs(q.yaw or 0.0) for q in clean],
+        "pitch": [q.pitch or 0.0 for q in clean],
+        "|pitch|": [abs(q.pitch or 0.0) for q in clean],
     }
     return [
         Percentiles(name, measure, *(round(float(np.percentile(v, p)), 3) for p in (1, 5, 50, 95, 99)))

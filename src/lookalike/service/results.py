@@ -85,14 +85,15 @@ class QualityMeasures:
     (px, the box's shorter side), ``sharpness`` (the Laplacian's spread over the grey levels' spread,
     on the aligned face; under 0.18 is "blurred"), ``brightness`` and ``contrast`` (mean and spread of
     the face's grey levels, 0..1; under 0.2 is "dark"), ``yaw`` and ``pitch`` (degrees, estimated from
-    the 5 landmarks; yaw > 0: turned towards the image's right; beyond 35° either way is "turned")."""
+    the 5 landmarks; yaw > 0: turned towards the image's right; beyond 35° either way is "turned";
+    null with ``LOOKALIKE_EMBEDDING=dlib``, whose landmarks have no nose tip)."""
 
     size: int
     sharpness: float
     brightness: float
     contrast: float
-    yaw: float
-    pitch: float
+    yaw: float | None
+    pitch: float | None
 
 
 @dataclass(frozen=True)
