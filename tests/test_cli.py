@@ -33,7 +33,30 @@ def test_match_json_names_obama_and_biden(data: Path, small_gallery: Path) -> No
         assert {"name", "distance", "similarity"} <= set(match)
         assert match["distance"] < 0.6 and match["similarity"] > 0.5
         assert len({m["name"] for m in face["matches"]}) == len(face["matches"]) == 5
+        assert face["hints"] == [] and face["quality_measures"]["size"] == face["size"]  # sharp, frontal, lit
     assert result["watch"] == {"faces": True, "Joseph_Biden": True, "Madonna": False}
+
+
+def test_match_json_and_table_carry_the_quality_hints(data: Path, small_gallery: Path, tmp_path: Path) -> None:
+    """The two people's photo blurred (made here): each face says "blurred", with the measures behind it."""
+    import cv2
+
+    from .conftest import jpeg_bytes, read_rgb
+
+    photo = tmp_path / "blurred.jpg"
+    image = read_rgb(data / "group" / "face_recognition__two_people.jpg")
+    photo.write_bytes(jpeg_bytes(cv2.GaussianBlur(image, (0, 0), 6)))  # faces ~170 px: 3.5% of the face
+    out = run("match", str(photo), "--gallery", str(small_gallery), "--json")
+    assert out.returncode == 0, out.stderr
+    faces = json.loads(out.stdout)["photos"][0]["faces"]
+    assert len(faces) == 2
+    for face in faces:
+        assert face["hints"] == ["blurred"]
+        measures = face["quality_measures"]
+        assert set(measures) == {"size", "sharpness", "brightness", "contrast", "yaw", "pitch"}
+        assert measures["sharpness"] < 0.18 and measures["brightness"] > 0.2 and face["quality"] == "high"
+    table = run("match", str(photo), "--gallery", str(small_gallery))
+    assert table.returncode == 0 and "blurred" in table.stdout and "sharper" in table.stdout
 
 
 def test_match_table_and_gallery_from_environment(data: Path, small_gallery: Path) -> None:
@@ -111,6 +134,22 @@ def test_eval_lfw_and_identify_commands(data: Path) -> None:
     )
     report = json.loads(out.stdout)
     assert report["rank1"] == 1.0 and report["queries_in_gallery"] == 15
+
+
+def test_eval_quality_measures_the_hints_on_each_set(data: Path) -> None:
+    out = run("eval", "quality", "--people", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    rows = {(r["set"], r["variant"]): r for r in report["variants"]}
+    assert {s for s, _ in rows} == {"LFW (tune)", "celeb_mini (check)", "small/ + group/ (check)"}
+    for name in ("LFW (tune)", "celeb_mini (check)"):
+        blurred = rows[(name, "blur 5%")]
+        assert blurred["expected"] == "blurred" and blurred["hinted"]["blurred"] >= 0.6
+        assert blurred["median_shift"] > 0.3
+        assert rows[(name, "face 32 px")]["hinted"]["small"] == 1.0
+    assert report["thresholds"]["blurred"] == 0.18 and report["poses"]
+    table = run("eval", "quality", "--people", "2")
+    assert table.returncode == 0 and "hints per variant" in table.stdout and "celeb_mini (check)" in table.stdout
 
 
 def test_bench_engine_prints_stage_medians(data: Path) -> None:

@@ -489,3 +489,27 @@ def test_a_group_photo_shows_one_face_at_a_time_chosen_by_box_list_or_keyboard(
     page.keyboard.press("End")
     sync_api.expect(tabs.nth(n - 1)).to_have_attribute("aria-selected", "true")
     page.screenshot(path=str(artifacts / "web-group-picker.png"), full_page=True)
+
+
+def test_a_blurred_face_says_so_on_its_card_section(small_page, data: Path, tmp_path: Path, artifacts: Path) -> None:
+    """The two people's photo blurred (made here): each face's section says, in words, what would do better."""
+    import cv2
+    from tests.conftest import jpeg_bytes, read_rgb
+
+    page = small_page
+    blurred = tmp_path / "blurred.jpg"
+    image = read_rgb(data / "group" / "face_recognition__two_people.jpg")
+    blurred.write_bytes(jpeg_bytes(cv2.GaussianBlur(image, (0, 0), 6)))
+    page.set_input_files("#file", str(blurred))
+    page.wait_for_selector(".face .card")
+    hints = page.locator(".face .hint")
+    sync_api.expect(hints).to_have_count(2)
+    for hint in hints.all():
+        sync_api.expect(hint).to_have_text("This face is blurred: a sharper photo gives better lookalikes.")
+    assert page.evaluate("() => window.__csp") == []
+    page.screenshot(path=str(artifacts / "web-quality-hint.png"), full_page=True)
+
+    page.set_input_files("#file", str(data / "group" / "face_recognition__two_people.jpg"))  # sharp: no hint
+    page.wait_for_selector(".face .card")
+    sync_api.expect(page.locator(".face")).to_have_count(2)
+    assert page.locator(".face .hint").count() == 0

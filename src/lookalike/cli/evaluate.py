@@ -341,3 +341,52 @@ def _print_several(report: SeveralPhotosReport, as_json: bool) -> None:
         shown = "-" if value is None else f"{value:.1%}" if isinstance(value, float) else str(value)
         table.add_row(key.replace("_", " "), shown)
     console.print(table)
+
+
+@eval_group.command("quality")
+@click.option(
+    "--people", type=click.IntRange(2), default=150, show_default=True, help="People per set (2 photos each)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Which people (a fixed seed: the same every run).")
+@workers_option
+@json_option
+@click.pass_context
+@friendly_errors
+def eval_quality(ctx: click.Context, people: int, seed: int, workers: int | None, as_json: bool) -> None:
+    """The photo quality hints: false hints on faces as they are, misses on blurred, dark and shrunk copies
+    (made at run time), LFW (tune) and celeb_mini, small/, group/ (check); "turned" by the photos' own poses."""
+    from lookalike.evaluation.quality import evaluate
+
+    settings = settings_from(ctx)
+    with progress_bar("measuring", enabled=not as_json) as update:
+        report = evaluate(settings, people, seed, workers, update)
+    if as_json:
+        from lookalike.documents import to_json
+
+        print_json(to_json(report))
+        return
+    console.print("thresholds: " + ", ".join(f"{k} {v:g}" for k, v in report.thresholds.items()), highlight=False)
+    table = Table(title="hints per variant (share of the faces found; the expected hint in bold)")
+    for col in ("set", "variant", "faces", "moved (median)", "small", "blurred", "dark", "turned"):
+        table.add_column(col, justify="left" if col in ("set", "variant") else "right")
+    for row in report.variants:
+        shares = [
+            f"[bold]{row.hinted[h]:.1%}[/]" if h == row.expected else f"{row.hinted[h]:.1%}"
+            for h in ("small", "blurred", "dark", "turned")
+        ]
+        moved = "-" if row.median_shift is None else f"{row.median_shift:.3f}"
+        table.add_row(row.set, row.variant, f"{row.faces}/{row.photos}", moved, *shares)
+    console.print(table)
+    poses = Table(title="a person's two photos, by the more turned one's |yaw| (estimated)")
+    for col in ("set", "|yaw|", "pairs", "distance (median)", "given 'turned'"):
+        poses.add_column(col, justify="left" if col == "set" else "right")
+    for p in report.poses:
+        median = "-" if p.median_distance is None else f"{p.median_distance:.3f}"
+        poses.add_row(p.set, f"{p.low:g}–{p.high:g}°", str(p.pairs), median, f"{p.turned:.1%}")
+    console.print(poses)
+    spread = Table(title="the measures on faces as they are: percentiles")
+    for col in ("set", "measure", "p1", "p5", "p50", "p95", "p99"):
+        spread.add_column(col, justify="left" if col in ("set", "measure") else "right")
+    for q in report.percentiles:
+        spread.add_row(q.set, q.measure, *(f"{v:g}" for v in (q.p1, q.p5, q.p50, q.p95, q.p99)))
+    console.print(spread)

@@ -147,7 +147,7 @@ def _print_match(result: PhotoResult, watch: list[str]) -> None:
         console.print("  no face found")
     else:
         table = Table(show_lines=False)
-        for col in ("face", "box (l,t,r,b)", "quality", "is", "looks like (similarity, distance)"):
+        for col in ("face", "box (l,t,r,b)", "quality", "hints", "is", "looks like (similarity, distance)"):
             table.add_column(col)
         for i, face in enumerate(result.faces, 1):
             b = face.box
@@ -156,10 +156,13 @@ def _print_match(result: PhotoResult, watch: list[str]) -> None:
                 str(i),
                 f"{b.left},{b.top},{b.right},{b.bottom}",
                 face.quality,
+                ", ".join(face.hints) or "-",
                 face.identity_name or "-",
                 looks,
             )
         console.print(table)
+    if any(face.hints for face in result.faces):
+        console.print("  hints: a sharper, frontal, well-lit photo of that face gives better lookalikes.")
     if result.faces_found > len(result.faces):
         console.print(f"  {result.faces_found} faces found; the {len(result.faces)} largest were matched.")
     if watch:

@@ -76,7 +76,7 @@ def align_all(image: np.ndarray, landmarks: np.ndarray, chips: list[Chip]) -> li
     For a big face the region is reduced once (area filter) to what the finest chip needs, instead
     of once per chip: a face filling a 24 MP photo is cut down once, not twice.
     """
-    points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)  # the template's points (5, or fewer)
     scale = 0.0  # chip pixels per source pixel, of the finest chip
     corners = []
     for template, size in chips:

@@ -23,6 +23,7 @@ from PIL import Image
 
 from lookalike.engine import weights
 from lookalike.engine.embedding import Landmarks, embedding_id, embedding_model, scaled
+from lookalike.engine.quality import FaceQuality, measure
 from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 from lookalike.engine.weights import ModelError
 from lookalike.engine.yunet import YuNet
@@ -72,6 +73,8 @@ class Face:
     score: float
     detector: str
     embedding: np.ndarray  # float32[dim of the model]; faces of one person are < 0.6 apart (Euclidean)
+    #: How good the photo of this face is for matching, and the hints it earns (``engine/quality.py``).
+    measures: FaceQuality | None = None
 
     @property
     def size(self) -> int:
@@ -116,7 +119,7 @@ class DetectionPlan:
         return 80.0 / (self.scale * 2**self.upsample)
 
 
-__all__ = ["Box", "Detection", "Face", "FaceEngine", "Timings", "embedding_id"]
+__all__ = ["Box", "Detection", "Face", "FaceEngine", "FaceQuality", "Timings", "embedding_id"]
 
 
 def plan_detection(width: int, height: int, settings: Settings) -> DetectionPlan:
@@ -251,11 +254,16 @@ class FaceEngine:
                 faces = [Landmarks(points) for points in self._precise_points(image, detections)]
             else:
                 faces = [self.face_crop(image, d.box) for d in detections]
+            yunet_points = self.model.landmarks == "yunet"
+            measures = [
+                measure(image, face.points, min(det.box.width, det.box.height), yunet_points)
+                for det, face in zip(detections, faces)
+            ]
         with timings.stage("embed"):
             vectors = scaled(self.embedder.embed(image, faces), self._radius)
         return [
-            Face(det.box, [(round(x), round(y)) for x, y in face.points], det.score, det.detector, vector)
-            for det, face, vector in zip(detections, faces, vectors)
+            Face(det.box, [(round(x), round(y)) for x, y in face.points], det.score, det.detector, vector, quality)
+            for det, face, vector, quality in zip(detections, faces, vectors, measures)
         ]
 
     def _precise_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:

@@ -11,7 +11,16 @@ from lookalike.errors import ImageError, LookalikeError
 from lookalike.gallery.search import Match, Matcher, MatchResult
 from lookalike.gallery.store import FaceDetails, Gallery
 from lookalike.person_filter import PersonFilter
-from lookalike.service.results import ComparedWith, Credit, FaceBox, FaceResult, FacesFound, Lookalike, PhotoResult
+from lookalike.service.results import (
+    ComparedWith,
+    Credit,
+    FaceBox,
+    FaceResult,
+    FacesFound,
+    Lookalike,
+    PhotoResult,
+    QualityMeasures,
+)
 from lookalike.settings import Settings
 
 
@@ -51,7 +60,17 @@ def face_result(face: Face, result: MatchResult, details: dict[int, FaceDetails]
         matches=[lookalike(m, details.get(m.face_id)) for m in result.matches],
         watch=result.watch,
         identity_name=names.get(result.identity) if result.identity else None,
+        quality_measures=quality_measures(face),
+        hints=list(face.measures.hints) if face.measures else [],
     )
+
+
+def quality_measures(face: Face) -> QualityMeasures | None:
+    """The measures behind a face's hints, as the result document shows them."""
+    m = face.measures
+    if m is None:
+        return None
+    return QualityMeasures(m.size, m.sharpness, m.brightness, m.contrast, m.yaw, m.pitch)
 
 
 class MatchService:

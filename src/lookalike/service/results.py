@@ -80,6 +80,23 @@ class Lookalike:
 
 
 @dataclass(frozen=True)
+class QualityMeasures:
+    """What the photo of one face is like for matching (``engine/quality.py``; docs/engine.md): ``size``
+    (px, the box's shorter side), ``sharpness`` (the Laplacian's spread over the grey levels' spread,
+    on the aligned face; under 0.18 is "blurred"), ``brightness`` and ``contrast`` (mean and spread of
+    the face's grey levels, 0..1; under 0.2 is "dark"), ``yaw`` and ``pitch`` (degrees, estimated from
+    the 5 landmarks; yaw > 0: turned towards the image's right; beyond 35° either way is "turned";
+    null with ``LOOKALIKE_EMBEDDING=dlib``, whose landmarks have no nose tip)."""
+
+    size: int
+    sharpness: float
+    brightness: float
+    contrast: float
+    yaw: float | None
+    pitch: float | None
+
+
+@dataclass(frozen=True)
 class FaceResult:
     """One face of the photo, its lookalikes, and whether it *is* someone of the gallery."""
 
@@ -93,6 +110,11 @@ class FaceResult:
     matches: list[Lookalike]
     watch: dict[str, bool]
     identity_name: str | None = field(default=None, metadata=OMIT_EMPTY)  # how to show ``identity``
+    #: The measures behind ``hints``.
+    quality_measures: QualityMeasures | None = None
+    #: What would make this face's lookalikes better (``engine/quality.py``'s ``HINTS``, in that order):
+    #: "small", "blurred", "dark", "turned" (a sharper, frontal, well-lit photo); empty when none.
+    hints: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -442,6 +442,26 @@ function identityName(face) {
   return face.identity_name || face.identity.replaceAll("_", " ");
 }
 
+// A face's quality hints (result.faces[].hints) in plain words: what it is, and what photo would do better.
+const HINT_WORDS = {
+  small: ["small", "closer"],
+  blurred: ["blurred", "sharper"],
+  dark: ["dark", "well-lit"],
+  turned: ["turned away", "frontal"],
+};
+
+function words(list) {
+  return list.length < 2 ? list.join("") : `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;
+}
+
+function hintText(hints) {
+  const known = (hints || []).filter((h) => HINT_WORDS[h]);
+  if (!known.length) return "";
+  const what = words(known.map((h) => HINT_WORDS[h][0]));
+  const better = known.map((h) => HINT_WORDS[h][1]).join(", ");
+  return `This face is ${what}: a ${better} photo gives better lookalikes.`;
+}
+
 function render(result) {
   $("result").hidden = false;
   imageSize = { width: result.width, height: result.height };
@@ -484,6 +504,13 @@ function render(result) {
     } else {
       title.append(" — looks like:");
     }
+    const hint = hintText(face.hints);
+    let note = null;
+    if (hint) {
+      note = document.createElement("p");
+      note.className = "hint";
+      note.textContent = hint;
+    }
     const list = document.createElement("ul");
     list.className = "cards";
     for (const m of face.matches) {
@@ -521,7 +548,9 @@ function render(result) {
       if (m.credit) li.append(credit(m.credit));
       list.append(li);
     }
-    section.append(title, list);
+    section.append(title);
+    if (note) section.append(note);
+    section.append(list);
     container.append(section);
   });
   selectFace(0);  // faces come largest first: the first shown is the largest
