@@ -33,6 +33,10 @@ def test_match_json_names_obama_and_biden(data: Path, small_gallery: Path) -> No
         assert {"name", "distance", "similarity"} <= set(match)
         assert match["distance"] < 0.6 and match["similarity"] > 0.5
         assert len({m["name"] for m in face["matches"]}) == len(face["matches"]) == 5
+        # Where each lookalike falls among LFW's pairs of strangers (the default model has its table).
+        assert all(0.0 <= m["percentile"] <= 100.0 for m in face["matches"])
+        percentiles = [m["percentile"] for m in face["matches"]]
+        assert percentiles == sorted(percentiles, reverse=True) and match["percentile"] > 99
     assert result["watch"] == {"faces": True, "Joseph_Biden": True, "Madonna": False}
 
 
