@@ -65,6 +65,12 @@ def test_bad_inputs_give_clear_messages_not_tracebacks(data: Path, small_gallery
     assert "not an image" in table.stdout and "Traceback" not in table.stderr
 
 
+def test_a_stranger_table_is_measured_on_all_of_pairs_txt(tmp_path: Path) -> None:
+    out = run("eval", "lfw", "--limit", "2", "--strangers-out", str(tmp_path))
+    assert out.returncode == 2 and "--strangers-out measures the engine on all of pairs.txt" in out.stderr
+    assert "Traceback" not in out.stderr and not list(tmp_path.iterdir())
+
+
 def test_unknown_watch_name_and_missing_gallery(data: Path, small_gallery: Path, tmp_path: Path) -> None:
     photo = str(data / "group" / "face_recognition__two_people.jpg")
     out = run("match", photo, "--gallery", str(small_gallery), "--watch", "Joe_Biden")
