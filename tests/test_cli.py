@@ -34,6 +34,10 @@ def test_match_json_names_obama_and_biden(data: Path, small_gallery: Path) -> No
         assert match["distance"] < 0.6 and match["similarity"] > 0.5
         assert len({m["name"] for m in face["matches"]}) == len(face["matches"]) == 5
         assert face["hints"] == [] and face["quality_measures"]["size"] == face["size"]  # sharp, frontal, lit
+        # Where each lookalike falls among LFW's pairs of strangers (the default model has its table).
+        assert all(0.0 <= m["percentile"] <= 100.0 for m in face["matches"])
+        percentiles = [m["percentile"] for m in face["matches"]]
+        assert percentiles == sorted(percentiles, reverse=True) and match["percentile"] > 99
     assert result["watch"] == {"faces": True, "Joseph_Biden": True, "Madonna": False}
 
 
@@ -82,6 +86,12 @@ def test_bad_inputs_give_clear_messages_not_tracebacks(data: Path, small_gallery
     assert codes == ["not_an_image", "empty", "truncated", "unreadable"]
     table = run("match", str(text), "--gallery", str(small_gallery))
     assert "not an image" in table.stdout and "Traceback" not in table.stderr
+
+
+def test_a_stranger_table_is_measured_on_all_of_pairs_txt(tmp_path: Path) -> None:
+    out = run("eval", "lfw", "--limit", "2", "--strangers-out", str(tmp_path))
+    assert out.returncode == 2 and "--strangers-out measures the engine on all of pairs.txt" in out.stderr
+    assert "Traceback" not in out.stderr and not list(tmp_path.iterdir())
 
 
 def test_unknown_watch_name_and_missing_gallery(data: Path, small_gallery: Path, tmp_path: Path) -> None:

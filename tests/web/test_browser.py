@@ -323,8 +323,10 @@ def test_a_card_shows_description_wikipedia_link_and_credit(
     licence = [text for text in links if text != "source"]
     if licence:  # public domain has no licence page; every CC licence links to its deed
         assert links[licence[0]].startswith(("https://", "http://"))
-    for card in page.locator(".card").all():  # every card credited
+    for card in page.locator(".card").all():  # every card credited, and placed among pairs of strangers
         assert card.locator(".credit").inner_text().startswith("Photo: ")
+        among = card.locator(".strangers").inner_text()
+        assert among.startswith(("more alike than", "less alike than")) and "strangers" in among, among
     page.screenshot(path=str(artifacts / "web-famous-cards.png"), full_page=True)
     context.close()
 

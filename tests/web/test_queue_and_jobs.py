@@ -145,7 +145,7 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
     def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
         box = FaceBox(0, 0, 1, 1)
         on_faces(FacesFound(1, [box], 1, 1))
-        lookalike = Lookalike("A", "A", 0.5, 0.6, face_id=7, photo="/srv/gallery/A/a.jpg")
+        lookalike = Lookalike("A", "A", 0.5, 0.6, 90.0, face_id=7, photo="/srv/gallery/A/a.jpg")
         face = FaceResult(box, [], 0.9, "yunet", 1, "low", None, [lookalike], {})
         return PhotoResult("photo", None, 1, 1, False, 1, [face], {"faces": True}, {})
 

@@ -34,6 +34,7 @@ def test_match_events_in_order(server: Server, two_people: bytes) -> None:
         top = face["matches"][0]
         assert 0 < top["similarity"] <= 1 and top["thumbnail"] == f"/api/faces/{top['face_id']}/thumbnail"
         assert "/" not in top["photo"]  # no server paths leak to clients
+        assert all(0 <= m["percentile"] <= 100 for m in face["matches"])  # the page words it under the bar
     assert result["timings_ms"]["total"] > 0
     # The photo is gone, the result stays fetchable, the thumbnails are served.
     assert not (server.settings.home / "storage" / key).exists()

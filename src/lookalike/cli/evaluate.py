@@ -23,6 +23,8 @@ from lookalike.documents import to_json
 from lookalike.evaluation.variants import EVALUATED_MODELS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lookalike.evaluation.identify import SeveralPhotosReport
 
 
@@ -80,6 +82,13 @@ MODEL_NAMES = tuple(EVALUATED_MODELS)
     default=None,
     help="With --model: a fusion's share of its first model's cosine, fixed [default: chosen on the other folds].",
 )
+@click.option(
+    "--strangers-out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the distances of the pairs of different people, the model's stranger table, to this file "
+    "(a directory: <embedding id>.json in it; the package's tables are in src/lookalike/engine/embedding/strangers/).",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -93,11 +102,17 @@ def eval_lfw(
     pipeline: str,
     model_names: tuple[str, ...],
     fusion_weight: float | None,
+    strangers_out: Path | None,
     as_json: bool,
 ) -> None:
     """LFW verification accuracy (pairs.txt, 10-fold cross-validated threshold)."""
     from lookalike.evaluation.lfw import evaluate
 
+    if strangers_out is not None and (model_names or folds or limit or pipeline != "lookalike"):
+        raise click.UsageError(
+            "--strangers-out measures the engine on all of pairs.txt: no --model, --folds, "
+            "--limit or --pipeline with it."
+        )
     if model_names:
         _eval_lfw_models(ctx, lfw_dir, list(model_names), workers, as_json, fusion_weight)
         return
@@ -109,8 +124,19 @@ def eval_lfw(
 
     settings = settings_from(ctx, detector=detector)
     lfw_dir = lfw_dir or settings.data_dir / "lfw"
+    kept: list[Path] = []
+
+    def keep_strangers(dist: np.ndarray, same: np.ndarray) -> None:
+        from lookalike.evaluation.strangers import stranger_table_of, write_stranger_table
+
+        assert strangers_out is not None
+        kept.append(write_stranger_table(stranger_table_of(dist, same, settings), strangers_out))
+
+    on_distances = keep_strangers if strangers_out is not None else None
     with progress_bar("embedding", enabled=not as_json) as update:
-        report = evaluate(lfw_dir, settings, _folds(folds), limit, workers, update, pipeline)
+        report = evaluate(lfw_dir, settings, _folds(folds), limit, workers, update, pipeline, on_distances)
+    if kept:
+        report["strangers_table"] = str(kept[0])
     if as_json:
         print_json(report)
         return
@@ -136,6 +162,8 @@ def eval_lfw(
         f"{report['median_distance_same']:.3f}, different people {report['median_distance_different']:.3f}; "
         f"similarity curve slope {report['similarity_slope']} (folds {report['similarity_slope_folds']})."
     )
+    if kept:
+        console.print(f"stranger table: {kept[0]}", highlight=False)
 
 
 def _eval_lfw_models(

@@ -147,11 +147,15 @@ def _print_match(result: PhotoResult, watch: list[str]) -> None:
         console.print("  no face found")
     else:
         table = Table(show_lines=False)
-        for col in ("face", "box (l,t,r,b)", "quality", "hints", "is", "looks like (similarity, distance)"):
+        looks_like = "looks like (similarity; more alike than this share of pairs of strangers; distance)"
+        for col in ("face", "box (l,t,r,b)", "quality", "hints", "is", looks_like):
             table.add_column(col)
         for i, face in enumerate(result.faces, 1):
             b = face.box
-            looks = ", ".join(f"{m.display_name} ({m.similarity:.0%}, {m.distance:.2f})" for m in face.matches)
+            looks = ", ".join(
+                f"{m.display_name} ({m.similarity:.0%}; {_percentile(m.percentile)}; {m.distance:.2f})"
+                for m in face.matches
+            )
             table.add_row(
                 str(i),
                 f"{b.left},{b.top},{b.right},{b.bottom}",
@@ -168,6 +172,11 @@ def _print_match(result: PhotoResult, watch: list[str]) -> None:
     if watch:
         flags = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in result.watch.items())
         console.print(f"  watch: {flags}", highlight=False)
+
+
+def _percentile(value: float | None) -> str:
+    """A lookalike's percentile among pairs of strangers, as the table shows it ("-": the model has no table)."""
+    return "-" if value is None else f"{value:.1f}%"
 
 
 @cli.group()

@@ -104,6 +104,17 @@ def best_threshold(dist: np.ndarray, same: np.ndarray) -> float:
     return float(THRESHOLDS[int(np.argmax(scores))])
 
 
+def chosen_pairs(pairs: list[Pair], folds: list[int], limit: int | None) -> list[Pair]:
+    """The pairs of ``folds``; ``limit`` keeps the first N matched and N mismatched pairs of each fold."""
+    if not limit:
+        return [p for p in pairs if p.fold in folds]
+    kept: list[Pair] = []
+    for f in folds:
+        for same in (True, False):
+            kept += [p for p in pairs if p.fold == f and p.same == same][:limit]
+    return kept
+
+
 def evaluate(
     lfw_dir: Path,
     settings: Settings,
@@ -112,19 +123,15 @@ def evaluate(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     pipeline: str = "lookalike",
+    on_distances: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> dict[str, object]:
-    """Run the protocol; ``limit`` keeps the first N matched and N mismatched pairs of each fold."""
+    """Run the protocol; ``limit`` keeps the first N matched and N mismatched pairs of each fold.
+
+    ``on_distances(dist, same)`` is given every pair's distance (NaN where a face was missed) and
+    whether it is of one person: ``eval lfw --strangers-out`` keeps the different people's."""
     pairs = read_pairs(find_pairs_file(lfw_dir), lfw_dir)
-    all_folds = sorted({p.fold for p in pairs})
-    folds = folds or all_folds
-    if limit:
-        kept: list[Pair] = []
-        for f in folds:
-            for same in (True, False):
-                kept += [p for p in pairs if p.fold == f and p.same == same][:limit]
-        pairs = kept
-    else:
-        pairs = [p for p in pairs if p.fold in folds]
+    folds = folds or sorted({p.fold for p in pairs})
+    pairs = chosen_pairs(pairs, folds, limit)
     images = [x for p in pairs for x in (p.left, p.right)]
     found, missed = embed_photos(images, settings, workers, progress, pipeline)
     dist = np.array(
@@ -134,6 +141,8 @@ def evaluate(
         ]
     )
     same = np.array([p.same for p in pairs])
+    if on_distances is not None:
+        on_distances(dist, same)
     fold_of = np.array([p.fold for p in pairs])
     per_fold = []
     for f in folds:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.engine.embedding import calibration, embedding_id, identity_rule
+from lookalike.engine.embedding.strangers import stranger_table
 from lookalike.errors import GalleryError
 from lookalike.gallery.index import ExactIndex, HnswIndex, RowSelector, VectorIndex
 from lookalike.gallery.removals import RemovalList
@@ -43,6 +44,8 @@ class Match:
     person: str
     distance: float
     similarity: float
+    #: Percent of LFW's pairs of different people farther apart (None: the model has no stranger table).
+    percentile: float | None
     face_id: int  # the person's nearest gallery face (its photo and thumbnail)
     photo: str
 
@@ -133,6 +136,7 @@ class Matcher:
         gallery.check_embedding(embedding_id(self.settings))
         self.identity_threshold, self.identity_margin = identity_rule(self.settings)
         self.similarity_slope = calibration(self.settings).similarity_slope
+        self.strangers = stranger_table(embedding_id(self.settings))  # for each match's percentile
         vectors, ids, persons = gallery.vectors()
         if len(vectors) == 0:
             raise GalleryError(f"The gallery at {gallery.path} has no faces yet.", code="empty_gallery")
@@ -333,7 +337,12 @@ class Matcher:
         face_id = int(self.ids[row])
         info = self.gallery.face_info(face_id)
         return Match(
-            info.person, dist, similarity(dist, self.settings.threshold, self.similarity_slope), face_id, info.photo
+            info.person,
+            dist,
+            similarity(dist, self.settings.threshold, self.similarity_slope),
+            None if self.strangers is None else self.strangers.percentile(dist),
+            face_id,
+            info.photo,
         )
 
 

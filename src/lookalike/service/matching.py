@@ -37,6 +37,7 @@ def lookalike(match: Match, details: FaceDetails | None) -> Lookalike:
         display_name=facts.name if facts and facts.name else match.name,  # a folder name is "Name_Q42"
         distance=round(match.distance, 4),
         similarity=round(match.similarity, 4),
+        percentile=match.percentile,
         face_id=match.face_id,
         photo=match.photo,
         description=facts.description if facts else None,

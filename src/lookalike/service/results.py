@@ -69,6 +69,9 @@ class Lookalike:
     display_name: str
     distance: float
     similarity: float
+    #: Percent (0..100) of LFW's pairs of different people farther apart than this pair: "more alike than
+    #: 98% of pairs of strangers".  Not a probability of being the same person.  None: the model has no table.
+    percentile: float | None
     face_id: int
     photo: str
     #: Where the page finds the thumbnail (set on results shown to clients, see :meth:`PhotoResult.public`).

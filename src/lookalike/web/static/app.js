@@ -545,6 +545,13 @@ function render(result) {
         li.append(about);
       }
       li.append(bar, text);
+      const among = amongStrangers(m.percentile);
+      if (among) {
+        const note = document.createElement("div");
+        note.className = "strangers";
+        note.textContent = among;
+        li.append(note);
+      }
       if (m.credit) li.append(credit(m.credit));
       list.append(li);
     }
@@ -554,6 +561,17 @@ function render(result) {
     container.append(section);
   });
   selectFace(0);  // faces come largest first: the first shown is the largest
+}
+
+// Where a lookalike's distance falls among pairs of strangers (LFW's pairs of different people;
+// docs/engine.md), in words: a rank among strangers, not the chance of being the same person.
+// `percentile` is the share of those pairs farther apart, rounded down; null: not measured.
+function amongStrangers(percentile) {
+  if (percentile === null || percentile === undefined) return "";
+  if (percentile >= 100) return "more alike than any pair of strangers we measured";
+  if (percentile >= 99) return `more alike than ${percentile.toFixed(1)}% of pairs of strangers`;
+  if (percentile >= 50) return `more alike than ${Math.floor(percentile)}% of pairs of strangers`;
+  return "less alike than most pairs of strangers";
 }
 
 // The photo's credit as Commons asks for it: author, licence (linked), where the photo is from.
