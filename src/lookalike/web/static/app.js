@@ -482,85 +482,83 @@ function render(result) {
       showMessage("Nobody in the gallery fits these choices. Choose fewer conditions under “Whom to compare with”.", "info");
     }
   }
-  const container = $("faces");
   facePicker(result.faces);
-  result.faces.forEach((face, i) => {
-    const section = document.createElement("section");
-    section.className = "face";
-    section.id = `face-${i}`;
-    section.dataset.face = String(i);
-    if ($("picker").hidden) section.setAttribute("aria-label", `Face ${i + 1}`);
-    else {
-      section.setAttribute("role", "tabpanel");
-      section.setAttribute("aria-labelledby", `face-tab-${i}`);
-    }
-    const title = document.createElement("h3");
-    title.textContent = `Face ${i + 1}`;
-    if (face.identity) {
-      const who = document.createElement("span");
-      who.className = "identity";
-      who.textContent = ` — this is ${identityName(face)}`;
-      title.append(who);
-    } else {
-      title.append(" — looks like:");
-    }
-    const hint = hintText(face.hints);
-    let note = null;
-    if (hint) {
-      note = document.createElement("p");
-      note.className = "hint";
-      note.textContent = hint;
-    }
-    const list = document.createElement("ul");
-    list.className = "cards";
-    for (const m of face.matches) {
-      const pct = Math.round(m.similarity * 100);
-      const li = document.createElement("li");
-      li.className = "card";
-      const img = document.createElement("img");
-      img.src = m.thumbnail;
-      img.alt = m.display_name;
-      img.loading = "lazy";
-      const name = document.createElement("div");
-      name.className = "name";
-      name.append(link(m.display_name, m.wikipedia));
-      const bar = document.createElement("div");
-      bar.className = "bar";
-      bar.setAttribute("role", "meter");
-      bar.setAttribute("aria-valuemin", "0");
-      bar.setAttribute("aria-valuemax", "100");
-      bar.setAttribute("aria-valuenow", String(pct));
-      bar.setAttribute("aria-label", `Similarity to ${m.display_name}`);
-      const fill = document.createElement("div");
-      fill.style.width = `${pct}%`;
-      bar.append(fill);
-      const text = document.createElement("div");
-      text.className = "pct";
-      text.textContent = `${pct}% similar`;
-      li.append(img, name);
-      if (m.description) {
-        const about = document.createElement("p");
-        about.className = "about";
-        about.textContent = m.description;
-        li.append(about);
-      }
-      li.append(bar, text);
-      const among = amongStrangers(m.percentile);
-      if (among) {
-        const note = document.createElement("div");
-        note.className = "strangers";
-        note.textContent = among;
-        li.append(note);
-      }
-      if (m.credit) li.append(credit(m.credit));
-      list.append(li);
-    }
-    section.append(title);
-    if (note) section.append(note);
-    section.append(list);
-    container.append(section);
-  });
+  result.faces.forEach((face, i) => $("faces").append(faceSection(face, i)));
   selectFace(0);  // faces come largest first: the first shown is the largest
+}
+
+// One face of the photo: who it is (if it is someone), its quality hint, its lookalikes' cards.
+function faceSection(face, i) {
+  const section = document.createElement("section");
+  section.className = "face";
+  section.id = `face-${i}`;
+  section.dataset.face = String(i);
+  if ($("picker").hidden) section.setAttribute("aria-label", `Face ${i + 1}`);
+  else {
+    section.setAttribute("role", "tabpanel");
+    section.setAttribute("aria-labelledby", `face-tab-${i}`);
+  }
+  const title = document.createElement("h3");
+  title.textContent = `Face ${i + 1}`;
+  if (face.identity) {
+    const who = document.createElement("span");
+    who.className = "identity";
+    who.textContent = ` — this is ${identityName(face)}`;
+    title.append(who);
+  } else {
+    title.append(" — looks like:");
+  }
+  section.append(title);
+  const hint = hintText(face.hints);
+  if (hint) {
+    const note = document.createElement("p");
+    note.className = "hint";
+    note.textContent = hint;
+    section.append(note);
+  }
+  const list = document.createElement("ul");
+  list.className = "cards";
+  for (const m of face.matches) list.append(card(m));
+  section.append(list);
+  return section;
+}
+
+// One lookalike: photo, name (linked to the article), who they are, similarity, rank among strangers, credit.
+function card(m) {
+  const pct = Math.round(m.similarity * 100);
+  const li = document.createElement("li");
+  li.className = "card";
+  const img = document.createElement("img");
+  img.src = m.thumbnail;
+  img.alt = m.display_name;
+  img.loading = "lazy";
+  const name = document.createElement("div");
+  name.className = "name";
+  name.append(link(m.display_name, m.wikipedia));
+  li.append(img, name);
+  if (m.description) li.append(textBlock("p", "about", m.description));
+  const bar = document.createElement("div");
+  bar.className = "bar";
+  bar.setAttribute("role", "meter");
+  bar.setAttribute("aria-valuemin", "0");
+  bar.setAttribute("aria-valuemax", "100");
+  bar.setAttribute("aria-valuenow", String(pct));
+  bar.setAttribute("aria-label", `Similarity to ${m.display_name}`);
+  const fill = document.createElement("div");
+  fill.style.width = `${pct}%`;
+  bar.append(fill);
+  li.append(bar, textBlock("div", "pct", `${pct}% similar`));
+  const among = amongStrangers(m.percentile);
+  if (among) li.append(textBlock("div", "strangers", among));
+  if (m.credit) li.append(credit(m.credit));
+  return li;
+}
+
+function textBlock(tag, className, text) {
+  const el = document.createElement(tag);
+  el.className = className;
+  el.textContent = text;
+  return el;
 }
 
 // Where a lookalike's distance falls among pairs of strangers (LFW's pairs of different people;
