@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from lookalike.engine.decode import decode
 from lookalike.engine.engine import Box, Face, FaceEngine, Timings
 from lookalike.errors import ImageError, LookalikeError
@@ -131,15 +133,9 @@ class MatchService:
                 on_faces(FacesFound(len(detections), [face_box(d.box) for d in chosen], info.width, info.height))
             faces = self.engine.describe(image, chosen, timings)
             with timings.stage("search"):
-                matcher = self.current_matcher()
-                embeddings = [f.embedding for f in faces]
-                results = matcher.match_many(embeddings, watch=watch, person_filter=person_filter) if faces else []
-                matched = [m.face_id for r in results for m in r.matches]
-                details = matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
-                names = matcher.gallery.display_names(r.identity for r in results if r.identity)
+                face_docs, results = self.lookalikes(faces, [f.embedding for f in faces], watch, person_filter)
         except LookalikeError as exc:
             return self.error_result(name, exc.code, exc.message, watch)
-        face_docs = [face_result(face, result, details, names) for face, result in zip(faces, results)]
         watch_doc: dict[str, bool] = {"faces": bool(face_docs)}
         for person in watch or []:
             watch_doc[person] = any(r.watch.get(person, False) for r in results)
@@ -156,6 +152,24 @@ class MatchService:
             timings_ms={k: round(v * 1000, 1) for k, v in timings.stages.items()},
             compared_with=self.compared_with(person_filter),
         )
+
+    def lookalikes(
+        self,
+        faces: list[Face],
+        vectors: list[np.ndarray],
+        watch: list[str] | None = None,
+        person_filter: PersonFilter | None = None,
+    ) -> tuple[list[FaceResult], list[MatchResult]]:
+        """Search the gallery for each vector and describe the result on its face (box, landmarks, quality)
+        with the cards' facts and credits; ``vectors[i]`` is ``faces[i]``'s embedding, or a combined one."""
+        if not faces:
+            return [], []
+        matcher = self.current_matcher()
+        results = matcher.match_many(np.asarray(vectors), watch=watch, person_filter=person_filter)
+        matched = [m.face_id for r in results for m in r.matches]
+        details = matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
+        names = matcher.gallery.display_names(r.identity for r in results if r.identity)
+        return [face_result(face, r, details, names) for face, r in zip(faces, results, strict=True)], results
 
     def compared_with(self, person_filter: PersonFilter | None) -> ComparedWith | None:
         if person_filter is None or person_filter.empty:

@@ -19,7 +19,7 @@ from lookalike.engine.decode import decode
 from lookalike.engine.engine import Face
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.person_filter import PersonFilter
-from lookalike.service.matching import MatchService, face_result
+from lookalike.service.matching import MatchService
 from lookalike.service.results import PhotoResult, SamePersonInfo
 
 MIN_PHOTOS, MAX_PHOTOS = 2, 5
@@ -71,11 +71,8 @@ def match_same_person(
             ),
             same_person=SamePersonInfo([f.name for f in found], check.distances, check.threshold, check.odd),
         )
-    matcher = service.current_matcher()
-    (result,) = matcher.match_many(combine(vectors)[None, :], person_filter=person_filter)
-    details = matcher.gallery.face_details([m.face_id for m in result.matches])
-    names = matcher.gallery.display_names([result.identity] if result.identity else [])
     first = found[0]
+    faces, _ = service.lookalikes([first.face], [combine(vectors)], person_filter=person_filter)
     return PhotoResult(
         photo=label,
         error=None,
@@ -83,7 +80,7 @@ def match_same_person(
         height=first.height,
         rotated=first.rotated,
         faces_found=first.faces_found,
-        faces=[face_result(first.face, result, details, names)],
+        faces=faces,
         watch={"faces": True},
         timings_ms={},
         compared_with=service.compared_with(person_filter),
