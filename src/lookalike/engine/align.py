@@ -111,3 +111,25 @@ def align_all(image: np.ndarray, landmarks: np.ndarray, chips: list[Chip]) -> li
         )
         for template, size in chips
     ]
+
+
+#: The *aligned face* a person sees beside a lookalike, and the frame explanations work in: 184x184,
+#: dlib's template moved by (18, 33) px, so every model's chip lies inside it at full resolution
+#: (dlib's 150 px chip exactly, SFace's 112 px chip, which reaches further up and out, too).  Because
+#: alignment is a similarity transform, a model's chip cut from this face is its chip cut from the photo.
+CANONICAL_SIZE = 184
+CANONICAL_TEMPLATE = DLIB_TEMPLATE + np.array([18.0, 33.0])
+CANONICAL_CHIP: Chip = (CANONICAL_TEMPLATE, CANONICAL_SIZE)
+
+
+def canonical_matrix(landmarks: np.ndarray) -> np.ndarray:
+    """The 2x3 transform taking photo coordinates to the aligned face's (``CANONICAL_CHIP``)."""
+    return similarity_transform(np.asarray(landmarks, dtype=np.float64).reshape(-1, 2), CANONICAL_TEMPLATE)
+
+
+def canonical_face(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face aligned onto ``CANONICAL_CHIP`` (184x184x3 uint8) and its 5 points in that frame."""
+    points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    matrix = canonical_matrix(points)
+    face = align(image, points, CANONICAL_TEMPLATE, CANONICAL_SIZE)
+    return face, points @ matrix[:, :2].T + matrix[:, 2]

@@ -61,6 +61,36 @@ class Credit:
     source_url: str | None
 
 
+#: The parts of a face an explanation scores (``engine/explain.py``), in this order.
+PARTS = ("eyes", "brows", "nose", "mouth", "shape")
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why two faces look alike, as the face model itself sees it (``engine/explain.py``, docs/engine.md).
+
+    Both faces are aligned the same way (``AlignedFrame``); each part (``PARTS``: eyes, brows, nose,
+    mouth, shape = jaw, chin and cheeks) is hidden in both, and ``parts[p]`` is how much the distance
+    between their embeddings grows: > 0, the part makes them alike; < 0, it tells them apart.
+    ``ranking``: the parts, most alike first.  ``heatmap``: rows x columns over the aligned face, each
+    cell the parts' scores weighted by how much of the cell each part covers (the same scores, drawn).
+    ``distance``: the two aligned faces' distance the scores are measured from."""
+
+    parts: dict[str, float]
+    ranking: list[str]
+    heatmap: list[list[float]]
+    distance: float
+
+
+@dataclass(frozen=True)
+class AlignedFrame:
+    """How to cut a face of the photo aligned like the gallery's aligned faces: ``matrix`` (2x3) takes
+    the photo's pixel coordinates to those of a ``size`` x ``size`` aligned face (eyes on one line)."""
+
+    size: int
+    matrix: list[list[float]]
+
+
 @dataclass(frozen=True)
 class Lookalike:
     """One gallery person a face looks like; ``photo`` and ``thumbnail`` are of their nearest gallery face."""
@@ -80,6 +110,10 @@ class Lookalike:
     wikidata: str | None = None  # the person's Wikidata id
     wikipedia: str | None = None  # their English Wikipedia article
     credit: Credit | None = None  # the gallery photo's author and licence
+    #: Where the page finds the gallery face aligned (``AlignedFrame``), when the gallery has it.
+    aligned: str | None = field(default=None, metadata=OMIT_EMPTY)
+    #: Which parts agree (asked for with ``explain``; the top matches of each explained face).
+    why: Why | None = field(default=None, metadata=OMIT_EMPTY)
 
 
 @dataclass(frozen=True)
@@ -118,6 +152,8 @@ class FaceResult:
     #: What would make this face's lookalikes better (``engine/quality.py``'s ``HINTS``, in that order):
     #: "small", "blurred", "dark", "turned" (a sharper, frontal, well-lit photo); empty when none.
     hints: list[str] = field(default_factory=list)
+    #: How to cut this face aligned (with ``explain``), to show it beside its lookalikes' aligned faces.
+    aligned: AlignedFrame | None = field(default=None, metadata=OMIT_EMPTY)
 
 
 @dataclass(frozen=True)
