@@ -75,6 +75,8 @@ class Face:
     embedding: np.ndarray  # float32[dim of the model]; faces of one person are < 0.6 apart (Euclidean)
     #: How good the photo of this face is for matching, and the hints it earns (``engine/quality.py``).
     measures: FaceQuality | None = None
+    #: The 5 points unrounded (5x2 float, photo coordinates), as the face was aligned on.
+    points: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -262,7 +264,15 @@ class FaceEngine:
         with timings.stage("embed"):
             vectors = scaled(self.embedder.embed(image, faces), self._radius)
         return [
-            Face(det.box, [(round(x), round(y)) for x, y in face.points], det.score, det.detector, vector, quality)
+            Face(
+                det.box,
+                [(round(x), round(y)) for x, y in face.points],
+                det.score,
+                det.detector,
+                vector,
+                quality,
+                points=np.asarray(face.points, np.float64),
+            )
             for det, face, vector, quality in zip(detections, faces, vectors, measures)
         ]
 
