@@ -113,7 +113,7 @@ def test_redelivered_finished_job_resends_the_stored_result_without_matching(tmp
     notifier = FakeNotifier()
     calls = []
 
-    def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
+    def match(data: bytes, name: str, on_faces, person_filter=None, explain=False) -> PhotoResult:
         calls.append(data)
         on_faces(FacesFound(0, [], 1, 1))
         return PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {})
@@ -142,7 +142,7 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
     jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
     notifier = FakeNotifier()
 
-    def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
+    def match(data: bytes, name: str, on_faces, person_filter=None, explain=False) -> PhotoResult:
         box = FaceBox(0, 0, 1, 1)
         on_faces(FacesFound(1, [box], 1, 1))
         lookalike = Lookalike("A", "A", 0.5, 0.6, 90.0, face_id=7, photo="/srv/gallery/A/a.jpg")
@@ -192,7 +192,7 @@ def test_the_job_carries_its_filter_to_the_worker(tmp_path: Path) -> None:
                                       "living": True}  # fmt: skip
     seen = []
 
-    def match(data: bytes, name: str, on_faces, person_filter=None) -> PhotoResult:
+    def match(data: bytes, name: str, on_faces, person_filter=None, explain=False) -> PhotoResult:
         seen.append(person_filter)
         return PhotoResult("photo", None, 1, 1, False, 0, [], {"faces": False}, {})
 

@@ -68,6 +68,11 @@ def cli(ctx: click.Context) -> None:
     is_flag=True,
     help="PHOTOS (2-5) are of one person: check that, and match their faces combined as one steadier query.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also say which parts of the faces agree (eyes, brows, nose, mouth, shape) for the top 3 matches.",
+)
 @json_option
 @click.pass_context
 @friendly_errors
@@ -80,6 +85,7 @@ def match(
     threshold: float | None,
     detector: str | None,
     same_person: bool,
+    explain: bool,
     as_json: bool,
     **filters: object,
 ) -> None:
@@ -93,7 +99,7 @@ def match(
     person_filter = PersonFilter.from_fields(filters)
     service = match_service(settings)
     service.matcher.check_watch(watch_list)
-    results = _match_photos(service, photos, watch_list, person_filter, same_person)
+    results = _match_photos(service, photos, watch_list, person_filter, same_person, explain)
     failed = any(r.error for r in results)
     if as_json:
         search = {
@@ -117,7 +123,12 @@ def match(
 
 
 def _match_photos(
-    service: MatchService, photos: tuple[Path, ...], watch: list[str], person_filter: PersonFilter, same_person: bool
+    service: MatchService,
+    photos: tuple[Path, ...],
+    watch: list[str],
+    person_filter: PersonFilter,
+    same_person: bool,
+    explain: bool = False,
 ) -> list[PhotoResult]:
     """Each photo's result, in order; with ``same_person`` one result for all of them combined."""
     from lookalike.service.several import match_same_person
@@ -132,10 +143,37 @@ def _match_photos(
             continue
         read.append((str(photo), data))
         if not same_person:
-            results.append(service.match_bytes(data, name=str(photo), watch=watch, person_filter=person_filter))
+            results.append(
+                service.match_bytes(data, name=str(photo), watch=watch, person_filter=person_filter, explain=explain)
+            )
     if same_person:
         return results or [match_same_person(service, read, person_filter)]
     return results
+
+
+def _print_why(result: PhotoResult) -> None:
+    """Which parts agree, in words, for the explained matches (``--explain``)."""
+    explained = [(i, m) for i, face in enumerate(result.faces, 1) for m in face.matches if m.why]
+    if not explained:
+        return
+    table = Table(title="why they look alike (hiding a part moves the faces this much further apart)")
+    for col in ("face", "looks like", "alike most in", "least alike in"):
+        table.add_column(col)
+    for i, m in explained:
+        assert m.why is not None
+        agree = [p for p in m.why.ranking if m.why.parts[p] > 0][:2]
+        differ = [p for p in reversed(m.why.ranking) if m.why.parts[p] <= 0][:1] or m.why.ranking[-1:]
+        table.add_row(
+            str(i),
+            m.display_name,
+            ", ".join(f"{PART_WORDS[p]} (+{m.why.parts[p]:.3f})" for p in agree) or "no part alone",
+            ", ".join(f"{PART_WORDS[p]} ({m.why.parts[p]:+.3f})" for p in differ),
+        )
+    console.print(table)
+
+
+#: How the CLI and the page name the parts.
+PART_WORDS = {"eyes": "eyes", "brows": "eyebrows", "nose": "nose", "mouth": "mouth", "shape": "face shape"}
 
 
 def _print_match(result: PhotoResult, watch: list[str]) -> None:
@@ -165,6 +203,7 @@ def _print_match(result: PhotoResult, watch: list[str]) -> None:
                 looks,
             )
         console.print(table)
+        _print_why(result)
     if any(face.hints for face in result.faces):
         console.print("  hints: a sharper, frontal, well-lit photo of that face gives better lookalikes.")
     if result.faces_found > len(result.faces):

@@ -22,7 +22,9 @@ import numpy as np
 from PIL import Image
 
 from lookalike.engine import weights
+from lookalike.engine.align import canonical_face
 from lookalike.engine.embedding import Landmarks, embedding_id, embedding_model, scaled
+from lookalike.engine.explain import AlignedFace, Explanation, explain
 from lookalike.engine.quality import FaceQuality, measure
 from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 from lookalike.engine.weights import ModelError
@@ -236,6 +238,29 @@ class FaceEngine:
         small = _resized(image, scale)
         results = self._cnn(small, 0)  # type: ignore[operator]
         return [Detection(_scale_box(d.rect, scale, width, height), float(d.confidence), "cnn") for d in results]
+
+    # -- why two faces look alike --------------------------------------------------------------
+
+    @property
+    def radius(self) -> float:
+        """The length of this engine's vectors (distances between them are Euclidean)."""
+        return self._radius
+
+    @property
+    def explains(self) -> bool:
+        """Whether :meth:`explain` can: the model aligns on YuNet's 5 points (not ``dlib``'s own chips)."""
+        return self.model.landmarks == "yunet"
+
+    def aligned(self, image: np.ndarray, face: Face) -> AlignedFace:
+        """``face`` of ``image`` aligned onto the frame the gallery's aligned faces are in."""
+        points = face.points if face.points is not None else np.asarray(face.landmarks, np.float64)
+        return AlignedFace(*canonical_face(image, points))
+
+    def explain(self, face: AlignedFace, others: list[AlignedFace]) -> list[Explanation]:
+        """Which parts make ``face`` look like each of ``others`` (``engine/explain.py``); [] if it cannot."""
+        if not self.explains:
+            return []
+        return explain(self.embedder, self._radius, face, others)
 
     # -- landmarks and embeddings -----------------------------------------------------------
 

@@ -47,6 +47,7 @@ class Match(Protocol):
         watch: list[str] | None = ...,
         on_faces: Callable[[FacesFound], None] | None = ...,
         person_filter: PersonFilter | None = ...,
+        explain: bool = ...,
     ) -> PhotoResult: ...
 
 
@@ -112,6 +113,7 @@ class JobService:
         token: str = "",
         on_moved: OnMoved | None = None,
         person_filter: PersonFilter | None = None,
+        explain: bool = False,
     ) -> tuple[Job, bool]:
         """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
         sends the same key again and is attached to the job already made (only the uploader knows the key).
@@ -121,7 +123,7 @@ class JobService:
         ``token`` becomes the job's resume token (stored hashed); the same key again makes it the token
         of the existing job (the key is the uploader's own secret: who has it may have a new token).
         ``person_filter`` (whom to compare with) travels with the job's message to the worker; the same key
-        again keeps the job's first filter.
+        again keeps the job's first filter.  ``explain`` (say which parts agree) travels with it too.
         """
         if not key:
             raise JobError("missing_key", 'Say which upload to match: {"action": "match", "key": ...}.')
@@ -149,6 +151,8 @@ class JobService:
         body: dict[str, Any] = {"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint}
         if person_filter is not None and not person_filter.empty:
             body["filter"] = person_filter.fields()
+        if explain:
+            body["explain"] = True
         self.queue.send(body)
         return job, True
 
@@ -243,7 +247,8 @@ class JobProcessor:
                 if not self._finished(job.id):  # not after the job failed at its time limit
                     self._notify(job, FacesFoundEvent.of(job.id, found))
 
-            result = self.match(data, name="photo", on_faces=on_faces, person_filter=person_filter)
+            explain = message.body.get("explain") is True
+            result = self.match(data, name="photo", on_faces=on_faces, person_filter=person_filter, explain=explain)
             result = result.public(self.thumbnails)
         self.finish(job, result)
         self.queue.delete(message.receipt)

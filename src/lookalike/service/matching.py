@@ -23,6 +23,7 @@ from lookalike.service.results import (
     PhotoResult,
     QualityMeasures,
 )
+from lookalike.service.why import explained, with_frames
 from lookalike.settings import Settings
 
 
@@ -110,9 +111,11 @@ class MatchService:
         watch: list[str] | None = None,
         on_faces: Callable[[FacesFound], None] | None = None,
         person_filter: PersonFilter | None = None,
+        explain: bool = False,
     ) -> PhotoResult:
         """Match every face in ``data``.  ``on_faces(found)`` is called once faces are found;
-        ``person_filter`` chooses whom the faces are compared with (:mod:`lookalike.person_filter`).
+        ``person_filter`` chooses whom the faces are compared with (:mod:`lookalike.person_filter`);
+        ``explain`` adds which parts agree to the top matches of the largest faces (:mod:`.why`).
 
         Bad input never raises: the result carries ``error`` with a ``code`` and a message instead.
         """
@@ -134,6 +137,10 @@ class MatchService:
             faces = self.engine.describe(image, chosen, timings)
             with timings.stage("search"):
                 face_docs, results = self.lookalikes(faces, [f.embedding for f in faces], watch, person_filter)
+            face_docs = with_frames(faces, face_docs)
+            if explain:
+                with timings.stage("explain"):
+                    face_docs = self.explained(image, faces, face_docs)
         except LookalikeError as exc:
             return self.error_result(name, exc.code, exc.message, watch)
         watch_doc: dict[str, bool] = {"faces": bool(face_docs)}
@@ -170,6 +177,13 @@ class MatchService:
         details = matcher.gallery.face_details(matched) if matched else {}  # the cards' credits
         names = matcher.gallery.display_names(r.identity for r in results if r.identity)
         return [face_result(face, r, details, names) for face, r in zip(faces, results, strict=True)], results
+
+    def explained(self, image: np.ndarray, faces: list[Face], docs: list[FaceResult]) -> list[FaceResult]:
+        """``docs`` with which parts agree, for the settings' top matches of its largest faces."""
+        s = self.settings
+        return explained(
+            self.engine, self.matcher.gallery.aligned_faces, image, faces, docs, s.explain_top, s.explain_faces
+        )
 
     def compared_with(self, person_filter: PersonFilter | None) -> ComparedWith | None:
         if person_filter is None or person_filter.empty:

@@ -55,7 +55,10 @@ class MatchMessage:
     The optional fields choose whom the faces are compared with (:mod:`lookalike.person_filter`; left
     out: everyone): ``sex``, ``occupation`` (groups: actor, musician, athlete, politician, writer,
     scientist, business; a person in any passes), ``born_after`` / ``born_before`` (years, strict) and
-    ``living``.  A filter that cannot be read gets ``error`` with code ``bad_filter``."""
+    ``living``.  A filter that cannot be read gets ``error`` with code ``bad_filter``.
+
+    ``explain``: also say, for the top matches of the photo's largest faces, which parts of the faces
+    agree (``why`` on each of those matches; about 0.3 s more a face).  Not a boolean: ``bad_explain``."""
 
     action: Literal["match"]
     key: str
@@ -64,6 +67,7 @@ class MatchMessage:
     born_after: int | None = None
     born_before: int | None = None
     living: bool | None = None
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class ClientMessage:
     job: object = None
     token: object = None
     person_filter: PersonFilter = PersonFilter()
+    explain: bool = False
+
+
+#: The ``match`` message's fields that are not a filter.
+_NOT_FILTER = ("action", "key", "job", "token", "explain")
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
@@ -103,13 +112,18 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
     if action not in ACTIONS:
         raise JobError("unknown_action", f"Unknown action {str(action)[:40]!r}; use 'match' or 'resume'.")
     person_filter = PersonFilter()
+    explain = message.get("explain", False)
     if action == "match":
+        if not isinstance(explain, bool):
+            raise JobError("bad_explain", '"explain" is true or false.')
         try:
-            chosen = {k: v for k, v in message.items() if k not in ("action", "key", "job", "token")}
+            chosen = {k: v for k, v in message.items() if k not in _NOT_FILTER}
             person_filter = PersonFilter.from_fields(chosen)  # a field it does not know is refused
         except Refused as exc:
             raise JobError(exc.code, exc.message) from None
-    return ClientMessage(action, message.get("key"), message.get("job"), message.get("token"), person_filter)
+    return ClientMessage(
+        action, message.get("key"), message.get("job"), message.get("token"), person_filter, explain is True
+    )
 
 
 class Conversation:
@@ -146,6 +160,7 @@ class Conversation:
                     token=token,
                     on_moved=self._tell_moved(),
                     person_filter=message.person_filter,
+                    explain=message.explain,
                 )
                 if created:
                     return job

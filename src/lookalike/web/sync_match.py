@@ -53,12 +53,14 @@ class SyncMatcher:
     def leave(self) -> None:
         self.active -= 1
 
-    async def match(self, data: bytes, name: str, person_filter: PersonFilter | None = None) -> PhotoResult:
+    async def match(
+        self, data: bytes, name: str, person_filter: PersonFilter | None = None, explain: bool = False
+    ) -> PhotoResult:
         """The result of one photo, computed on this matcher's own thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._run, data, name, person_filter)
+        return await loop.run_in_executor(self.executor, self._run, data, name, person_filter, explain)
 
-    def _run(self, data: bytes, name: str, person_filter: PersonFilter | None) -> PhotoResult:
+    def _run(self, data: bytes, name: str, person_filter: PersonFilter | None, explain: bool = False) -> PhotoResult:
         from lookalike.wiring import match_service
 
         with self._lock:
@@ -66,7 +68,7 @@ class SyncMatcher:
                 self._service = match_service(self.settings)
             start = time.perf_counter()  # the match itself: not the wait in the queue, not loading the engine
             try:
-                return self._service.match_bytes(data, name=name, person_filter=person_filter)
+                return self._service.match_bytes(data, name=name, person_filter=person_filter, explain=explain)
             finally:
                 self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - start)
 

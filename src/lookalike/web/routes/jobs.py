@@ -59,6 +59,9 @@ def router(web: WebState) -> APIRouter:
         born_after: str | None = Query(None, description="Only people born after this year (strict)."),
         born_before: str | None = Query(None, description="Only people born before this year (strict)."),
         living: str | None = Query(None, description="true: only living people; false: only the dead."),
+        explain: str | None = Query(
+            None, description="true: also say which parts of the faces agree (``why``) for the top matches."
+        ),
     ) -> Any:
         """Match a photo synchronously (multipart field ``photo``); the same JSON as the ``matched`` event.
 
@@ -69,7 +72,7 @@ def router(web: WebState) -> APIRouter:
         if (refused := web.rate.limited(request)) is not None:
             return refused
         try:
-            unknown = sorted(set(request.query_params) - set(FIELDS))
+            unknown = sorted(set(request.query_params) - set(FIELDS) - {"explain"})
             if unknown:
                 raise bad_filter(f"Unknown parameter {unknown[0][:40]!r}: use {', '.join(FIELDS)}.")
             how = "Send the photo as a multipart form field named 'photo'."
@@ -77,6 +80,8 @@ def router(web: WebState) -> APIRouter:
                 request, "photo", settings.max_upload_bytes, FORM_OVERHEAD, 16, how, ("occupation",)
             )
             fields.pop("photo", None)
+            wants_why = yes_or_no(explain if explain is not None else fields.pop("explain", None))
+            fields.pop("explain", None)
             query = dict(sex=sex, born_after=born_after, born_before=born_before, living=living)
             query["occupation"] = ",".join(occupation) if occupation else None
             person_filter = PersonFilter.from_fields(fields | {k: v for k, v in query.items() if v})
@@ -88,17 +93,28 @@ def router(web: WebState) -> APIRouter:
             web.metrics.refusal("busy")
             return error(503, "busy", "Matching is busy; try again shortly.", {"Retry-After": str(busy.retry_after)})
         try:
-            return await match_photo(web, data, name, person_filter)
+            return await match_photo(web, data, name, person_filter, wants_why)
         finally:
             web.sync.leave()
 
     return routes
 
 
-async def match_photo(web: WebState, data: bytes, name: str, person_filter: PersonFilter | None = None) -> Any:
+def yes_or_no(value: str | None) -> bool:
+    """``explain``'s value: true/false, 1/0 or absent (false); anything else is refused (``bad_explain``)."""
+    if value is None or value.strip().lower() in ("", "false", "0", "no"):
+        return False
+    if value.strip().lower() in ("true", "1", "yes"):
+        return True
+    raise Refused(400, "bad_explain", f"explain is true or false, not {value[:20]!r}.")
+
+
+async def match_photo(
+    web: WebState, data: bytes, name: str, person_filter: PersonFilter | None = None, explain: bool = False
+) -> Any:
     """The result document of one photo (with its thumbnails' URLs), counted in the metrics."""
     start = time.perf_counter()
-    result = (await web.sync.match(data, name, person_filter)).public(web.settings.thumbnail_url)
+    result = (await web.sync.match(data, name, person_filter, explain)).public(web.settings.thumbnail_url)
     web.metrics.matched_now(result, time.perf_counter() - start)
     if result.error:
         return JSONResponse(to_json(result), status_code=422 if result.error.code != "too_large" else 413)
