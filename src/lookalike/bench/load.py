@@ -45,6 +45,7 @@ class LoadReport:
     overhead_ms: Spread  # end to end minus the engine's time
     breakdown: dict[str, Spread]  # upload, queue wait, the worker beyond the engine, the engine
     server_memory_mb: float | None  # peak, server plus workers; None for a server not started here
+    explain: bool = False  # the clients asked which parts agree (``breakdown["explain_ms"]``: its cost)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -62,6 +63,7 @@ async def one_client(
     count: int,
     results: list[dict[str, Any]],
     timeout: float,
+    explain: bool = False,
 ) -> None:
     import httpx
     from websockets.asyncio.client import connect
@@ -88,17 +90,20 @@ async def one_client(
                     raise RuntimeError(f"upload {r.status_code}")
                 sent = time.perf_counter()
                 picked = None
-                await ws.send(json.dumps({"action": "match", "key": presigned["key"]}))
+                message = {"action": "match", "key": presigned["key"]} | ({"explain": True} if explain else {})
+                await ws.send(json.dumps(message))
                 while True:
                     event = json.loads(await asyncio.wait_for(ws.recv(), timeout))
                     if event["event"] == "processing" and picked is None:
                         picked = time.perf_counter()
                     if event["event"] == "matched":
                         done = time.perf_counter()
-                        engine = event["result"].get("timings_ms", {}).get("total")
+                        timings = event["result"].get("timings_ms", {})
+                        engine = timings.get("total")
                         record = {
                             "ok": True,
                             "engine_ms": engine,
+                            "explain_ms": timings.get("explain"),
                             "upload_ms": (sent - start) * 1000,
                             "queue_ms": ((picked or done) - sent) * 1000,
                             "worker_ms": (done - (picked or sent)) * 1000,
@@ -120,13 +125,19 @@ async def one_client(
 
 
 async def run_load(
-    url: str, photos: list[tuple[bytes, str]], clients: int, per_client: int, timeout: float, server_pid: int | None
+    url: str,
+    photos: list[tuple[bytes, str]],
+    clients: int,
+    per_client: int,
+    timeout: float,
+    server_pid: int | None,
+    explain: bool = False,
 ) -> LoadReport:
     results: list[dict[str, Any]] = []
     start = time.perf_counter()
     async with PeakRss(server_pid) as peak:
         await asyncio.gather(
-            *(one_client(url, photos, i * per_client, per_client, results, timeout) for i in range(clients))
+            *(one_client(url, photos, i * per_client, per_client, results, timeout, explain) for i in range(clients))
         )
     wall = time.perf_counter() - start
     ok = [r for r in results if r["ok"]]
@@ -140,6 +151,8 @@ async def run_load(
         "worker_beyond_engine_ms": spread([r["worker_ms"] - r["engine_ms"] for r in ok if r.get("engine_ms")]),
         "engine_ms": spread([r["engine_ms"] for r in ok if r.get("engine_ms") is not None]),
     }
+    if explain:  # part of the engine's time: which parts agree, for the photos that had faces
+        breakdown["explain_ms"] = spread([r["explain_ms"] for r in ok if r.get("explain_ms") is not None])
     return LoadReport(
         url=url,
         clients=clients,
@@ -152,6 +165,7 @@ async def run_load(
         overhead_ms=spread(overheads),
         breakdown=breakdown,
         server_memory_mb=round(peak.bytes / 2**20, 1) if server_pid else None,
+        explain=explain,
     )
 
 
@@ -175,12 +189,13 @@ def load_test(
     url: str | None = None,
     gallery: Path | None = None,
     workers: int | None = None,
+    explain: bool = False,
 ) -> LoadReport:
     """``clients`` concurrent clients each matching ``per_client`` of ``photos``, against the server at
     ``url``, else against a ``lookalike serve`` started here (with ``gallery`` and ``workers``), whose
     memory is then measured too."""
     if url is not None:
-        return asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None))
+        return asyncio.run(run_load(url.rstrip("/"), photos, clients, per_client, timeout, None, explain))
     # All its clients come from one address: lift the per-address limits meant for the public.
     env = {
         "LOOKALIKE_RATE_LIMIT_PER_MINUTE": "1000000",
@@ -192,4 +207,4 @@ def load_test(
     if workers is not None:
         env["LOOKALIKE_WORKERS"] = str(workers)
     with local_server(env) as server:
-        return asyncio.run(run_load(server.url, photos, clients, per_client, timeout, server.pid))
+        return asyncio.run(run_load(server.url, photos, clients, per_client, timeout, server.pid, explain))

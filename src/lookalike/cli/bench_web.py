@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 @click.option("--gallery", type=click.Path(path_type=Path), default=None, help="Gallery for the server it starts.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Workers of the server it starts.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for one result.")
+@click.option("--explain", is_flag=True, help="Ask, as the page does, which parts agree (and time it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @bench_errors
 def load(
@@ -56,6 +57,7 @@ def load(
     gallery: Path | None,
     workers: int | None,
     timeout: float,
+    explain: bool,
     as_json: bool,
 ) -> None:
     """Load-test the web app: CLIENTS concurrent users each matching photos through the WebSocket flow."""
@@ -64,7 +66,7 @@ def load(
     photos = load_photos(photo_dir, max_photos)
     if not photos:
         raise click.UsageError(f"no photos under {photo_dir}")
-    report = load_test(photos, clients, per_client, timeout, url=url, gallery=gallery, workers=workers)
+    report = load_test(photos, clients, per_client, timeout, url=url, gallery=gallery, workers=workers, explain=explain)
     if as_json:
         click.echo(json.dumps(to_json(report), indent=2))
         return

@@ -20,6 +20,7 @@ from lookalike.cli.output import (
     workers_option,
 )
 from lookalike.documents import to_json
+from lookalike.engine.explain import SHIFT_SETS
 from lookalike.evaluation.variants import EVALUATED_MODELS
 
 if TYPE_CHECKING:
@@ -418,3 +419,53 @@ def eval_quality(ctx: click.Context, people: int, seed: int, workers: int | None
     for q in report.percentiles:
         spread.add_row(q.set, q.measure, *(f"{v:g}" for v in (q.p1, q.p5, q.p50, q.p95, q.p99)))
     console.print(spread)
+
+
+@eval_group.command("explain")
+@click.option(
+    "--pairs", type=click.IntRange(2), default=150, show_default=True, help="Same-person pairs, and as many lookalikes."
+)
+@click.option(
+    "--looks",
+    type=click.Choice([str(n) for n in sorted(SHIFT_SETS)]),
+    default=None,
+    help="How many shifted looks at each part [default: the setting LOOKALIKE_EXPLAIN_LOOKS].",
+)
+@json_option
+@click.pass_context
+@friendly_errors
+def eval_explain(ctx: click.Context, pairs: int, looks: str | None, as_json: bool) -> None:
+    """Which parts agree: faithful (hiding the first-ranked part, another way, moves the distance more than
+    hiding the last), stable (re-encoded and mirrored photos), and the cost of a face's top 3 (LFW)."""
+    from lookalike.evaluation.explain import evaluate
+
+    settings = settings_from(ctx)
+    shifts = SHIFT_SETS[int(looks) if looks else settings.explain_looks]
+    with progress_bar("explaining", enabled=not as_json) as update:
+        report = evaluate(settings, pairs, shifts, update)
+    if as_json:
+        print_json(to_json(report))
+        return
+    table = Table(title=f"why they look alike ({report.model}, {report.shifts} look(s) a part)")
+    for col in ("pairs", "faithful", "first part kept: re-encoded", "rho", "mirrored", "rho"):
+        table.add_column(col, justify="right")
+    for kind in ("same", "lookalike", "all"):
+        count = sum(report.pairs.values()) if kind == "all" else report.pairs[kind]
+        table.add_row(
+            f"{kind} ({count})",
+            f"{report.faithful[kind]:.1%}",
+            *(
+                ["", "", "", ""]
+                if kind != "all"
+                else [
+                    f"{report.reencoded.same_first:.1%}",
+                    f"{report.reencoded.rho:.2f}",
+                    f"{report.mirrored.same_first:.1%}",
+                    f"{report.mirrored.rho:.2f}",
+                ]
+            ),
+        )
+    console.print(table)
+    cost = report.ms_per_face
+    console.print(f"a face's top 3 explained in {cost['median']:.0f} ms (median; p90 {cost['p90']:.0f} ms)")
+    console.print("ranked first: " + ", ".join(f"{p} {n}" for p, n in report.first_parts.items()), highlight=False)

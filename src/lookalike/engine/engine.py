@@ -24,7 +24,7 @@ from PIL import Image
 from lookalike.engine import weights
 from lookalike.engine.align import canonical_face
 from lookalike.engine.embedding import Landmarks, embedding_id, embedding_model, scaled
-from lookalike.engine.explain import AlignedFace, Explanation, explain
+from lookalike.engine.explain import SHIFT_SETS, AlignedFace, Explanation, explain
 from lookalike.engine.quality import FaceQuality, measure
 from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 from lookalike.engine.weights import ModelError
@@ -150,6 +150,12 @@ class FaceEngine:
         self.model = embedding_model(self.settings)
         self.embedder = self.model.create(self.settings)
         self._radius = self.model.calibration(self.settings.embed_flip).radius
+        if self.settings.explain_looks not in SHIFT_SETS:
+            looks = ", ".join(map(str, sorted(SHIFT_SETS)))
+            raise LookalikeError(
+                f"LOOKALIKE_EXPLAIN_LOOKS must be one of {looks}, not {self.settings.explain_looks}.",
+                code="bad_setting",
+            )
         self._hog = dlib.get_frontal_face_detector()
         self._shape: dlib.shape_predictor | None = None
         if self.model.landmarks == "dlib":
@@ -260,7 +266,7 @@ class FaceEngine:
         """Which parts make ``face`` look like each of ``others`` (``engine/explain.py``); [] if it cannot."""
         if not self.explains:
             return []
-        return explain(self.embedder, self._radius, face, others)
+        return explain(self.embedder, self._radius, face, others, SHIFT_SETS[self.settings.explain_looks])
 
     # -- landmarks and embeddings -----------------------------------------------------------
 

@@ -33,9 +33,14 @@ from lookalike.engine.embedding.base import Embedder, Landmarks
 
 #: The parts scored, in this order (``service.results.PARTS``).
 PARTS = ("eyes", "brows", "nose", "mouth", "shape")
-#: Where the regions are hidden: the region itself and shifted by 3 px left and right, up and down
-#: would be five looks; measured (docs/results.md), three looks give the same stability for 40% less.
-DEFAULT_SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (-3, -2), (3, 2))
+#: The looks at each part, by their number: the region itself, then shifted by a few pixels; the
+#: growths are averaged (``LOOKALIKE_EXPLAIN_LOOKS``; measured in docs/results.md).
+SHIFT_SETS: dict[int, tuple[tuple[int, int], ...]] = {
+    1: ((0, 0),),
+    3: ((0, 0), (-3, -2), (3, 2)),
+    5: ((0, 0), (-3, 0), (3, 0), (0, -3), (0, 3)),
+}
+DEFAULT_SHIFTS = SHIFT_SETS[1]
 #: The heat map's cells per side (about 15 px cells on the 184 px aligned face).
 HEATMAP_CELLS = 12
 #: Soft edges of the regions (Gaussian sigma, px of the aligned face).
