@@ -131,3 +131,15 @@ def test_faithful_and_stable_on_a_small_lfw_subset(settings: Settings) -> None:
     assert report.reencoded.pairs == 16 and report.reencoded.same_first >= 0.6
     assert report.reencoded.rho >= 0.6 and report.mirrored.rho >= 0.4
     assert report.ms_per_face["median"] > 0
+
+
+@needs_data
+def test_with_mirror_images_a_mirrored_photo_is_explained_the_same_way(faces, engine) -> None:  # type: ignore[no-untyped-def]
+    from lookalike.engine.explain import mirrored
+
+    a, b = faces["bush1"], faces["bush2"]
+    assert np.allclose(mirrored(mirrored(a)).points, a.points) and (mirrored(mirrored(a)).image == a.image).all()
+    [straight] = explain(engine.embedder, engine.radius, a, [b], mirror=True)
+    [flipped] = explain(engine.embedder, engine.radius, mirrored(a), [b], mirror=True)
+    assert straight.ranking == flipped.ranking
+    assert all(abs(straight.parts[p] - flipped.parts[p]) < 0.01 for p in PARTS)

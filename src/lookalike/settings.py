@@ -63,6 +63,7 @@ class Settings:
     explain_top: int = 3
     explain_faces: int = 4
     explain_looks: int = 1  # looks at each part (1, 3 or 5: shifted by a few px, averaged)
+    explain_mirror: bool = False  # also explain the faces' mirror images and average (steadier, twice the time)
     ann_min_faces: int = 300_000  # use the approximate index at and above this gallery size
     # A public deployment: builds add, and searches show, only photos whose licence allows reuse with credit.
     require_reusable: bool = False

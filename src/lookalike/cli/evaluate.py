@@ -431,10 +431,13 @@ def eval_quality(ctx: click.Context, people: int, seed: int, workers: int | None
     default=None,
     help="How many shifted looks at each part [default: the setting LOOKALIKE_EXPLAIN_LOOKS].",
 )
+@click.option(
+    "--mirror/--no-mirror", default=None, help="Explain the mirror images too [default: LOOKALIKE_EXPLAIN_MIRROR]."
+)
 @json_option
 @click.pass_context
 @friendly_errors
-def eval_explain(ctx: click.Context, pairs: int, looks: str | None, as_json: bool) -> None:
+def eval_explain(ctx: click.Context, pairs: int, looks: str | None, mirror: bool | None, as_json: bool) -> None:
     """Which parts agree: faithful (hiding the first-ranked part, another way, moves the distance more than
     hiding the last), stable (re-encoded and mirrored photos), and the cost of a face's top 3 (LFW)."""
     from lookalike.evaluation.explain import evaluate
@@ -442,11 +445,12 @@ def eval_explain(ctx: click.Context, pairs: int, looks: str | None, as_json: boo
     settings = settings_from(ctx)
     shifts = SHIFT_SETS[int(looks) if looks else settings.explain_looks]
     with progress_bar("explaining", enabled=not as_json) as update:
-        report = evaluate(settings, pairs, shifts, update)
+        report = evaluate(settings, pairs, shifts, update, mirror=settings.explain_mirror if mirror is None else mirror)
     if as_json:
         print_json(to_json(report))
         return
-    table = Table(title=f"why they look alike ({report.model}, {report.shifts} look(s) a part)")
+    mirrored = ", mirror images too" if report.mirror else ""
+    table = Table(title=f"why they look alike ({report.model}, {report.shifts} look(s) a part{mirrored})")
     for col in ("pairs", "faithful", "first part kept: re-encoded", "rho", "mirrored", "rho"):
         table.add_column(col, justify="right")
     for kind in ("same", "lookalike", "all"):

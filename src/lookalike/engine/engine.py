@@ -266,7 +266,8 @@ class FaceEngine:
         """Which parts make ``face`` look like each of ``others`` (``engine/explain.py``); [] if it cannot."""
         if not self.explains:
             return []
-        return explain(self.embedder, self._radius, face, others, SHIFT_SETS[self.settings.explain_looks])
+        looks = SHIFT_SETS[self.settings.explain_looks]
+        return explain(self.embedder, self._radius, face, others, looks, self.settings.explain_mirror)
 
     # -- landmarks and embeddings -----------------------------------------------------------
 

@@ -154,36 +154,54 @@ def heatmap(scores: np.ndarray, cells: int = HEATMAP_CELLS) -> np.ndarray:
     return np.asarray(cover @ np.asarray(scores, np.float32), np.float32)
 
 
+def mirrored(face: AlignedFace) -> AlignedFace:
+    """``face`` seen in a mirror: the image flipped, its points flipped and put back in YuNet's order
+    (the eye on the image's left first, then the other; the same for the mouth's corners)."""
+    points = np.asarray(face.points, np.float64).copy()
+    points[:, 0] = face.image.shape[1] - 1 - points[:, 0]
+    return AlignedFace(np.ascontiguousarray(face.image[:, ::-1]), points[[1, 0, 2, 4, 3]])
+
+
 def explain(
     embedder: Embedder,
     radius: float,
     face: AlignedFace,
     others: Sequence[AlignedFace],
     shifts: Sequence[tuple[int, int]] = DEFAULT_SHIFTS,
+    mirror: bool = False,
 ) -> list[Explanation]:
     """Why ``face`` looks like each of ``others`` (all aligned onto ``CANONICAL_CHIP``), by the model
-    whose embedder is ``embedder`` and whose distances are Euclidean between vectors of length ``radius``."""
+    whose embedder is ``embedder`` and whose distances are Euclidean between vectors of length ``radius``.
+
+    With ``mirror`` every face is also seen in a mirror and the growths averaged over the four pairings
+    (face or mirror, against lookalike or mirror): the same photo mirrored is then explained the same
+    way, for twice the embeddings."""
     if not others:
         return []
     masks = [m for dx, dy in shifts for m in part_masks(dx, dy)]  # shift-major: masks[s * parts + p]
     looks = 1 + len(masks)
+    sides = 2 if mirror else 1
     images, points = [], []
     for one in (face, *others):
-        images += [one.image, *(hidden(one.image, m) for m in masks)]
+        seen = [one.image, *(hidden(one.image, m) for m in masks)]
+        images += seen
         points += [one.points] * looks
-    vectors = embed_aligned(embedder, images, points).reshape(1 + len(others), looks, -1) * radius
+        if mirror:  # the same hidden faces in a mirror: the same parts hidden
+            images += [np.ascontiguousarray(v[:, ::-1]) for v in seen]
+            points += [mirrored(one).points] * looks
+    vectors = embed_aligned(embedder, images, points).reshape(1 + len(others), sides, looks, -1) * radius
     mine = vectors[0]
     out = []
     for theirs in vectors[1:]:
-        distances = np.linalg.norm(mine - theirs, axis=1)
-        growth = (distances[1:] - distances[0]).reshape(len(shifts), len(PARTS)).mean(0)
+        pairings = [np.linalg.norm(mine[a] - theirs[b], axis=1) for a in range(sides) for b in range(sides)]
+        growth = np.mean([(d[1:] - d[0]).reshape(len(shifts), len(PARTS)).mean(0) for d in pairings], axis=0)
         order = sorted(range(len(PARTS)), key=lambda p: -growth[p])
         out.append(
             Explanation(
                 parts={PARTS[p]: float(growth[p]) for p in range(len(PARTS))},
                 ranking=[PARTS[p] for p in order],
                 heatmap=heatmap(growth),
-                distance=float(distances[0]),
+                distance=float(pairings[0][0]),
             )
         )
     return out

@@ -69,7 +69,8 @@ class Stability:
 @dataclass(frozen=True)
 class ExplainReport:
     model: str
-    shifts: int
+    shifts: int  # looks at each part
+    mirror: bool  # the faces' mirror images explained too
     pairs: dict[str, int]  # per kind
     faithful: dict[str, float]  # per kind, and "all"
     reencoded: Stability
@@ -120,10 +121,11 @@ def _check(
     right: str,
     faces: dict[str, AlignedFace],
     shifts: Sequence[tuple[int, int]],
+    mirror: bool,
 ) -> PairCheck:
     embedder = engine.embedder
     a, b = faces[left], faces[right]
-    first = explain(embedder, radius, a, [b], shifts)[0]
+    first = explain(embedder, radius, a, [b], shifts, mirror)[0]
     top, bottom = first.ranking[0], first.ranking[-1]
     images = [a.image, b.image, hide_once(a, top), hide_once(b, top), hide_once(a, bottom), hide_once(b, bottom)]
     v = embed_aligned(embedder, images, [a.points, b.points] * 3) * radius
@@ -131,7 +133,7 @@ def _check(
     rankings: list[list[str] | None] = []
     for image in _variants(load_image(Path(left).read_bytes(), engine.settings)):
         again = _aligned(engine, image)
-        rankings.append(None if again is None else explain(embedder, radius, again, [b], shifts)[0].ranking)
+        rankings.append(None if again is None else explain(embedder, radius, again, [b], shifts, mirror)[0].ranking)
     return PairCheck(kind, left, right, first.ranking, d[1] - d[0], d[2] - d[0], rankings[0], rankings[1])
 
 
@@ -144,12 +146,17 @@ def _stability(checks: list[PairCheck], which: str) -> Stability:
 
 
 def _cost(
-    engine: FaceEngine, radius: float, faces: list[AlignedFace], shifts: Sequence[tuple[int, int]], rounds: int
+    engine: FaceEngine,
+    radius: float,
+    faces: list[AlignedFace],
+    shifts: Sequence[tuple[int, int]],
+    mirror: bool,
+    rounds: int,
 ) -> dict[str, float]:
     times = []
     for i in range(min(rounds, len(faces) - 3)):
         start = time.perf_counter()
-        explain(engine.embedder, radius, faces[i], faces[i + 1 : i + 4], shifts)
+        explain(engine.embedder, radius, faces[i], faces[i + 1 : i + 4], shifts, mirror)
         times.append((time.perf_counter() - start) * 1000)
     return {"median": round(float(np.median(times)), 1), "p90": round(float(np.percentile(times, 90)), 1)}
 
@@ -160,6 +167,7 @@ def evaluate(
     shifts: Sequence[tuple[int, int]] = DEFAULT_SHIFTS,
     progress: Progress | None = None,
     cost_rounds: int = 12,
+    mirror: bool = False,
 ) -> ExplainReport:
     """Faithfulness, stability and cost on ``pairs_per_kind`` same-person pairs of LFW's ``pairs.txt``
     (the first of each of its 10 folds) and as many lookalike pairs (among its different-person pairs' photos)."""
@@ -185,11 +193,11 @@ def evaluate(
     jobs += [("lookalike", a, b) for a, b in look]
     checks = []
     for i, (kind, left, right) in enumerate(jobs):
-        checks.append(_check(engine, radius, kind, left, right, faces, shifts))
+        checks.append(_check(engine, radius, kind, left, right, faces, shifts, mirror))
         if progress:
             progress(len(photos) + i + 1, total)
-    cost = _cost(engine, radius, [faces[p] for p in sorted(faces)], shifts, cost_rounds)
-    return _report(model.name, shifts, checks, cost)
+    cost = _cost(engine, radius, [faces[p] for p in sorted(faces)], shifts, mirror, cost_rounds)
+    return _report(model.name, shifts, mirror, checks, cost)
 
 
 def _align_all(
@@ -205,7 +213,9 @@ def _align_all(
     return faces
 
 
-def _report(model: str, shifts, checks: list[PairCheck], cost: dict[str, float]) -> ExplainReport:
+def _report(
+    model: str, shifts: Sequence[tuple[int, int]], mirror: bool, checks: list[PairCheck], cost: dict[str, float]
+) -> ExplainReport:
     kinds = ("same", "lookalike")
     faithful = {
         k: float(np.mean([c.faithful for c in checks if c.kind == k]))
@@ -219,6 +229,7 @@ def _report(model: str, shifts, checks: list[PairCheck], cost: dict[str, float])
     return ExplainReport(
         model=model,
         shifts=len(shifts),
+        mirror=mirror,
         pairs={k: sum(c.kind == k for c in checks) for k in kinds},
         faithful={k: round(v, 4) for k, v in faithful.items()},
         reencoded=_stability(checks, "reencoded"),
