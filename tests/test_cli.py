@@ -117,7 +117,7 @@ def test_gallery_build_info_add_remove(data: Path, tmp_path: Path) -> None:
     )
     assert run("gallery", "add", "Madonna", photo, "--gallery", str(g)).returncode == 0
     info = json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)
-    assert info["people"] == 6 and info["format_version"] == "2"
+    assert info["people"] == 6 and info["format_version"] == "3"
     removed = run("gallery", "remove", "Madonna", "--gallery", str(g), env=home)
     assert removed.returncode == 0 and "1 face(s) of Madonna taken out of the gallery" in removed.stdout
     assert json.loads(run("gallery", "info", "--gallery", str(g), "--json").stdout)["people"] == 5

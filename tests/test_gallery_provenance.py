@@ -94,7 +94,7 @@ def _by_name(prov: dict[str, PhotoProvenance | None]) -> dict[str, PhotoProvenan
 def test_sidecar_values_and_set_defaults(sources: Path, tmp_path: Path) -> None:
     built, g = _build(sources, tmp_path / "g")
     with g:
-        assert g.version == 2 and g.meta()["format_version"] == "2"
+        assert g.version == 3 and g.meta()["format_version"] == "3"
         prov = _by_name(g.provenance())
         m1 = prov["Madonna_0001.jpg"]
         assert m1 is not None and (m1.source_set, m1.licence, m1.reusable, m1.author) == (
@@ -214,7 +214,7 @@ def test_cli_build_require_reusable_and_info_json(sources: Path, tmp_path: Path)
     doc = json.loads(out.stdout)
     assert doc["skipped"]["no_reuse_licence"] == 4 and doc["not_reusable"] == 0 and doc["require_reusable"]
     info = json.loads(run("gallery", "info", "--gallery", str(tmp_path / "g"), "--json").stdout)
-    assert info["format_version"] == "2" and info["photos_refused"] == 4
+    assert info["format_version"] == "3" and info["photos_refused"] == 4
     assert info["provenance"] == {
         "photos": 2,
         "per_set": {"wikidata": 2},
@@ -251,7 +251,10 @@ def _as_version_1(built: Path, out: Path) -> None:
     db.execute(
         "INSERT INTO photos SELECT id, path, person, size, mtime_ns, status, reason, faces_found FROM new.photos"
     )
-    db.execute("INSERT INTO faces SELECT * FROM new.faces")
+    db.execute(
+        "INSERT INTO faces SELECT id, photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail"
+        " FROM new.faces"
+    )
     db.commit()
     db.close()
 
@@ -277,7 +280,8 @@ def test_version_1_opens_as_it_is_and_a_build_upgrades_it(sources: Path, tmp_pat
     built, g = _build(sources, tmp_path / "v1")
     with g:
         assert (built.report.added, built.report.unchanged) == (0, 6)  # type: ignore[attr-defined]
-        assert g.version == 2 and g.meta()["format_version"] == "2"
+        assert built.report.aligned == n and g.aligned(face) is not None  # type: ignore[attr-defined]
+        assert g.version == 3 and g.meta()["format_version"] == "3"
         assert _by_name(g.provenance())["Madonna_0001.jpg"].licence == "CC BY-SA 4.0"  # type: ignore[union-attr]
         assert set(g.person_facts()) == {"Madonna", "Elton_John"}
         assert Matcher(g, Settings()).match(query).best.face_id == face  # type: ignore[union-attr]

@@ -101,10 +101,12 @@ def gallery_build(
         print_json(summary)
         return
     table = Table(title=f"gallery {built.gallery}", show_header=False)
-    for key in ("added", "unchanged", "removed", "multi_face_photos"):
+    for key in ("added", "unchanged", "removed", "multi_face_photos", "aligned"):
         table.add_row(key.replace("_", " "), str(summary[key]))
     for reason, n in sorted(built.report.skipped.items()):
         table.add_row(f"skipped: {reason}", str(n))
+    for reason, n in sorted(built.report.not_aligned.items()):
+        table.add_row(f"not aligned: {reason}", str(n))
     table.add_row("faces / people", f"{built.faces} / {built.people}")
     table.add_row("reusable photos", f"{built.provenance.reusable} of {built.provenance.photos}")
     table.add_row("time", f"{built.seconds:.1f} s")
@@ -185,7 +187,7 @@ def gallery_add(
         )
     found, _ = scan_sources(photos, person=name)
     with Gallery.create(settings.gallery_path()) as g:
-        report = build_gallery(g, found, settings, pick=pick, workers=1, prune=False)
+        report = build_gallery(g, found, settings, pick=pick, workers=1, prune=False, align_existing=False)
     if as_json:
         print_json({"name": name, **report.as_dict(), "log": report.log})
         return

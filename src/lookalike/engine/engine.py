@@ -308,6 +308,13 @@ class FaceEngine:
             for det, face, vector, quality in zip(detections, faces, vectors, measures)
         ]
 
+    def yunet_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray | None]:
+        """Each detection's 5 YuNet points as :meth:`describe` measures them for a model aligning on them
+        (refined, 5x2 float: a ``Face.points``), or None for a detection of dlib's detectors (no points)."""
+        found = [d for d in detections if d.yunet_box is not None and d.points]
+        refined = iter(self._precise_points(image, found) if found else [])
+        return [next(refined) if d.yunet_box is not None and d.points else None for d in detections]
+
     def _precise_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
         """YuNet's 5 points of each face (5x2), re-measured on a crop where the face has one fixed size
         (``YuNet.refine``), so a face gets the same points in a 1 MP and a 24 MP photo."""

@@ -12,6 +12,11 @@ as photos are added and brought up to date, without embedding again, for unchang
 ``require_reusable`` a photo without a reuse licence is not added (``refused``, reason
 ``no_reuse_licence``), and one added before is taken out.
 
+Every new face keeps its *aligned face* (``engine.align.canonical_face``, a JPEG) and the 5 YuNet points
+it was cut on.  A gallery made before format 3 gets them without embedding anything again: each face
+without one has its photo (when it is still there with the same bytes) detected once more, and the
+detection that overlaps the stored box best gives the points (the report's ``aligned`` counts them).
+
 People on the removal list (:mod:`lookalike.gallery.removals`: by folder name, or by the Wikidata id of
 their facts) are left out: none of their photos is embedded or recorded, and one already in the
 gallery is taken out (the report's ``removed_by_list`` counts them).
@@ -32,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from lookalike.checksums import sha256_bytes, sha256_file
+from lookalike.engine.align import canonical_face
 from lookalike.engine.decode import load_image
 from lookalike.engine.embedding import embedding_id, embedding_model
 from lookalike.engine.engine import Box, Detection, Face, FaceEngine
@@ -45,6 +51,7 @@ from lookalike.gallery.store import (
     PhotoProvenance,
     PhotoRecord,
     ProvenanceSummary,
+    UnalignedFace,
     embedding_of,
     replace_gallery,
 )
@@ -52,6 +59,9 @@ from lookalike.media import PHOTO_SUFFIXES
 from lookalike.settings import Settings
 
 THUMBNAIL_SIZE = 112
+ALIGNED_QUALITY = 90  # JPEG quality of the stored aligned faces
+#: A detection gives a stored face its aligned face when their boxes overlap at least this much (IoU).
+ALIGN_MIN_IOU = 0.5
 PICKS = ("centre", "largest")
 #: Failures worth another try on the next run (the file may be readable now, or the bug fixed).
 RETRY_REASONS = ("internal", "unreadable")
@@ -77,6 +87,8 @@ class BuildReport:
     log: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of skipped photos
     provenance_updated: int = 0  # photos and people whose provenance changed, recorded without embedding
     removed_by_list: int = 0  # people left out (and taken out of the gallery) because of the removal list
+    aligned: int = 0  # faces made before format 3 given their aligned face, without embedding
+    not_aligned: Counter[str] = field(default_factory=Counter)  # why others were not ("gone", "changed", ...)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +99,8 @@ class BuildReport:
             "multi_face_photos": self.multi_face,
             "provenance_updated": self.provenance_updated,
             "removed_by_list": self.removed_by_list,
+            "aligned": self.aligned,
+            "not_aligned": dict(self.not_aligned),
         }
 
 
@@ -176,6 +190,8 @@ def embed_photo(
         if face is None:
             return PhotoRecord(**record, status="no_face", reason="no face found"), []
         thumb = thumbnail(image, face.box)
+        points = face.points if engine.model.landmarks == "yunet" else None  # dlib's own points: no frame
+        aligned = aligned_jpeg(image, points) if points is not None else None
     except LookalikeError as exc:
         return PhotoRecord(**record, status="error", reason=f"{exc.code}: {exc.message}"), []
     except OSError as exc:
@@ -186,7 +202,7 @@ def embed_photo(
     box = (b.left, b.top, b.right, b.bottom)
     return (
         PhotoRecord(**record, status="ok", faces_found=found),
-        [FaceRecord(photo.person, box, face.score, face.detector, face.embedding, thumb)],
+        [FaceRecord(photo.person, box, face.score, face.detector, face.embedding, thumb, points, aligned)],
     )
 
 
@@ -220,8 +236,67 @@ def thumbnail(image: np.ndarray, box: Box, size: int = THUMBNAIL_SIZE) -> bytes:
     return out.getvalue()
 
 
+def aligned_jpeg(image: np.ndarray, landmarks: np.ndarray) -> bytes:
+    """The face's aligned face (``canonical_face``: 184x184, eyes on the template's line) as a JPEG."""
+    out = io.BytesIO()
+    Image.fromarray(canonical_face(image, landmarks)[0]).save(out, "JPEG", quality=ALIGNED_QUALITY)
+    return out.getvalue()
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (left, top, right, bottom) boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """What :func:`align_stored_face` found: the points and aligned face, or why there are none."""
+
+    face_id: int
+    landmarks: np.ndarray | None
+    aligned: bytes | None
+    reason: str | None = None  # "gone", "changed", "no_match" (no YuNet detection overlaps), "error: ..."
+
+
+def align_stored_face(face: UnalignedFace, engine: FaceEngine | None = None) -> Alignment:
+    """A stored face's aligned face from its photo, without embedding: the photo must be there as recorded
+    (size and modification time, else its bytes' SHA-256: as a build tells an unchanged photo); the
+    detection overlapping the stored box best (IoU at least ``ALIGN_MIN_IOU``) gives the 5 points."""
+    engine = engine or worker_engine()
+    try:
+        data = Path(face.path).read_bytes()
+    except OSError:
+        return Alignment(face.id, None, None, "gone")
+    stat = os.stat(face.path)
+    same = (stat.st_size, stat.st_mtime_ns) == (face.size, face.mtime_ns)  # as the build's own check
+    if not same and (face.sha256 is None or sha256_bytes(data) != face.sha256):
+        return Alignment(face.id, None, None, "changed")
+    try:
+        image = load_image(data, engine.settings)
+        detections = [d for d in engine.detect(image) if d.points]
+        scored = [(iou(face.box, (d.box.left, d.box.top, d.box.right, d.box.bottom)), d) for d in detections]
+        best = max(scored, key=lambda s: s[0], default=None)
+        if best is None or best[0] < ALIGN_MIN_IOU:
+            return Alignment(face.id, None, None, "no_match")
+        points = engine.yunet_points(image, [best[1]])[0]
+        if points is None:
+            return Alignment(face.id, None, None, "no_match")
+        return Alignment(face.id, points, aligned_jpeg(image, points))
+    except Exception as exc:  # one odd photo must not stop the upgrade; its face simply stays unaligned
+        return Alignment(face.id, None, None, f"error: {type(exc).__name__}: {exc}")
+
+
 def _work(args: tuple[SourcePhoto, str]) -> tuple[PhotoRecord, list[FaceRecord]]:
     return embed_photo(args[0], args[1])
+
+
+def _align_work(face: UnalignedFace) -> Alignment:
+    return align_stored_face(face)
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -238,10 +313,12 @@ def build_gallery(
     progress: Callable[[int, int], None] | None = None,
     commit_every: int = 200,
     provenance: Provenance | None = None,
+    align_existing: bool = True,
 ) -> BuildReport:
     """Embed new and changed ``photos`` into ``gallery`` with their provenance (``provenance``: read from
     the photos' sets); drop vanished ones when ``prune``; with ``settings.require_reusable`` refuse photos
-    without a reuse licence."""
+    without a reuse licence; with ``align_existing`` give the faces stored without an aligned face theirs
+    (a gallery made before format 3).  ``progress(done, total)`` counts both."""
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {PICKS}")
     model = embedding_model(settings)
@@ -258,9 +335,34 @@ def build_gallery(
                     w.remove_photo(path)
             report.removed = len(gone)
     _record_without_embedding(gallery, work, photos, provenance, report)
-    total = len(work.todo)
+    embedding = {p.path for p in work.todo}  # their faces are made again, aligned
+    align_existing = align_existing and model.landmarks == "yunet"  # dlib's model keeps no aligned faces
+    unaligned = [f for f in gallery.unaligned_faces() if f.path not in embedding] if align_existing else []
+    total = len(work.todo) + len(unaligned)
     if progress:
         progress(0, total)
+
+    def step(done: int) -> None:
+        if progress:
+            progress(done, total)
+
+    _embed_all(gallery, work.todo, settings, pick, workers, provenance, report, commit_every, step)
+    _align_all(gallery, unaligned, settings, workers, report, commit_every, lambda n: step(len(work.todo) + n))
+    return report
+
+
+def _embed_all(
+    gallery: Gallery,
+    todo: list[SourcePhoto],
+    settings: Settings,
+    pick: str,
+    workers: int | None,
+    provenance: Provenance,
+    report: BuildReport,
+    commit_every: int,
+    step: Callable[[int], None],
+) -> None:
+    """Embed ``todo`` on the worker processes, writing every ``commit_every`` photos; ``step(done)``."""
     pending: list[tuple[PhotoRecord, list[FaceRecord]]] = []
 
     def flush() -> None:
@@ -272,7 +374,7 @@ def build_gallery(
             pending.clear()
 
     done = 0
-    for rec, faces in _run(work.todo, settings, pick, workers):
+    for rec, faces in _run(todo, settings, pick, workers):
         pending.append((rec, faces))
         done += 1
         if rec.status == "ok":
@@ -284,10 +386,40 @@ def build_gallery(
             report.log.append((rec.path, rec.reason or rec.status))
         if len(pending) >= commit_every:
             flush()
-        if progress:
-            progress(done, total)
+        step(done)
     flush()
-    return report
+
+
+def _align_all(
+    gallery: Gallery,
+    unaligned: list[UnalignedFace],
+    settings: Settings,
+    workers: int | None,
+    report: BuildReport,
+    commit_every: int,
+    step: Callable[[int], None],
+) -> None:
+    """Give faces stored without one their aligned face, on the worker processes (nothing is embedded)."""
+    pending: list[Alignment] = []
+
+    def flush() -> None:
+        if pending:
+            with gallery.writing() as w:
+                for found in pending:
+                    if found.landmarks is not None and found.aligned is not None:
+                        w.set_aligned(found.face_id, found.landmarks, found.aligned)
+            pending.clear()
+
+    for done, found in enumerate(map_with_engine(_align_work, unaligned, settings, workers), 1):
+        if found.aligned is not None:
+            pending.append(found)
+            report.aligned += 1
+        else:
+            report.not_aligned[(found.reason or "no_match").split(":")[0]] += 1
+        if len(pending) >= commit_every:
+            flush()
+        step(done)
+    flush()
 
 
 def _leave_out_listed(

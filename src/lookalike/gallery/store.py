@@ -1,6 +1,6 @@
 """The gallery on disk: one SQLite file (the truth) plus a NumPy cache of the vectors (for speed).
 
-Format (version 2), a directory holding:
+Format (version 3), a directory holding:
 
 * ``gallery.sqlite`` — tables
   ``meta(key, value)`` with ``format_version``, ``model``, ``dim``, ``generation``;
@@ -8,9 +8,14 @@ Format (version 2), a directory holding:
   licence_url, author, credit, reusable, sha256)``, one row per source photo seen, ``status`` being ``ok``,
   ``no_face``, ``error`` or ``refused`` (``reason`` says why), the last eight columns its provenance
   (:class:`PhotoProvenance`);
-  ``faces(id, photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail)``,
-  ``embedding`` being ``dim`` little-endian float32 (256 for ``fused``, 128 for the others) and
-  ``thumbnail`` a small JPEG of the face;
+  ``faces(id, photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail, landmarks,
+  aligned)``, ``embedding`` being ``dim`` little-endian float32 (256 for ``fused``, 128 for the others),
+  ``thumbnail`` a small JPEG of the face, ``landmarks`` YuNet's 5 points of the face in the source photo's
+  pixels (10 little-endian float32: x, y of the eye on the image's left, the other eye, the nose tip, the
+  mouth corner on the image's left, the other one) and ``aligned`` the *aligned face*, a JPEG (quality 90)
+  of ``engine.align.canonical_face`` (184x184, eyes on the template's line); both NULL for a face whose
+  photo could not be aligned (the photo was gone or changed when it was upgraded) and in a gallery of the
+  ``dlib`` model (it aligns on dlib's own points, not YuNet's);
   ``people(person, wikidata, name, description, sex, birth_year, death_year, occupations, country,
   wikipedia, sitelinks)``, the facts known of a person (:class:`PersonFacts`; ``occupations`` a JSON list),
   keyed by the gallery's person name (the folder name).
@@ -24,6 +29,10 @@ to them: a read-only reader (``serve``, a worker, a fetched artifact) sees them 
 facts, no credits, no photo reusable).  The first write (:meth:`Gallery.create`, which every build uses,
 or :meth:`Gallery.writing`) migrates them in place to version 2: the columns and the table are added,
 nothing is embedded again, and the next build fills the provenance in.
+
+Version 2 galleries (no ``landmarks``, no ``aligned``) are read the same way: a read-only reader sees no
+aligned faces.  The first write adds the two columns (nothing is embedded again) and a build fills them
+in from the faces' photos, where they are still on disk with the same bytes (``gallery/build.py``).
 """
 
 from __future__ import annotations
@@ -35,14 +44,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lookalike.errors import GalleryError
 
-FORMAT_VERSION = 2
-#: The versions this lookalike opens (version 1 is migrated on the first write).
-READABLE_VERSIONS = (1, 2)
+if TYPE_CHECKING:
+    from lookalike.engine.explain import AlignedFace
+
+FORMAT_VERSION = 3
+#: The versions this lookalike opens (versions 1 and 2 are migrated on the first write).
+READABLE_VERSIONS = (1, 2, 3)
 DB_NAME = "gallery.sqlite"
 
 _SCHEMA_V1 = """
@@ -98,6 +111,10 @@ CREATE TABLE IF NOT EXISTS people (
 );
 CREATE INDEX IF NOT EXISTS people_wikidata ON people(wikidata);
 """
+#: What version 3 adds to version 2: each face's 5 points in its photo, and its aligned face (a JPEG).
+_FACE_ALIGNED_COLUMNS = (("landmarks", "BLOB"), ("aligned", "BLOB"))
+#: The floats of a face's ``landmarks`` (5 points, x and y).
+LANDMARK_FLOATS = 10
 _PROVENANCE_NAMES = tuple(name for name, _ in _PHOTO_PROVENANCE_COLUMNS)
 _PEOPLE_NAMES = (
     "person",
@@ -188,6 +205,20 @@ class FaceRecord:
     detector: str
     embedding: np.ndarray
     thumbnail: bytes | None
+    landmarks: np.ndarray | None = None  # YuNet's 5 points (5x2) in the source photo; None: not aligned
+    aligned: bytes | None = None  # the aligned face, a JPEG (``engine.align.canonical_face``)
+
+
+@dataclass(frozen=True)
+class UnalignedFace:
+    """A face stored without an aligned face (made before version 3), and what its photo was."""
+
+    id: int
+    path: str
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the photo
+    size: int
+    mtime_ns: int
+    sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -207,6 +238,7 @@ class FaceDetails:
     face: FaceInfo
     facts: PersonFacts | None  # None: nothing known of the person beyond the name
     provenance: PhotoProvenance | None  # None: a version-1 gallery's photo, not rebuilt yet
+    aligned: bool = False  # the face has an aligned face (:meth:`Gallery.aligned`)
 
 
 @dataclass(frozen=True)
@@ -254,6 +286,8 @@ class Gallery:
                 gallery._db.executescript(_PEOPLE_SCHEMA)
                 for name, kind in _PHOTO_PROVENANCE_COLUMNS:
                     gallery._db.execute(f"ALTER TABLE photos ADD COLUMN {name} {kind}")
+                for name, kind in _FACE_ALIGNED_COLUMNS:
+                    gallery._db.execute(f"ALTER TABLE faces ADD COLUMN {name} {kind}")
             for key, value in (("format_version", str(FORMAT_VERSION)), ("generation", "0")):
                 gallery._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
         gallery._check()
@@ -288,15 +322,22 @@ class Gallery:
         """Version 2 (or migrated): photos carry provenance and people their facts."""
         return self.version >= 2
 
+    @property
+    def has_aligned(self) -> bool:
+        """Version 3 (or migrated): faces may carry their landmarks and aligned face."""
+        return self.version >= 3
+
     def _upgrade(self) -> None:
-        """Migrate a version-1 gallery in place (adds the provenance columns and the people table)."""
-        if self.has_provenance:
+        """Migrate a version-1 or -2 gallery in place: version 2's provenance columns and people table,
+        version 3's landmarks and aligned faces (empty: a build fills them in)."""
+        if self.version >= FORMAT_VERSION:
             return
         with self._db:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(photos)")}
-            for name, kind in _PHOTO_PROVENANCE_COLUMNS:
-                if name not in columns:
-                    self._db.execute(f"ALTER TABLE photos ADD COLUMN {name} {kind}")
+            for table, added in (("photos", _PHOTO_PROVENANCE_COLUMNS), ("faces", _FACE_ALIGNED_COLUMNS)):
+                columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in added:
+                    if name not in columns:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
             self._db.executescript(_PEOPLE_SCHEMA)
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
         self.version = FORMAT_VERSION
@@ -398,7 +439,8 @@ class Gallery:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            select = "SELECT f.id, f.person, p.path, f.left, f.top, f.right, f.bottom"
+            aligned = "f.aligned IS NOT NULL" if self.has_aligned else "0"
+            select = f"SELECT f.id, f.person, p.path, f.left, f.top, f.right, f.bottom, {aligned}"
             join = "FROM faces f JOIN photos p ON p.id = f.photo_id"
             if prov and facts:
                 select += f", {prov}, {facts}"
@@ -470,6 +512,49 @@ class Gallery:
     def thumbnail(self, face_id: int) -> bytes | None:
         row = self._db.execute("SELECT thumbnail FROM faces WHERE id = ?", (int(face_id),)).fetchone()
         return None if row is None else row[0]
+
+    def aligned(self, face_id: int) -> bytes | None:
+        """The aligned face's JPEG (184x184, ``engine.align.CANONICAL_CHIP``); None for a face without
+        one (before version 3, or its photo could not be aligned) or no such face."""
+        if not self.has_aligned:
+            return None
+        row = self._db.execute("SELECT aligned FROM faces WHERE id = ?", (int(face_id),)).fetchone()
+        return None if row is None else row[0]
+
+    def landmarks(self, face_id: int) -> np.ndarray | None:
+        """The face's 5 points (5x2) in its photo's pixels; None where none are stored."""
+        if not self.has_aligned:
+            return None
+        row = self._db.execute("SELECT landmarks FROM faces WHERE id = ?", (int(face_id),)).fetchone()
+        return None if row is None else landmarks_of(row[0])
+
+    def aligned_faces(self, face_ids: Sequence[int]) -> dict[int, AlignedFace]:
+        """Each face's aligned face (``engine.explain.AlignedFace``: the 184x184x3 uint8 RGB image, decoded,
+        and its 5 points in it, ``canonical_matrix`` applied to the stored landmarks), per 500 faces; faces
+        without one, or not in the gallery, are left out."""
+        if not self.has_aligned:
+            return {}
+        wanted = list(dict.fromkeys(int(i) for i in face_ids))
+        out: dict[int, AlignedFace] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, aligned, landmarks FROM faces WHERE id IN ({marks}) AND aligned IS NOT NULL"
+            for face_id, jpeg, blob in self._db.execute(sql, chunk):
+                points = landmarks_of(blob)
+                if points is not None:
+                    out[int(face_id)] = _aligned_face(jpeg, points)
+        return out
+
+    def unaligned_faces(self) -> list[UnalignedFace]:
+        """The faces without an aligned face (all of them before version 3), with their photos' records."""
+        where = "WHERE f.aligned IS NULL" if self.has_aligned else ""
+        sha = "p.sha256" if self.has_provenance else "NULL"
+        rows = self._db.execute(
+            "SELECT f.id, p.path, f.left, f.top, f.right, f.bottom, p.size, p.mtime_ns, "
+            f"{sha} FROM faces f JOIN photos p ON p.id = f.photo_id {where} ORDER BY f.id"
+        ).fetchall()
+        return [UnalignedFace(r[0], r[1], tuple(r[2:6]), r[6], r[7], r[8]) for r in rows]
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(vectors float32[N,128], face ids int64[N], person per row), from the cache when fresh."""
@@ -560,10 +645,26 @@ class GalleryWriter:
             if vector.shape != (self._dim,):
                 raise ValueError(f"embedding of shape {vector.shape}")
             self._db.execute(
-                "INSERT INTO faces (photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (photo_id, face.person, *face.box, face.score, face.detector, vector.tobytes(), face.thumbnail),
+                "INSERT INTO faces (photo_id, person, left, top, right, bottom, score, detector, embedding, thumbnail,"
+                " landmarks, aligned) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    photo_id,
+                    face.person,
+                    *face.box,
+                    face.score,
+                    face.detector,
+                    vector.tobytes(),
+                    face.thumbnail,
+                    landmarks_blob(face.landmarks),
+                    face.aligned,
+                ),
             )
+
+    def set_aligned(self, face_id: int, landmarks: np.ndarray, aligned: bytes) -> None:
+        """Record a face's landmarks and aligned face (nothing is embedded again)."""
+        self._db.execute(
+            "UPDATE faces SET landmarks = ?, aligned = ? WHERE id = ?", (landmarks_blob(landmarks), aligned, face_id)
+        )
 
     def set_provenance(self, path: str, provenance: PhotoProvenance) -> None:
         """Record a photo's provenance (nothing is embedded again)."""
@@ -594,12 +695,45 @@ class GalleryWriter:
 def _details(row: Sequence[object]) -> FaceDetails:
     """A :class:`FaceDetails` from a row of :meth:`Gallery.face_details`'s query."""
     face = FaceInfo(int(row[0]), str(row[1]), str(row[2]), tuple(row[3:7]))  # type: ignore[arg-type]
-    if len(row) == 7:
-        return FaceDetails(face, None, None)
+    aligned = bool(row[7])
+    if len(row) == 8:
+        return FaceDetails(face, None, None, aligned)
     n = len(_PROVENANCE_NAMES)
-    provenance = PhotoProvenance.from_row(row[7 : 7 + n])
-    facts = PersonFacts.from_row(row[7 + n :]) if row[7 + n] is not None else None
-    return FaceDetails(face, facts, provenance)
+    provenance = PhotoProvenance.from_row(row[8 : 8 + n])
+    facts = PersonFacts.from_row(row[8 + n :]) if row[8 + n] is not None else None
+    return FaceDetails(face, facts, provenance, aligned)
+
+
+def landmarks_blob(landmarks: np.ndarray | None) -> bytes | None:
+    """A face's 5 points as the ``landmarks`` column stores them (10 little-endian float32)."""
+    if landmarks is None:
+        return None
+    points = np.asarray(landmarks, dtype="<f4").reshape(-1)
+    if points.shape != (LANDMARK_FLOATS,):
+        raise ValueError(f"landmarks of shape {np.shape(landmarks)}: 5 points (x, y) expected")
+    return points.tobytes()
+
+
+def landmarks_of(blob: bytes | None) -> np.ndarray | None:
+    """The 5 points (5x2 float64) of a ``landmarks`` column; None when there are none."""
+    if not blob:
+        return None
+    return np.frombuffer(blob, dtype="<f4").reshape(5, 2).astype(np.float64)
+
+
+def _aligned_face(jpeg: bytes, landmarks: np.ndarray) -> AlignedFace:
+    """An :class:`AlignedFace` from its JPEG and the face's landmarks in its photo."""
+    import io
+
+    from PIL import Image
+
+    from lookalike.engine.align import canonical_matrix
+    from lookalike.engine.explain import AlignedFace
+
+    with Image.open(io.BytesIO(jpeg)) as decoded:
+        image = np.asarray(decoded.convert("RGB"))
+    matrix = canonical_matrix(landmarks)
+    return AlignedFace(image, landmarks @ matrix[:, :2].T + matrix[:, 2])
 
 
 def _connect(path: Path) -> sqlite3.Connection:
