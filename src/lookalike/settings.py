@@ -112,6 +112,7 @@ class Settings:
     # POST; a request without one (a script) is let in.
     websocket_origins: str = ""
     thumbnail_url: str = "/api/faces/{face_id}/thumbnail"  # what results link a gallery face's thumbnail as
+    aligned_url: str = "/api/faces/{face_id}/aligned"  # what results link a gallery face's aligned face as
     worker_health_file: Path | None = (
         None  # ``lookalike worker`` touches it while healthy; default <home>/worker.health
     )

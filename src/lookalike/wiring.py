@@ -214,6 +214,7 @@ def build_worker_loop(
         match_service(settings).match_bytes,
         pause_seconds=settings.worker_pause_seconds,
         thumbnails=settings.thumbnail_url,
+        aligned=settings.aligned_url,
     )
     return WorkerLoop(
         processor,

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import sqlite3
+from pathlib import Path
+
 import httpx
 import pytest
+from PIL import Image
 
 from conftest import WS, Server, blank_png
+from lookalike.engine.align import CANONICAL_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +79,38 @@ def test_health_metrics_docs_page(server: Server) -> None:
 def test_unknown_thumbnail(server: Server) -> None:
     with server.client() as c:
         assert c.get("/api/faces/999999/thumbnail").status_code == 404
+
+
+def test_a_match_links_its_aligned_face_and_the_api_serves_it(server: Server, two_people: bytes) -> None:
+    with server.client() as c:
+        r = c.post("/api/match", files={"photo": ("two_people.jpg", two_people, "image/jpeg")})
+        top = r.json()["faces"][0]["matches"][0]
+        assert top["aligned"] == f"/api/faces/{top['face_id']}/aligned"
+        aligned, thumbnail = c.get(top["aligned"]), c.get(top["thumbnail"])
+    assert aligned.status_code == 200 and aligned.headers["content-type"] == "image/jpeg"
+    assert aligned.headers["cache-control"] == thumbnail.headers["cache-control"] == "public, max-age=86400"
+    assert Image.open(io.BytesIO(aligned.content)).size == (CANONICAL_SIZE, CANONICAL_SIZE)
+    assert aligned.content != thumbnail.content
+
+
+def test_no_aligned_face_is_404(start_server, gallery_dir: Path, tmp_path: Path, two_people: bytes) -> None:  # type: ignore[no-untyped-def]
+    """Unknown faces, words, and a face of a gallery that has no aligned face of it (an older one's)."""
+    copy = tmp_path / "gallery"
+    shutil.copytree(gallery_dir, copy)
+    with sqlite3.connect(copy / "gallery.sqlite") as db:
+        (face_id,) = db.execute("SELECT MIN(id) FROM faces").fetchone()
+        db.execute("UPDATE faces SET aligned = NULL, landmarks = NULL WHERE id = ?", (face_id,))
+    server = start_server(workers=0, gallery=copy)
+    with server.client() as c:
+        for path in ("/api/faces/999999/aligned", "/api/faces/abc/aligned", f"/api/faces/{face_id}/aligned"):
+            r = c.get(path)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
+        assert c.get(f"/api/faces/{face_id}/thumbnail").status_code == 200
+        assert c.get(f"/api/faces/{face_id + 1}/aligned").status_code == 200
+        matches = c.post("/api/match", files={"photo": ("p.jpg", two_people, "image/jpeg")}).json()["faces"][0][
+            "matches"
+        ]
+    assert all(("aligned" in m) == (m["face_id"] != face_id) for m in matches)
 
 
 def test_rate_limit_per_client(start_server) -> None:

@@ -146,15 +146,17 @@ def test_processing_sends_events_in_order_and_deletes_the_photo(tmp_path: Path) 
         box = FaceBox(0, 0, 1, 1)
         on_faces(FacesFound(1, [box], 1, 1))
         lookalike = Lookalike("A", "A", 0.5, 0.6, 90.0, face_id=7, photo="/srv/gallery/A/a.jpg")
-        face = FaceResult(box, [], 0.9, "yunet", 1, "low", None, [lookalike], {})
+        aligned = Lookalike("B", "B", 0.6, 0.5, 80.0, face_id=8, photo="b.jpg", aligned="/api/faces/8/aligned")
+        face = FaceResult(box, [], 0.9, "yunet", 1, "low", None, [lookalike, aligned], {})
         return PhotoResult("photo", None, 1, 1, False, 1, [face], {"faces": True}, {})
 
     jobs.create("j", key, "conn")
     queue.send({"job_id": "j", "key": key, "connection_id": "conn"})
-    JobProcessor(storage, queue, jobs, notifier, match).process(queue.receive(0))
+    JobProcessor(storage, queue, jobs, notifier, match, aligned="/cdn/aligned/{face_id}.jpg").process(queue.receive(0))
     assert [e["event"] for _, e in notifier.sent] == ["processing", "faces_found", "matched"]
-    match_doc = notifier.sent[-1][1]["result"]["faces"][0]["matches"][0]
+    match_doc, other = notifier.sent[-1][1]["result"]["faces"][0]["matches"]
     assert (match_doc["face_id"], match_doc["photo"], match_doc["thumbnail"]) == (7, "a.jpg", "/api/faces/7/thumbnail")
+    assert "aligned" not in match_doc and other["aligned"] == "/cdn/aligned/8.jpg"  # only where the gallery has one
     assert not storage.exists(key) and queue.depth() == 0 and jobs.get("j").state == "done"
 
 

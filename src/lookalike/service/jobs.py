@@ -32,7 +32,13 @@ from lookalike.service.ports import (
     ObjectStorage,
     valid_key,
 )
-from lookalike.service.results import DEFAULT_THUMBNAIL_URL, ErrorInfo, FacesFound, PhotoResult
+from lookalike.service.results import (
+    DEFAULT_ALIGNED_URL,
+    DEFAULT_THUMBNAIL_URL,
+    ErrorInfo,
+    FacesFound,
+    PhotoResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +206,13 @@ class JobProcessor:
         match: Match,
         pause_seconds: float = 0.0,
         thumbnails: str = DEFAULT_THUMBNAIL_URL,
+        aligned: str = DEFAULT_ALIGNED_URL,
     ) -> None:
         self.storage, self.queue, self.jobs, self.notifier = storage, queue, jobs, notifier
         self.match = match
         self.pause_seconds = pause_seconds
         self.thumbnails = thumbnails
+        self.aligned = aligned
 
     def _notify(self, job: Job, typed: Processing | FacesFoundEvent | Matched | Failed) -> bool:
         event = to_json(typed)
@@ -249,7 +257,7 @@ class JobProcessor:
 
             explain = message.body.get("explain") is True
             result = self.match(data, name="photo", on_faces=on_faces, person_filter=person_filter, explain=explain)
-            result = result.public(self.thumbnails)
+            result = result.public(self.thumbnails, self.aligned)
         self.finish(job, result)
         self.queue.delete(message.receipt)
 

@@ -22,6 +22,7 @@ from lookalike.service.results import (
     Lookalike,
     PhotoResult,
     QualityMeasures,
+    aligned_url,
 )
 from lookalike.service.why import explained, with_frames
 from lookalike.settings import Settings
@@ -47,6 +48,7 @@ def lookalike(match: Match, details: FaceDetails | None) -> Lookalike:
         wikidata=facts.wikidata if facts else None,
         wikipedia=facts.wikipedia if facts else None,
         credit=Credit(prov.author, prov.licence, prov.licence_url, prov.source_url) if prov else None,
+        aligned=aligned_url(match.face_id) if details and details.aligned else None,
     )
 
 

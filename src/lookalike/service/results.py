@@ -19,6 +19,8 @@ from lookalike.documents import OMIT_EMPTY, to_json
 
 #: Where a page finds a gallery face's thumbnail by default: the embedded API (on AWS, a CDN path).
 DEFAULT_THUMBNAIL_URL = "/api/faces/{face_id}/thumbnail"
+#: Where a page finds a gallery face's aligned face by default (on AWS, a CDN path).
+DEFAULT_ALIGNED_URL = "/api/faces/{face_id}/aligned"
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class Lookalike:
     wikidata: str | None = None  # the person's Wikidata id
     wikipedia: str | None = None  # their English Wikipedia article
     credit: Credit | None = None  # the gallery photo's author and licence
-    #: Where the page finds the gallery face aligned (``AlignedFrame``), when the gallery has it.
+    #: Where the page finds the gallery face aligned (``AlignedFrame``), when the gallery has it (the
+    #: embedded API's address until :meth:`PhotoResult.public` puts the deployment's).
     aligned: str | None = field(default=None, metadata=OMIT_EMPTY)
     #: Which parts agree (asked for with ``explain``; the top matches of each explained face).
     why: Why | None = field(default=None, metadata=OMIT_EMPTY)
@@ -207,13 +210,19 @@ class PhotoResult:
             timings_ms={},
         )
 
-    def public(self, thumbnails: str = DEFAULT_THUMBNAIL_URL) -> PhotoResult:
-        """As shown to a client: thumbnail URLs added, server paths reduced to file names."""
+    def public(self, thumbnails: str = DEFAULT_THUMBNAIL_URL, aligned: str = DEFAULT_ALIGNED_URL) -> PhotoResult:
+        """As shown to a client: thumbnail URLs added, aligned faces' URLs made from ``aligned`` (for the
+        matches that have one), server paths reduced to file names."""
         faces = [
             dataclasses.replace(
                 face,
                 matches=[
-                    dataclasses.replace(m, photo=PurePath(m.photo).name, thumbnail=thumbnail_url(m.face_id, thumbnails))
+                    dataclasses.replace(
+                        m,
+                        photo=PurePath(m.photo).name,
+                        thumbnail=thumbnail_url(m.face_id, thumbnails),
+                        aligned=aligned_url(m.face_id, aligned) if m.aligned is not None else None,
+                    )
                     for m in face.matches
                 ],
             )
@@ -224,6 +233,11 @@ class PhotoResult:
 
 def thumbnail_url(face_id: int, template: str = DEFAULT_THUMBNAIL_URL) -> str:
     """Where a page finds a gallery face's thumbnail: the embedded API, or a CDN path on AWS."""
+    return template.replace("{face_id}", str(int(face_id)))
+
+
+def aligned_url(face_id: int, template: str = DEFAULT_ALIGNED_URL) -> str:
+    """Where a page finds a gallery face's aligned face: the embedded API, or a CDN path on AWS."""
     return template.replace("{face_id}", str(int(face_id)))
 
 

@@ -88,6 +88,10 @@ class WebState:
         with self.gallery_lock:  # one SQLite connection, shared by the thread pool's threads
             return self.gallery.thumbnail(face_id)
 
+    def aligned(self, face_id: int) -> bytes | None:
+        with self.gallery_lock:
+            return self.gallery.aligned(face_id)
+
     def close(self) -> None:
         """What the app holds besides its worker processes (those are stopped by the lifespan)."""
         self.sync.close()

@@ -1,4 +1,5 @@
-"""Jobs and results: a job's state, a synchronous match, and the gallery's thumbnails a result names."""
+"""Jobs and results: a job's state, a synchronous match, and the gallery's thumbnails and aligned faces a
+result names."""
 
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ def router(web: WebState) -> APIRouter:
             data = web.thumbnail(number)
         if not data:
             return error(404, "not_found", f"No thumbnail for face {face_id[:20]!r}.")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+
+    @routes.get("/api/faces/{face_id}/aligned", tags=["gallery"], response_class=Response)
+    def aligned(face_id: str) -> Response:
+        """The aligned face of a gallery face (a 184x184 JPEG, eyes on one line; ``face_id``: the number a
+        result gives); 404 for a face the gallery has no aligned face of."""
+        number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
+        data = web.aligned(number) if number is not None else None
+        if not data:
+            return error(404, "not_found", f"No aligned face for face {face_id[:20]!r}.")
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
 
     @routes.post("/api/match", tags=["match"], responses=schema.responses(PhotoResult, 400, 413, 422, 429, 503))
@@ -114,7 +125,9 @@ async def match_photo(
 ) -> Any:
     """The result document of one photo (with its thumbnails' URLs), counted in the metrics."""
     start = time.perf_counter()
-    result = (await web.sync.match(data, name, person_filter, explain)).public(web.settings.thumbnail_url)
+    result = (await web.sync.match(data, name, person_filter, explain)).public(
+        web.settings.thumbnail_url, web.settings.aligned_url
+    )
     web.metrics.matched_now(result, time.perf_counter() - start)
     if result.error:
         return JSONResponse(to_json(result), status_code=422 if result.error.code != "too_large" else 413)
