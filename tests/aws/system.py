@@ -4,13 +4,15 @@ for CloudFront that serves the page as the CDK stack lays it out.
 
 What CloudFront does on AWS (``deploy/aws/stack.py``), the stand-in does here: ``/`` and ``/static/*``
 from the page's files, ``/config.json`` with the WebSocket API's URL, ``/api/*`` passed to the HTTP
-API, ``/galleries/*/thumbnails/*`` read from the gallery bucket.  It is the only part that is not
+API, the gallery's faces (``DEPLOYMENT.gallery_public_pattern``: thumbnails and aligned faces) read from the
+gallery bucket.  It is the only part that is not
 the product's own code or the emulator.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import signal
@@ -245,6 +247,8 @@ def page_app(system: System) -> Any:
 
     async def thumbnail(request: Request) -> Response:
         key = request.url.path.lstrip("/")
+        if not fnmatch.fnmatchcase(key, DEPLOYMENT.gallery_public_pattern):  # CloudFront's * spans / too
+            return Response(status_code=404)
         try:
             body = system.admin("s3").get_object(Bucket=system.stack.gallery_bucket, Key=key)["Body"].read()
         except Exception:
@@ -256,7 +260,7 @@ def page_app(system: System) -> Any:
             Route("/", index),
             Route("/config.json", config),
             Route("/api/{path:path}", to_api, methods=["GET", "POST"]),
-            Route("/galleries/{version}/thumbnails/{name}", thumbnail),
+            Route("/galleries/{path:path}", thumbnail),
             Mount("/static", StaticFiles(directory=STATIC)),
         ]
     )

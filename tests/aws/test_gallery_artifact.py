@@ -3,6 +3,7 @@ with a small real gallery built from the shared face photos."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from lookalike.engine.embedding import embedding_id  # noqa: E402
 from lookalike.errors import GalleryError  # noqa: E402
 from lookalike.gallery.artifact import (  # noqa: E402
     THUMBNAIL_CACHE_CONTROL,
+    aligned_key,
     fetch_gallery,
     push_gallery,
     thumbnail_key,
@@ -147,14 +149,35 @@ def test_push_publishes_a_checksummed_version_then_points_current_at_it(
 
 
 @pytest.mark.data
+def test_push_publishes_the_aligned_faces_beside_the_thumbnails(gallery_dir: Path, s3: Any, bucket: str) -> None:
+    report = push_gallery(gallery_dir, f"s3://{bucket}/aligned-test/", s3)
+    with Gallery.open(gallery_dir) as g:
+        aligned = {face_id: g.aligned(face_id) for face_id in g.vectors()[1].tolist()}
+    assert report.aligned == sum(1 for a in aligned.values() if a) == len(aligned) > 0  # every face has one
+    manifest = json.loads(read(s3, bucket, f"aligned-test/{report.version}/manifest.json"))
+    assert manifest["aligned"] == report.aligned and manifest["thumbnails"] == report.thumbnails
+    assert sum(1 for name in manifest["files"] if name.startswith("aligned/")) == report.aligned
+    for face_id, jpeg in aligned.items():
+        if jpeg:
+            key = f"aligned-test/{report.version}/{aligned_key(face_id)}"
+            assert key == f"aligned-test/{report.version}/aligned/{face_id}.jpg"
+            head = s3.head_object(Bucket=bucket, Key=key)
+            assert (head["ContentType"], head["CacheControl"]) == ("image/jpeg", THUMBNAIL_CACHE_CONTROL)
+            assert read(s3, bucket, key) == jpeg
+
+
+@pytest.mark.data
 def test_push_logs_progress_lines_when_not_on_a_terminal(
     gallery_dir: Path, bucket: str, aws_env: dict[str, str]
 ) -> None:
     done = run_cli("gallery", "push", "--gallery", str(gallery_dir), f"s3://{bucket}/galleries", env=aws_env)
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("thumbnails ")]
-    total = face_counts(gallery_dir)["faces"]
-    assert lines and lines[-1] == f"thumbnails {total}/{total}"
+    lines = [line for line in done.stderr.splitlines() if line.startswith("images ")]
+    with Gallery.open(gallery_dir) as g:
+        ids = g.vectors()[1].tolist()
+        total = sum(1 for i in ids if g.thumbnail(i)) + sum(1 for i in ids if g.aligned(i))
+    assert total > face_counts(gallery_dir)["faces"]  # thumbnails and aligned faces
+    assert lines and lines[-1] == f"images {total}/{total}"
     assert "version" in done.stdout and "published" in done.stdout
 
 
@@ -211,6 +234,7 @@ def test_fetch_gives_a_gallery_that_opens_and_caches_it(
         assert (vectors == expected[0]).all() and (ids == expected[1]).all() and persons == expected[2]
     assert sorted(p.name for p in cache.iterdir()) == [pushed.version]  # no partial download left over
     assert not (fetched.path / "thumbnails").exists()  # workers do not need them
+    assert not (fetched.path / "aligned").exists()
 
     stamp = (fetched.path / "gallery.sqlite").stat().st_mtime_ns
     again = fetch_gallery(f"s3://{bucket}/galleries/", cache, s3)
@@ -270,3 +294,27 @@ def test_fetch_refuses_pointers_that_leave_the_cache(s3: Any, bucket: str, tmp_p
     with pytest.raises(GalleryError, match="outside the gallery"):
         fetch_gallery(f"s3://{bucket}/g/{version}/", tmp_path / "cache", s3)
     assert not (tmp_path / "outside").exists() and not (tmp_path / "cache" / version).exists()
+
+
+@pytest.mark.data
+def test_a_worker_links_the_faces_of_the_version_it_fetched_where_the_cdn_serves_them(
+    gallery_dir: Path, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    from lookalike.aws.spec import DEPLOYMENT
+    from lookalike.cli.worker import prepare_gallery
+
+    pushed = push_gallery(gallery_dir, f"s3://{bucket}/galleries/", s3)
+    settings = prepare_gallery(Settings(home=tmp_path, gallery_uri=f"s3://{bucket}/galleries/"))
+    assert settings.thumbnail_url == f"/galleries/{pushed.version}/thumbnails/{{face_id}}.jpg"
+    assert settings.aligned_url == f"/galleries/{pushed.version}/aligned/{{face_id}}.jpg"
+    # CloudFront (and the bucket policy) let the page read both, and nothing else of a version.
+    public = DEPLOYMENT.gallery_public_pattern
+    for url in (settings.thumbnail_url, settings.aligned_url):
+        assert fnmatch.fnmatchcase(url.lstrip("/").replace("{face_id}", "12"), public), url
+    for private in ("gallery.sqlite", "manifest.json"):
+        assert not fnmatch.fnmatchcase(f"galleries/{pushed.version}/{private}", public)
+    assert not fnmatch.fnmatchcase("galleries/current.json", public)
+    custom = prepare_gallery(
+        Settings(home=tmp_path, gallery_uri=f"s3://{bucket}/galleries/", aligned_url="https://cdn.example/{face_id}")
+    )
+    assert custom.aligned_url == "https://cdn.example/{face_id}"  # a configured address is kept

@@ -37,6 +37,8 @@ def test_a_photo_goes_through_the_whole_aws_flow(system: System, two_people: byt
     assert sorted(face["matches"][0]["name"] for face in result["faces"]) == ["Barack_Obama", "Joseph_Biden"]
     thumbnail = result["faces"][0]["matches"][0]["thumbnail"]
     assert thumbnail.startswith(f"/galleries/{system.gallery_version}/thumbnails/")
+    aligned = result["faces"][0]["matches"][0]["aligned"]
+    assert aligned == thumbnail.replace("/thumbnails/", "/aligned/")  # published beside it, for the CDN
     assert not system.object_exists(key)  # the photo is deleted once matched
     job = system.job(events[0]["job"])
     assert job.status_code == 200 and job.json()["state"] == "done"

@@ -175,8 +175,8 @@ class LookalikeStack(Stack):
         """The settings every process on AWS gets (``spec.ENVIRONMENT`` plus the limits from the spec)."""
         spec = self.spec
         # ``lookalike gallery push`` publishes versions under galleries/ and points galleries/current.json at
-        # the newest; a worker fetches that one and links its thumbnails under /galleries/<version>/, which
-        # CloudFront serves from the same bucket.
+        # the newest; a worker fetches that one and links its thumbnails and aligned faces under
+        # /galleries/<version>/, which CloudFront serves from the same bucket.
         gallery_uri = f"s3://{self.gallery_bucket.bucket_name}/{GALLERIES_PREFIX}"
         values = {
             "uploads_bucket": self.uploads_bucket.bucket_name,
@@ -186,7 +186,8 @@ class LookalikeStack(Stack):
             "websocket_endpoint": self.websocket_stage.callback_url,
             "gallery_uri": gallery_uri,
         }
-        # thumbnail_url stays unset: the worker derives it from the version of the gallery it fetched.
+        # thumbnail_url and aligned_url stay unset: the worker derives them from the version of the gallery it
+        # fetched.
         env = {ENVIRONMENT[name]: value for name, value in values.items()}
         env.update(static_environment(spec))
         return env

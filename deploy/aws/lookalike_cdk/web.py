@@ -62,14 +62,15 @@ def add_distribution(stack: LookalikeStack) -> None:
 
 
 def allow_distribution(stack: LookalikeStack) -> None:
-    """What the distribution may read (thumbnails of the gallery bucket), and the page origins it makes."""
+    """What the distribution may read (the faces' JPEGs of the gallery bucket: thumbnails and aligned faces),
+    and the page origins it makes."""
     spec = stack.spec
     stack.distribution_arn = stack.format_arn(
         service="cloudfront", region="", resource="distribution", resource_name=stack.distribution.distribution_id
     )
     Annotations.of(stack.distribution).acknowledge_warning(
         "@aws-cdk/aws-cloudfront-origins:updateImportedBucketPolicyOac",
-        "the gallery bucket's policy for CloudFront is written below, for thumbnails only",
+        "the gallery bucket's policy for CloudFront is written below, for the faces' JPEGs only",
     )
     stack.gallery_bucket.add_to_resource_policy(
         iam.PolicyStatement(
@@ -99,7 +100,7 @@ def add_origins(
         stack, "OriginAccessControl", signing=cloudfront.Signing.SIGV4_ALWAYS, description="lookalike buckets"
     )
     site_origin = origins.S3BucketOrigin.with_origin_access_control(stack.site_bucket, origin_access_control=oac)
-    # The gallery bucket also holds the gallery's vectors: CloudFront may read thumbnails only.  Given a
+    # The gallery bucket also holds the gallery's vectors: CloudFront may read the faces' JPEGs only.  Given a
     # reference instead of the bucket, CDK adds no policy of its own (it would allow every object), and
     # the narrow statement is added by allow_distribution.
     gallery_ref = s3.Bucket.from_bucket_attributes(

@@ -21,6 +21,7 @@ ENVIRONMENT = {
     "websocket_endpoint": "LOOKALIKE_WEBSOCKET_ENDPOINT",
     "gallery_uri": "LOOKALIKE_GALLERY_URI",
     "thumbnail_url": "LOOKALIKE_THUMBNAIL_URL",
+    "aligned_url": "LOOKALIKE_ALIGNED_URL",
     "websocket_origins": "LOOKALIKE_WEBSOCKET_ORIGINS",  # the websocket function's only
 }
 
@@ -224,8 +225,9 @@ class Deployment:
     websocket_routes: tuple[str, ...] = ("$connect", "$disconnect", "$default", "match", "resume")
     websocket_stage: str = "live"
     worker: Worker = field(default_factory=Worker)
-    #: Paths of the gallery bucket the page reads through CloudFront (thumbnails only, never the vectors).
-    gallery_public_pattern: str = "galleries/*/thumbnails/*"
+    #: Paths of the gallery bucket the page reads through CloudFront: the faces' JPEGs (``thumbnails/`` and
+    #: ``aligned/`` of each version), never the vectors (``*`` spans ``/`` in CloudFront and IAM alike).
+    gallery_public_pattern: str = "galleries/*.jpg"
 
 
 DEPLOYMENT = Deployment()

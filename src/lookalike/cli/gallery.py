@@ -377,7 +377,8 @@ def _build_downloaded(settings: Settings, photos_dir: Path, workers: int | None)
 def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: int, as_json: bool) -> None:
     """Publish the gallery to S3 for workers and the CDN: URI is s3://BUCKET/PREFIX/ (galleries/ on AWS).
 
-    Writes PREFIX/VERSION/ (gallery.sqlite, thumbnails/FACE_ID.jpg, manifest.json with SHA-256s),
+    Writes PREFIX/VERSION/ (gallery.sqlite, thumbnails/FACE_ID.jpg, aligned/FACE_ID.jpg, manifest.json with
+    SHA-256s),
     then points PREFIX/current.json at it. VERSION is a hash of the gallery: pushing an unchanged
     gallery uploads nothing. Credentials and region come from the usual AWS variables.
     """
@@ -386,7 +387,7 @@ def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: in
 
     settings = settings_from(ctx, gallery=gallery)
     if as_json or err_console.is_terminal:
-        with progress_bar("thumbnails", enabled=not as_json) as update:
+        with progress_bar("images", enabled=not as_json) as update:
             report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=update)
     else:  # a log (CI, a container): a line every tenth or every 10 seconds instead of a bar
         last = [-1, 0.0]
@@ -395,7 +396,7 @@ def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: in
             tenth = done * 10 // max(total, 1)
             if tenth > last[0] or time.monotonic() - last[1] >= 10:
                 last[:] = [tenth, time.monotonic()]
-                err_console.print(f"thumbnails {done}/{total}", highlight=False)
+                err_console.print(f"images {done}/{total}", highlight=False)
 
         report = push_gallery(settings.gallery_path(), uri, threads=threads, progress=lines)
     if as_json:
@@ -404,6 +405,7 @@ def gallery_push(ctx: click.Context, uri: str, gallery: Path | None, threads: in
     what = "published" if report.uploaded else "already there; current.json points at it again"
     console.print(
         f"{report.uri}: version {report.version}, {report.faces} faces of {report.people} people, "
-        f"{report.thumbnails} thumbnails, {report.bytes / 1e6:.1f} MB database ({what}, {report.seconds:.1f} s).",
+        f"{report.thumbnails} thumbnails, {report.aligned} aligned faces, {report.bytes / 1e6:.1f} MB database "
+        f"({what}, {report.seconds:.1f} s).",
         highlight=False,
     )

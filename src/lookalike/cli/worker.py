@@ -68,14 +68,17 @@ def fetch_when_published(
 
 def prepare_gallery(settings: Settings, heartbeat: Callable[[], None] = lambda: None) -> Settings:
     """A gallery published to S3 (``gallery push``) is fetched once, checked, and used from a local cache;
-    results then link its thumbnails by version, where the CDN serves them."""
+    results then link its thumbnails and aligned faces by version, where the CDN serves them."""
     if not settings.gallery_uri:
         return settings
     fetched = fetch_when_published(settings.gallery_uri, settings.home / "galleries", heartbeat)
     thumbnails = settings.thumbnail_url
     if thumbnails == Settings().thumbnail_url:
         thumbnails = f"/galleries/{fetched.version}/thumbnails/{{face_id}}.jpg"
-    return settings.replace(gallery=fetched.path, thumbnail_url=thumbnails)
+    aligned = settings.aligned_url
+    if aligned == Settings().aligned_url:
+        aligned = f"/galleries/{fetched.version}/aligned/{{face_id}}.jpg"
+    return settings.replace(gallery=fetched.path, thumbnail_url=thumbnails, aligned_url=aligned)
 
 
 @click.command("worker")

@@ -7,6 +7,8 @@ Layout under ``s3://BUCKET/PREFIX/``:
 * ``<version>/thumbnails/<face_id>.jpg`` — each face's thumbnail, public through the CDN
   (``/galleries/<version>/thumbnails/<face_id>.jpg`` when PREFIX is ``galleries``); never changes, so
   it is cached for a year.
+* ``<version>/aligned/<face_id>.jpg`` — each face's aligned face (gallery format 3), public and cached
+  the same way (``/galleries/<version>/aligned/<face_id>.jpg``); a face without one has none.
 * ``<version>/manifest.json`` — every file with its size and SHA-256, the embedding model, counts and
   the time of the push.  Written after the version's files: a version with a manifest is complete.
 * ``current.json`` — ``{"version": ...}``, written last, so a reader never sees half a version.
@@ -41,6 +43,9 @@ CURRENT = "current.json"
 ARTIFACT_FORMAT = 1
 VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 THUMBNAILS = "thumbnails"
+ALIGNED = "aligned"
+#: The faces' JPEGs a version publishes for the page (never fetched by workers): folder -> ``faces`` column.
+PUBLIC_IMAGES = {THUMBNAILS: "thumbnail", ALIGNED: "aligned"}
 #: A version's files never change: caches may keep them for a year.
 THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
@@ -48,6 +53,11 @@ THUMBNAIL_CACHE_CONTROL = "public, max-age=31536000, immutable"
 def thumbnail_key(face_id: int) -> str:
     """A thumbnail's path inside a version."""
     return f"{THUMBNAILS}/{int(face_id)}.jpg"
+
+
+def aligned_key(face_id: int) -> str:
+    """An aligned face's path inside a version."""
+    return f"{ALIGNED}/{int(face_id)}.jpg"
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class PushReport:
     bytes: int  # of gallery.sqlite
     uploaded: bool  # False: that version was there already; only current.json was written
     seconds: float
+    aligned: int = 0  # aligned faces published (none for a gallery made before format 3, not rebuilt)
 
 
 @dataclass(frozen=True)
@@ -204,20 +215,34 @@ def _describe(db_file: Path) -> dict[str, Any]:
     }
 
 
-def _thumbnails(db_file: Path) -> Iterator[tuple[int, bytes]]:
+def _images(db_file: Path) -> Iterator[tuple[str, bytes]]:
+    """(name inside the version, JPEG) of every face's thumbnail, then of every aligned face."""
     db = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True)
     try:
-        yield from db.execute("SELECT id, thumbnail FROM faces WHERE thumbnail IS NOT NULL ORDER BY id")
+        columns = {row[1] for row in db.execute("PRAGMA table_info(faces)")}
+        for folder, column in PUBLIC_IMAGES.items():
+            if column in columns:
+                sql = f"SELECT id, {column} FROM faces WHERE {column} IS NOT NULL ORDER BY id"
+                yield from ((f"{folder}/{int(i)}.jpg", data) for i, data in db.execute(sql))
     finally:
         db.close()
 
 
-def _count_thumbnails(db_file: Path) -> int:
+def _count_images(db_file: Path) -> int:
     db = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True)
     try:
-        return int(db.execute("SELECT COUNT(*) FROM faces WHERE thumbnail IS NOT NULL").fetchone()[0])
+        columns = {row[1] for row in db.execute("PRAGMA table_info(faces)")}
+        return sum(
+            int(db.execute(f"SELECT COUNT(*) FROM faces WHERE {column} IS NOT NULL").fetchone()[0])
+            for column in PUBLIC_IMAGES.values()
+            if column in columns
+        )
     finally:
         db.close()
+
+
+def _published(files: dict[str, Any], folder: str) -> int:
+    return sum(1 for name in files if name.startswith(f"{folder}/"))
 
 
 def _upload_thumbnails(
@@ -227,8 +252,8 @@ def _upload_thumbnails(
     threads: int,
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, dict[str, Any]]:
-    """Upload every thumbnail, ``threads`` at a time (a bounded window: memory stays flat)."""
-    total = _count_thumbnails(db_file)
+    """Upload every thumbnail and aligned face, ``threads`` at a time (a bounded window: memory stays flat)."""
+    total = _count_images(db_file)
     files: dict[str, dict[str, Any]] = {}
     done = 0
     if progress:
@@ -256,8 +281,7 @@ def _upload_thumbnails(
                 if progress:
                     progress(done, total)
 
-        for face_id, data in _thumbnails(db_file):
-            name = thumbnail_key(face_id)
+        for name, data in _images(db_file):
             files[name] = {"size": len(data), "sha256": sha256_bytes(data)}
             pending.add(pool.submit(put, name, bytes(data)))
             settle(threads * 4)
@@ -275,7 +299,7 @@ def push_gallery(
 ) -> PushReport:
     """Publish the gallery at ``gallery_dir`` under ``uri`` (``s3://bucket/prefix/``); see the module docstring.
 
-    ``progress(done, total)`` is called as thumbnails upload.
+    ``progress(done, total)`` is called as thumbnails and aligned faces upload.
     """
     start = time.perf_counter()
     base = Location.parse(uri)
@@ -301,13 +325,15 @@ def push_gallery(
                 "version": version,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 **info,
-                "thumbnails": len(files) - 1,
+                "thumbnails": _published(files, THUMBNAILS),
+                "aligned": _published(files, ALIGNED),
                 "files": files,
             }
             _put_json(client, base.bucket, where.key(MANIFEST), manifest, THUMBNAIL_CACHE_CONTROL)
-            thumbnails = manifest["thumbnails"]
+            thumbnails, aligned = manifest["thumbnails"], manifest["aligned"]
         else:
             thumbnails = int(existing.get("thumbnails", 0))  # type: ignore[union-attr]
+            aligned = int(existing.get("aligned", 0))  # type: ignore[union-attr]
         current = {"version": version, "manifest": f"{version}/{MANIFEST}", "updated_at": time.time()}
         _put_json(client, base.bucket, base.key(CURRENT), current, "no-cache")
     return PushReport(
@@ -319,6 +345,7 @@ def push_gallery(
         bytes=size,
         uploaded=uploaded,
         seconds=round(time.perf_counter() - start, 2),
+        aligned=aligned,
     )
 
 
@@ -357,7 +384,7 @@ def _resolve(client: Any, base: Location) -> tuple[str, Location, dict[str, Any]
 
 
 def _check_manifest(manifest: dict[str, Any], version: str, where: Location) -> dict[str, dict[str, Any]]:
-    """The files a worker needs (all but the thumbnails), after checking this lookalike can read them."""
+    """The files a worker needs (all but the page's JPEGs), after checking this lookalike can read them."""
     if manifest.get("version") != version or manifest.get("format") != ARTIFACT_FORMAT:
         raise GalleryError(f"The manifest at {where} does not describe version {version}.", code="bad_gallery")
     if manifest.get("gallery_format") not in READABLE_VERSIONS:  # the matcher checks the embedding space
@@ -367,7 +394,8 @@ def _check_manifest(manifest: dict[str, Any], version: str, where: Location) -> 
             "Push a gallery built by this version.",
             code="gallery_version",
         )
-    files = {name: entry for name, entry in manifest.get("files", {}).items() if not name.startswith(f"{THUMBNAILS}/")}
+    public = tuple(f"{folder}/" for folder in PUBLIC_IMAGES)
+    files = {name: entry for name, entry in manifest.get("files", {}).items() if not name.startswith(public)}
     for name in files:
         path = PurePosixPath(name)
         if path.is_absolute() or ".." in path.parts or not path.parts:
