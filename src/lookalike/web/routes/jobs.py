@@ -4,6 +4,7 @@ result names."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -39,23 +40,13 @@ def router(web: WebState) -> APIRouter:
     @routes.get("/api/faces/{face_id}/thumbnail", tags=["gallery"], response_class=Response)
     def thumbnail(face_id: str) -> Response:
         """The small JPEG of a gallery face (``face_id``: the number a result gives)."""
-        number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
-        data = None
-        if number is not None:  # anything else (a word, a number SQLite cannot hold) is simply not a face
-            data = web.thumbnail(number)
-        if not data:
-            return error(404, "not_found", f"No thumbnail for face {face_id[:20]!r}.")
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+        return face_image(face_id, web.thumbnail, "thumbnail")
 
     @routes.get("/api/faces/{face_id}/aligned", tags=["gallery"], response_class=Response)
     def aligned(face_id: str) -> Response:
         """The aligned face of a gallery face (a 184x184 JPEG, eyes on one line; ``face_id``: the number a
         result gives); 404 for a face the gallery has no aligned face of."""
-        number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
-        data = web.aligned(number) if number is not None else None
-        if not data:
-            return error(404, "not_found", f"No aligned face for face {face_id[:20]!r}.")
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
+        return face_image(face_id, web.aligned, "aligned face")
 
     @routes.post("/api/match", tags=["match"], responses=schema.responses(PhotoResult, 400, 413, 422, 429, 503))
     async def match_now(
@@ -109,6 +100,17 @@ def router(web: WebState) -> APIRouter:
             web.sync.leave()
 
     return routes
+
+
+def face_image(face_id: str, read: Callable[[int], bytes | None], what: str) -> Response:
+    """A gallery face's JPEG that ``read`` gives for its number, or 404."""
+    number = int(face_id) if face_id.isascii() and face_id.isdigit() and len(face_id) <= 18 else None
+    data = None
+    if number is not None:  # anything else (a word, a number SQLite cannot hold) is simply not a face
+        data = read(number)
+    if not data:
+        return error(404, "not_found", f"No {what} for face {face_id[:20]!r}.")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def yes_or_no(value: str | None) -> bool:
