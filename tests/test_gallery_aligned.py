@@ -180,3 +180,28 @@ def test_a_photo_gone_or_changed_leaves_its_face_without_an_aligned_face(
         assert g.aligned(gone.id) is None and g.aligned(changed.id) is None
         assert not g.face_details([changed.id])[changed.id].aligned
         assert g.aligned(by_path[str(third.resolve())].id) is not None
+
+
+@pytest.mark.data
+def test_a_match_on_a_format_3_gallery_links_and_explains_its_lookalikes_aligned_faces(
+    built: Path,
+    lfw_source: Path,
+    settings: Settings,
+    engine,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from lookalike.service.matching import MatchService
+
+    photo = sorted((lfw_source / PEOPLE[1]).iterdir())[0]  # one of the gallery's own photos
+    service = MatchService(settings.replace(gallery=built, top_k=3), engine)
+    result = service.match_bytes(photo.read_bytes(), "p.jpg", explain=True)
+    top = result.faces[0].matches[0]
+    assert top.name == PEOPLE[1] and top.aligned == f"/api/faces/{top.face_id}/aligned"
+    assert top.why is not None and sorted(top.why.ranking) == sorted(top.why.parts)
+    shown = result.public(aligned="/cdn/{face_id}.jpg").faces[0].matches
+    assert [m.aligned for m in shown] == [f"/cdn/{m.face_id}.jpg" for m in result.faces[0].matches]
+
+    _as_version_2(built, tmp_path / "v2")  # read as it is: nothing to link, nothing explained
+    old = MatchService(settings.replace(gallery=tmp_path / "v2", top_k=3), engine)
+    matches = old.match_bytes(photo.read_bytes(), "p.jpg", explain=True).faces[0].matches
+    assert matches[0].name == PEOPLE[1] and all(m.aligned is None and m.why is None for m in matches)
