@@ -1,5 +1,6 @@
 // lookalike page: presigned upload -> WebSocket job -> live progress -> boxes and lookalike cards.
-// Plain JavaScript, no build step.  The page survives a dropped connection: it reconnects and
+// Plain JavaScript, no build step; why.js (why they look alike) and share.js (a card to share) are
+// loaded before it.  The page survives a dropped connection: it reconnects and
 // resumes the job by its id and the resume token the server gave it with "queued" (both kept in
 // sessionStorage, so a reload resumes too; nobody else can follow the job without the token).
 "use strict";
@@ -198,7 +199,7 @@ function connect() {
         ws.send(JSON.stringify({ action: "resume", job, token: resumeToken }));
         setStatus("Reconnected; picking up where we left off…");
       } else if (pendingKey) {  // the answer to "match" was lost: asking again with the key is safe
-        ws.send(JSON.stringify({ action: "match", key: pendingKey, ...pendingFilter }));
+        ws.send(JSON.stringify({ action: "match", key: pendingKey, explain: true, ...pendingFilter }));
         setStatus("Reconnected; picking up where we left off…");
       }
     };
@@ -319,6 +320,7 @@ async function matchFile(file) {
   clearBoxes();
   $("result").hidden = false;
   $("photo").src = URL.createObjectURL(file);
+  setPhotoSource(file);  // why.js: the user's aligned face is cut from it, here in the page
   step("upload");
   try {
     const presign = await fetch(await apiUrl("/api/uploads"), {
@@ -345,7 +347,7 @@ async function matchFile(file) {
     pendingKey = upload.key;
     pendingFilter = shownFilter;
     const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await (wsReady || connect());
-    socket.send(JSON.stringify({ action: "match", key: upload.key, ...pendingFilter }));
+    socket.send(JSON.stringify({ action: "match", key: upload.key, explain: true, ...pendingFilter }));
   } catch (err) {
     fail({ code: "network", message: "The network connection failed. Check your connection and try again." });
   }
@@ -520,6 +522,8 @@ function faceSection(face, i) {
   list.className = "cards";
   for (const m of face.matches) list.append(card(m));
   section.append(list);
+  const why = whySection(face, i);  // why.js: the top lookalikes side by side, which parts agree, a card to share
+  if (why) section.append(why);
   return section;
 }
 
