@@ -292,6 +292,34 @@ def test_cloudfront_routes_page_api_and_thumbnails(synth: SimpleNamespace) -> No
     assert thumbnails["AllowedMethods"] == ["GET", "HEAD"]
 
 
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"  # CloudFront's managed SecurityHeadersPolicy
+
+
+def test_gallery_images_allow_the_pages_served_elsewhere_by_cors(
+    synth: SimpleNamespace, synth_with_context: SimpleNamespace
+) -> None:
+    """The page draws gallery images on a canvas (the share card): from this distribution's page they are
+    same-origin; pages of other origins need CORS, or the canvas is tainted."""
+
+    def gallery_behaviour(s: SimpleNamespace) -> dict[str, Any]:
+        config = props(s, "Distribution")["DistributionConfig"]
+        return next(b for b in config["CacheBehaviors"] if b["PathPattern"] == "/" + DEPLOYMENT.gallery_public_pattern)
+
+    assert gallery_behaviour(synth)["ResponseHeadersPolicyId"] == SECURITY_HEADERS
+    assert not resources(synth, "AWS::CloudFront::ResponseHeadersPolicy")
+    ((name, policy),) = resources(synth_with_context, "AWS::CloudFront::ResponseHeadersPolicy").items()
+    assert logical_of(gallery_behaviour(synth_with_context)["ResponseHeadersPolicyId"]) == name
+    config = policy["Properties"]["ResponseHeadersPolicyConfig"]
+    cors = config["CorsConfig"]
+    assert cors["AccessControlAllowOrigins"] == {"Items": ["https://photos.example.org"]}
+    assert cors["AccessControlAllowMethods"] == {"Items": ["GET", "HEAD"]}
+    assert cors["AccessControlAllowCredentials"] is False and cors["OriginOverride"] is True
+    security = config["SecurityHeadersConfig"]
+    assert security["ContentTypeOptions"] == {"Override": True}
+    assert security["FrameOptions"]["FrameOption"] == "SAMEORIGIN"
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 365 * 24 * 3600
+
+
 def test_uploads_expire_and_accept_posts_only_from_the_page(
     synth: SimpleNamespace, synth_with_context: SimpleNamespace
 ) -> None:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aws_cdk import Annotations, Aws, Fn
+from aws_cdk import Annotations, Aws, Duration, Fn
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
@@ -54,11 +54,47 @@ def add_distribution(stack: LookalikeStack) -> None:
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-                response_headers_policy=headers,
+                response_headers_policy=gallery_headers(stack),
             ),
         },
     )
     allow_distribution(stack)
+
+
+def gallery_headers(stack: LookalikeStack) -> cloudfront.IResponseHeadersPolicy:
+    """The gallery's images' headers.  The page draws them on a canvas (the share card), which a
+    cross-origin image without CORS would taint: from this distribution's own page they are same-origin
+    and need nothing; pages served elsewhere (``-c allowed_origin=...``) are allowed by CORS, with the
+    same security headers as CloudFront's managed policy."""
+    extra_origins = stack.extra_origins()
+    if not extra_origins:
+        return cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS
+    return cloudfront.ResponseHeadersPolicy(
+        stack,
+        "GalleryImagesHeaders",
+        comment="lookalike gallery images: security headers, CORS for the pages served elsewhere",
+        cors_behavior=cloudfront.ResponseHeadersCorsBehavior(
+            access_control_allow_origins=extra_origins,
+            access_control_allow_methods=["GET", "HEAD"],
+            access_control_allow_headers=["*"],  # at least one is required; images are simple GETs
+            access_control_allow_credentials=False,
+            access_control_max_age=Duration.hours(1),
+            origin_override=True,
+        ),
+        security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+            content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+            frame_options=cloudfront.ResponseHeadersFrameOptions(
+                frame_option=cloudfront.HeadersFrameOption.SAMEORIGIN, override=False
+            ),
+            referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override=False
+            ),
+            strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                access_control_max_age=Duration.days(365), override=False
+            ),
+            xss_protection=cloudfront.ResponseHeadersXSSProtection(protection=True, mode_block=True, override=False),
+        ),
+    )
 
 
 def allow_distribution(stack: LookalikeStack) -> None:
