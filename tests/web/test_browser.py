@@ -338,6 +338,7 @@ def test_hostile_credit_reaches_the_page_as_text(
     shows them as text; no script runs, no tracking image loads, no ``javascript:`` link is made."""
     import sqlite3
 
+    from PIL import Image
     from tests.wikidata.world import HOSTILE
 
     her = next(f for name, f in sorted(famous_people.items()) if f.sex == "female")
@@ -376,6 +377,14 @@ def test_hostile_credit_reaches_the_page_as_text(
     hrefs = [a.get_attribute("href") or "" for a in faces.locator("a").all()]
     assert not [h for h in hrefs if not h.startswith(("https://", "http://"))], hrefs
     assert first.locator(".credit a").count() == 0  # neither the licence nor the source was a web address
+    panel = page.locator("#face-0 .why-panel").first  # the aligned pair and its card to share: text too
+    sync_api.expect(panel.locator("h4")).to_have_text(f"You and {her.name}")
+    with page.expect_download() as download:
+        panel.locator("button.share").click()
+    card = Image.open(download.value.path())
+    card.load()
+    assert card.text["Description"].startswith(f"Photo: {HOSTILE}")  # written as it is, links dropped
+    assert "javascript" not in card.text["Description"].removeprefix(f"Photo: {HOSTILE}")
     page.wait_for_timeout(300)
     assert dialogs == [] and page.evaluate("() => window.owned") is None
     assert not [u for u in requests if "tracker.example" in u or u.endswith("/x")]

@@ -14,6 +14,8 @@ const PART_ORDER = ["eyes", "brows", "nose", "mouth", "shape"];
 let photoSource = null;  // a promise of the chosen photo, decoded upright (EXIF orientation applied)
 
 function setPhotoSource(file) {
+  const before = photoSource;
+  if (before) before.then((bitmap) => bitmap && bitmap.close && bitmap.close());  // the last photo's pixels go
   if (!file) { photoSource = null; return; }
   photoSource = typeof createImageBitmap === "function"
     ? createImageBitmap(file, { imageOrientation: "from-image" }).catch(() => null)
@@ -29,12 +31,17 @@ async function drawAlignedPhoto(canvas, frame) {
   const [[a, b, c], [d, e, f]] = frame.matrix;
   const ctx = canvas.getContext("2d");
   ctx.save();
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = "high";
-  ctx.setTransform(a, d, b, e, c + 0.5 - (a + b) / 2, f + 0.5 - (d + e) / 2);
-  ctx.drawImage(photo, 0, 0);
-  ctx.restore();
-  return true;
+  try {
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.setTransform(a, d, b, e, c + 0.5 - (a + b) / 2, f + 0.5 - (d + e) / 2);
+    ctx.drawImage(photo, 0, 0);
+    return true;
+  } catch (_) {  // another photo was chosen meanwhile (its bitmap closed)
+    return false;
+  } finally {
+    ctx.restore();
+  }
 }
 
 // A gallery image (the aligned face, or the thumbnail where the gallery has none) drawn on `canvas`.
