@@ -63,6 +63,7 @@ class PairCheck:
 class Stability:
     pairs: int
     same_first: float  # share of pairs whose first-ranked part is unchanged
+    first_in_two: float  # share of pairs whose first-ranked part is still among the first two
     rho: float  # mean Spearman's rho between the rankings
 
 
@@ -140,9 +141,10 @@ def _check(
 def _stability(checks: list[PairCheck], which: str) -> Stability:
     seen = [(c.ranking, getattr(c, which)) for c in checks if getattr(c, which) is not None]
     if not seen:
-        return Stability(0, float("nan"), float("nan"))
+        return Stability(0, float("nan"), float("nan"), float("nan"))
     same = float(np.mean([a[0] == b[0] for a, b in seen]))
-    return Stability(len(seen), same, float(np.mean([mean_rank_agreement(a, b) for a, b in seen])))
+    two = float(np.mean([a[0] in b[:2] for a, b in seen]))
+    return Stability(len(seen), same, two, float(np.mean([mean_rank_agreement(a, b) for a, b in seen])))
 
 
 def _cost(
