@@ -26,10 +26,11 @@ WEBSOCKET_GUIDE = """
 
 Connect, read `hello`, then send a `MatchMessage` (`{"action": "match", "key": ...}`, the key of a photo
 uploaded with a presigned POST from `POST /api/uploads`, or `{"action": "match", "keys": [...]}`, the keys
-of 2-5 photos of one person, each uploaded with its own presigned POST, matched as one) or a `ResumeMessage`. The server answers with
-events (schema `WebSocketEvent`): `queued` (with the job's `resume_token`, given only here), `resumed`,
-then from a worker `processing`, `faces_found` and one of `matched` / `failed` carrying a `PhotoResult`;
-`error` when a message cannot be honoured, `moved` when the page reconnected elsewhere.
+of 2-5 photos of one person, each uploaded with its own presigned POST, matched as one) or a
+`ResumeMessage`. The server answers with events (schema `WebSocketEvent`): `queued` (with the job's
+`resume_token`, given only here), `resumed`, then from a worker `processing`, `faces_found` (one photo)
+and one of `matched` / `failed` carrying a `PhotoResult`; `error` when a message cannot be honoured,
+`moved` when the page reconnected elsewhere.
 """
 
 

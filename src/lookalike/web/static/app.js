@@ -329,6 +329,7 @@ function startShowing(file, several) {
   clearBoxes();
   showShots(several);
   $("result-title").textContent = several.length ? "Your photos" : "Your photo";
+  $("steps").querySelector('[data-step="upload"]').textContent = several.length ? "Uploading the photos" : "Uploading the photo";
   $("result").hidden = false;
   $("photo").src = URL.createObjectURL(file);
   setPhotoSource(file);  // why.js: the user's aligned face is cut from it, here in the page
