@@ -131,6 +131,31 @@ def test_a_key_not_uploaded_is_named_and_nothing_is_recorded(embedded: Any) -> N
     assert queue.depth() == 0 and all(jobs.by_key(k) is None for k in keys)
 
 
+def test_a_jobs_file_of_an_older_version_gets_every_key_indexed(tmp_path: Path) -> None:
+    import sqlite3
+
+    from lookalike.service.ports import DuplicateJob
+
+    old, path = new_key(), tmp_path / "jobs.sqlite"
+    with sqlite3.connect(path) as db:  # the table as it was before jobs of several photos
+        db.execute(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, connection_id TEXT NOT NULL, "
+            "state TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, expires_at REAL NOT NULL, "
+            "attempts INTEGER NOT NULL DEFAULT 0, worker INTEGER, result TEXT, endpoint TEXT NOT NULL DEFAULT '', "
+            "token_hash TEXT NOT NULL DEFAULT '')"
+        )
+        db.execute(
+            "INSERT INTO jobs (id, key, connection_id, state, created_at, updated_at, expires_at) "
+            "VALUES ('old-job', ?, 'c', 'queued', 0, 0, ?)",
+            (old, time.time() + 3600),
+        )
+    jobs = SqliteJobStore(path)
+    assert jobs.by_key(old).id == "old-job" and jobs.by_key(old).extra_keys == []
+    with pytest.raises(DuplicateJob):  # its key cannot become another job's extra photo
+        jobs.create("new-job", new_key(), "c", extra_keys=[old])
+    assert jobs.get("new-job") is None
+
+
 def a_job_of(embedded: Any, n: int = 3) -> tuple[JobProcessor, list[str], Any]:
     storage, queue, jobs = embedded
     keys = uploaded(storage, n)
