@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lookalike.errors import ConfigurationError
-from lookalike.service.jobs import JobService
+from lookalike.service.jobs import JobService, MatchSeveral
 from lookalike.service.ports import ConnectionNotifier, JobQueue, JobStore, ObjectStorage
 from lookalike.service.protocol import Conversation
 from lookalike.service.uploads import UploadService
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from lookalike.adapters.notifiers import HttpNotifier
     from lookalike.adapters.sqlite_jobs import SqliteJobStore
     from lookalike.adapters.sqlite_queue import SqliteQueue
+    from lookalike.person_filter import PersonFilter
     from lookalike.service.matching import MatchService
+    from lookalike.service.results import PhotoResult
     from lookalike.service.worker import WorkerLoop
 
 __all__ = [
@@ -182,6 +184,16 @@ def match_service(settings: Settings) -> MatchService:
     return MatchService(settings)
 
 
+def several_matcher(service: MatchService) -> MatchSeveral:
+    """Several photos of one person as one query, on ``service`` (the use case of ``--same-person``)."""
+    from lookalike.service.several import match_same_person
+
+    def match(photos: list[tuple[str, bytes]], person_filter: PersonFilter | None = None) -> PhotoResult:
+        return match_same_person(service, photos, person_filter)
+
+    return match
+
+
 def build_worker_loop(
     settings: Settings, api_url: str | None = None, heartbeat: Callable[[], None] | None = None
 ) -> WorkerLoop:
@@ -206,15 +218,17 @@ def build_worker_loop(
         wait = 0.5
     else:
         raise ConfigurationError(f"LOOKALIKE_PROFILE={settings.profile!r}: use 'embedded' or 'aws'.")
+    service = match_service(settings)
     processor = JobProcessor(
         storage,
         queue,
         jobs,
         notifier,
-        match_service(settings).match_bytes,
+        service.match_bytes,
         pause_seconds=settings.worker_pause_seconds,
         thumbnails=settings.thumbnail_url,
         aligned=settings.aligned_url,
+        match_several=several_matcher(service),
     )
     return WorkerLoop(
         processor,

@@ -66,6 +66,7 @@ class System:
             "HOME": str(self.home),
             "LOOKALIKE_HOME": str(self.home / f"worker-{uuid.uuid4().hex[:8]}"),
             "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(ROOT / "src"),  # this checkout's code, whichever checkout the venv installed
         }
         env.update({f"LOOKALIKE_{k.upper()}": v for k, v in settings.items()})
         return env

@@ -359,3 +359,69 @@ def test_resume_is_refused_without_the_token_on_both_stores(store: JobStore) -> 
     assert store.get(job.id).connection_id == "owner" and not moved
     assert service.resume(job.id, "tab-2", "e2", token="the-secret", on_moved=lambda *a: moved.append(a))
     assert moved == [(job.id, "owner", "")] and store.get(job.id).connection_id == "tab-2"
+
+
+# -- a match of several photos: a job with extra keys -----------------------------------------
+
+
+def test_a_job_of_several_photos_records_every_key_in_order(store: JobStore) -> None:
+    job_id, keys = new_id(), [upload_key() for _ in range(3)]
+    made = store.create(job_id, keys[0], "conn", extra_keys=keys[1:])
+    got = store.get(job_id)
+    assert got == made and got.key == keys[0] and got.extra_keys == keys[1:] and got.keys == keys
+    assert all(store.by_key(key) == got for key in keys)  # found by any of its keys: the sweep leaves them
+    assert store.by_key(upload_key()) is None
+    one = store.create(new_id(), upload_key(), "conn")
+    assert store.get(one.id).extra_keys == [] and store.get(one.id).keys == [one.key]
+
+
+def test_a_key_of_a_job_of_several_starts_no_other_job(store: JobStore) -> None:
+    first, second = upload_key(), upload_key()
+    job = store.create(new_id(), first, "conn", extra_keys=[second])
+    for key, extra in ((second, []), (upload_key(), [first]), (upload_key(), [upload_key(), second])):
+        refused = new_id()
+        with pytest.raises(DuplicateJob):
+            store.create(refused, key, "conn-2", extra_keys=extra)
+        assert store.get(refused) is None  # all or nothing: no job, and none of its keys taken
+        fresh = [k for k in (key, *extra) if k not in (first, second)]
+        assert all(store.by_key(k) is None for k in fresh)
+    assert store.by_key(second) == store.get(job.id)
+
+
+def test_an_expired_job_of_several_frees_every_key(make_store: Factory) -> None:
+    store = make_store(ttl_seconds=1)
+    keys = [upload_key() for _ in range(3)]
+    job_id = new_id()
+    store.create(job_id, keys[0], "conn", extra_keys=keys[1:])
+    time.sleep(2.1)
+    assert store.get(job_id) is None and all(store.by_key(k) is None for k in keys)
+    again = store.create(new_id(), keys[2], "conn", extra_keys=keys[:2])
+    assert all(store.by_key(k) == again for k in keys)
+
+
+def test_finishing_a_job_of_several_keeps_every_key_for_another_ttl(make_store: Factory) -> None:
+    store = make_store(ttl_seconds=3)
+    keys = [upload_key() for _ in range(2)]
+    job_id, t0 = new_id(), time.time()
+    store.create(job_id, keys[0], "conn", extra_keys=keys[1:])
+    time.sleep(max(0.0, t0 + 2 - time.time()))
+    assert store.finish(job_id, "failed", {"error": {"code": "not_same_person"}}) is True
+    time.sleep(max(0.0, t0 + 4.3 - time.time()))  # past the first expiry, before the second
+    assert [store.by_key(k).id for k in keys] == [job_id, job_id]
+    assert store.get(job_id).extra_keys == keys[1:]
+
+
+def test_the_extra_keys_are_a_list_item_and_each_key_has_its_pointer(dynamo: Any) -> None:
+    store = DynamoJobStore("jobs-test", 600, client=dynamo)
+    job_id, keys = new_id(), [upload_key() for _ in range(5)]
+    store.create(job_id, keys[0], "conn", extra_keys=keys[1:])
+    item = dynamo.get_item(TableName="jobs-test", Key={PK: {"S": f"job#{job_id}"}})["Item"]
+    assert item["extra_keys"] == {"L": [{"S": k} for k in keys[1:]]}  # a list keeps the photos' order
+    for key in keys:
+        pointer = dynamo.get_item(TableName="jobs-test", Key={PK: {"S": f"key#{key}"}})["Item"]
+        assert pointer["job_id"] == {"S": job_id}
+    single = store.create(new_id(), upload_key(), "conn")
+    plain = dynamo.get_item(TableName="jobs-test", Key={PK: {"S": f"job#{single.id}"}})["Item"]
+    assert "extra_keys" not in plain  # one photo: no attribute (and never an empty set)
+    with pytest.raises(ValueError):  # one transaction cannot put one pointer twice
+        store.create(new_id(), keys[0], "conn", extra_keys=[keys[0]])

@@ -223,6 +223,55 @@ def test_malformed_websocket_messages_get_an_error_event(aws, route: str, body: 
     assert event["event"] == "error" and event["error"]["code"] == code
 
 
+def test_a_match_of_several_photos_is_one_job_whose_sqs_message_carries_the_extra_keys(aws) -> None:
+    from lookalike.adapters.dynamo_jobs import DynamoJobStore
+
+    s3, sqs, queue_url, notifier = aws
+    keys = [f"uploads/{uuid.uuid4()}" for _ in range(3)]
+    for key in keys:
+        s3.put_object(Bucket="uploads", Key=key, Body=b"photo")
+    message = {"action": "match", "keys": keys, "sex": "female"}
+    lambdas.websocket_handler(ws_event("match", "c1", message))
+    (queued,) = notifier.events("c1")
+    assert queued["event"] == "queued" and queued["key"] == keys[0]
+    (sent,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0, VisibilityTimeout=0)["Messages"]
+    body = json.loads(sent["Body"])
+    assert body["key"] == keys[0] and body["extra_keys"] == keys[1:] and body["filter"] == {"sex": "female"}
+    jobs = DynamoJobStore("jobs")
+    assert jobs.get(queued["job"]).keys == keys
+    assert all(jobs.by_key(key).id == queued["job"] for key in keys)  # DynamoDB holds every key
+    lambdas.websocket_handler(ws_event("match", "c2", message))  # the same keys again: the same job
+    (resumed,) = notifier.events("c2")
+    assert resumed["event"] == "resumed" and resumed["job"] == queued["job"] and resumed["resume_token"]
+    lambdas.websocket_handler(ws_event("match", "c3", {"action": "match", "key": keys[1]}))
+    (taken,) = notifier.events("c3")
+    assert taken["event"] == "error" and taken["error"]["code"] == "key_taken"
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    assert len(messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("keys", "code"),
+    [
+        ("uploads/x", "bad_keys"),
+        (["one"], "bad_key_count"),
+        ([f"uploads/{uuid.uuid4()}", "../../etc/passwd"], "bad_key"),
+        ([f"uploads/{uuid.UUID(int=7)}"] * 2, "duplicate_keys"),
+        ([f"uploads/{uuid.uuid4()}", f"uploads/{uuid.uuid4()}"], "not_uploaded"),
+    ],
+)
+def test_keys_that_cannot_be_taken_are_refused_before_anything_is_queued(aws, keys: Any, code: str) -> None:
+    s3, sqs, queue_url, notifier = aws
+    if code == "not_uploaded":
+        s3.put_object(Bucket="uploads", Key=keys[0], Body=b"photo")  # the first is there, the second is not
+    lambdas.websocket_handler(ws_event("match", "c9", {"action": "match", "keys": keys}))
+    (event,) = notifier.events("c9")
+    assert event["event"] == "error" and event["error"]["code"] == code
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
+    if code == "not_uploaded":
+        assert "photo 2 of 2" in event["error"]["message"]
+
+
 def test_job_status_of_an_unknown_job_is_404(aws) -> None:
     response = lambdas.jobs_handler(http_event("GET", "/api/jobs/x", path_parameters={"job_id": "x"}))
     assert response["statusCode"] == 404

@@ -45,6 +45,29 @@ def test_a_photo_goes_through_the_whole_aws_flow(system: System, two_people: byt
     assert job.json()["result"]["faces"] == result["faces"]
 
 
+def test_several_photos_of_one_person_go_through_the_aws_flow_as_one_job(system: System, data: Path) -> None:
+    five = data / "small" / "five_celeb"
+    ben = sorted((five / "Ben_Affleck").glob("*.jpg"))[:3]
+    madonna = sorted((five / "Madonna").glob("*.jpg"))[0]
+    keys = [system.upload(p.read_bytes()) for p in ben]
+    with Client(system.stack.websocket_url) as ws:
+        ws.send({"action": "match", "keys": keys})
+        events = ws.until("matched", "failed", timeout=120)
+    assert [e["event"] for e in events] == ["queued", "processing", "matched"], events
+    result = events[-1]["result"]
+    assert result["same_person"]["photos"] == ["photo 1", "photo 2", "photo 3"]
+    assert [face["matches"][0]["name"] for face in result["faces"]] == ["Ben_Affleck"]
+    assert not any(system.object_exists(key) for key in keys)  # every photo deleted from S3
+
+    mixed = [system.upload(p.read_bytes()) for p in (ben[0], madonna)]
+    with Client(system.stack.websocket_url) as ws:
+        ws.send({"action": "match", "keys": mixed})
+        failed = ws.until("matched", "failed", timeout=120)[-1]
+    assert failed["event"] == "failed" and failed["error"]["code"] == "not_same_person"
+    assert not any(system.object_exists(key) for key in mixed)
+    assert system.job(failed["job"]).json()["state"] == "failed"
+
+
 def test_the_worker_identity_holds_only_its_grants(system: System) -> None:
     """The emulator enforces IAM: the worker's keys read and delete uploads and read the gallery, and
     nothing else (no writing uploads, no sending jobs, no reading outside ``uploads/``)."""

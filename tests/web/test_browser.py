@@ -524,3 +524,77 @@ def test_a_blurred_face_says_so_on_its_card_section(small_page, data: Path, tmp_
     page.wait_for_selector(".face .card")
     sync_api.expect(page.locator(".face")).to_have_count(2)
     assert page.locator(".face .hint").count() == 0
+
+
+@pytest.fixture(scope="module")
+def five_server(start_server, small_gallery: Path) -> Server:
+    """small/face_recognition and small/five_celeb (several photos of each person)."""
+    return start_server(workers=1, gallery=small_gallery)
+
+
+@pytest.fixture
+def five_page(browser, five_server: Server):
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(five_server.url + "/")
+    yield page
+    context.close()
+
+
+def uploads_waiting(server: Server) -> list[str]:
+    uploads = server.settings.home / "storage" / "uploads"
+    return sorted(p.name for p in uploads.iterdir()) if uploads.exists() else []
+
+
+def test_several_photos_of_me_are_matched_as_one_face_and_a_mix_is_refused(
+    five_page, five_server: Server, data: Path, artifacts: Path
+) -> None:
+    page = five_page
+    five = data / "small" / "five_celeb"
+    ben = sorted((five / "Ben_Affleck").glob("*.jpg"))[:3]
+    label = page.get_by_label("These are all me (2-5 photos)")  # the input, found by its label
+    label.set_input_files([str(p) for p in ben])
+    page.wait_for_selector(".face .identity")
+    sync_api.expect(page.locator(".face")).to_have_count(1)  # one face: the combined query
+    sync_api.expect(page.locator("#shots li")).to_have_count(3)
+    assert page.locator("#shots img").evaluate_all("imgs => imgs.map(i => i.alt)") == [
+        f"Photo {i + 1}: {p.name}" for i, p in enumerate(ben)
+    ]
+    assert "You, from 3 photos" in page.locator(".face h3").inner_text()
+    assert "this is Ben Affleck" in page.locator(".face h3").inner_text()
+    sync_api.expect(page.locator("#caption")).to_contain_text("Your 3 photos, combined into one face")
+    sync_api.expect(page.locator("#steps li.done")).to_have_count(5)
+    assert page.locator("#message").is_hidden()
+    page.wait_for_function(THUMBNAILS_LOADED)
+    assert page.evaluate("window.__csp") == []
+    assert uploads_waiting(five_server) == []  # each photo went up on its own and is gone once matched
+    page.screenshot(path=str(artifacts / "web-several-photos.png"), full_page=True)
+
+    madonna = sorted((five / "Madonna").glob("*.jpg"))[0]
+    label.set_input_files([str(ben[0]), str(ben[1]), str(madonna)])
+    message = page.locator("#message")
+    sync_api.expect(message).to_contain_text("photo 3 looks like someone else")
+    sync_api.expect(page.locator("#shots li.odd")).to_have_count(1)
+    sync_api.expect(page.locator("#shots li.odd")).to_contain_text("Photo 3: someone else?")
+    sync_api.expect(page.locator("#steps li.failed")).to_have_count(1)
+    assert page.locator(".face").count() == 0
+    assert uploads_waiting(five_server) == []
+    page.screenshot(path=str(artifacts / "web-several-photos-refused.png"), full_page=True)
+
+
+def test_one_photo_among_several_is_not_enough(five_page, data: Path) -> None:
+    page = five_page
+    photo = sorted((data / "small" / "five_celeb" / "Ben_Affleck").glob("*.jpg"))[0]
+    page.set_input_files("#files", str(photo))
+    sync_api.expect(page.locator("#message")).to_contain_text("Choose 2 to 5 photos of yourself")
+    assert page.locator("#progress").is_hidden()
+
+
+def test_the_several_photos_input_is_reached_by_keyboard(five_page) -> None:
+    page = five_page
+    page.locator("#file").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "files"
+    assert page.evaluate("document.activeElement.multiple") is True

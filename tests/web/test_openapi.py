@@ -51,3 +51,19 @@ def test_a_real_result_and_its_events_fit_the_documented_schemas(server: Server,
         refused = ws.recv()
     adapter = TypeAdapter(Hello | Error)
     assert adapter.validate_python(hello).event == "hello" and adapter.validate_python(refused).event == "error"
+
+
+def test_the_match_message_is_documented_with_key_or_two_to_five_keys() -> None:
+    import jsonschema
+
+    from lookalike.web.schema import websocket_schemas
+
+    schemas = websocket_schemas()
+    match = {**schemas["MatchMessage"], "$defs": schemas}
+    key = "uploads/00000000-0000-0000-0000-00000000dead"
+    keys = [f"uploads/00000000-0000-0000-0000-00000000000{i}" for i in range(5)]
+    for good in ({"key": key}, {"keys": keys[:2]}, {"keys": keys, "sex": "female"}):
+        jsonschema.validate({"action": "match", **good}, match)
+    for bad in ({}, {"key": key, "keys": keys[:2]}, {"keys": keys[:1]}, {"keys": [*keys, key]}, {"keys": [key, key]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"action": "match", **bad}, match)

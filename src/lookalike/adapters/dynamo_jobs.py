@@ -6,21 +6,25 @@ Layout (partition key ``pk``, a string; TTL on ``expires_at``, epoch seconds):
   resume token; absent on jobs made before there were tokens), ``state``, ``created_at``,
   ``updated_at``, ``attempts``, ``worker``, ``expires_at`` and, once finished, its result as JSON text
   in ``result`` (JSON rather than DynamoDB maps: numbers stay floats, no ``Decimal``) or, when that
-  text is big, zlib-compressed in the binary attribute ``result_z``.
-* ``key#<upload key>`` — ``job_id`` of the one job of that upload.  Created in the same transaction as
-  the job, both on the condition that the item does not exist (or has expired), so two submissions of
-  one key racing each other make one job: the other gets :class:`DuplicateJob`.  A secondary index on
+  text is big, zlib-compressed in the binary attribute ``result_z``.  A job of several photos has its
+  other uploads' keys in ``extra_keys``, a list of strings in their order (a list, not a string set:
+  sets have no order and cannot be empty; the attribute is left out for one photo).
+* ``key#<upload key>`` — ``job_id`` of the one job of that upload, one item per key of the job (its
+  first and its extra ones).  Created in the same transaction as the job (at most six items, each
+  distinct: a transaction may not touch one item twice), all on the condition that the item does not
+  exist (or has expired), so two submissions sharing a key racing each other make one job: the other
+  gets :class:`DuplicateJob`.  A secondary index on
   ``key`` could not refuse the second job (indexes are written after the fact and eventually consistent).
 
 Finishing is one conditional ``UpdateItem`` of the job (``state`` not yet ``done``/``failed``), which
 DynamoDB applies atomically: the first result is stored and every later attempt gets False.  The key
-item's expiry is then moved along with the job's; should that second write be lost, ``by_key`` merely
+items' expiry is then moved along with the job's; should those writes be lost, ``by_key`` merely
 stops finding the finished job a little early.
 
 DynamoDB deletes expired items lazily (within a couple of days), so every read also checks
 ``expires_at`` itself: an expired job is invisible at once, as it is in SQLite.
 
-API calls made: GetItem, UpdateItem and TransactWriteItems (of two Puts).  IAM authorises a
+API calls made: GetItem, UpdateItem and TransactWriteItems (of Puts: the job and a pointer per key).  IAM authorises a
 transaction's parts as their single-item actions, so the IAM actions needed are ``dynamodb:GetItem``
 (reading: ``get``, ``by_key``) plus ``dynamodb:PutItem`` and ``dynamodb:UpdateItem`` (writing);
 ``create_jobs_table`` (tests and emulators only) also uses CreateTable, DescribeTable and
@@ -35,6 +39,7 @@ import random
 import re
 import time
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from lookalike.service.ports import DuplicateJob, Job
@@ -130,6 +135,7 @@ def _job(item: dict[str, Any]) -> Job:
         result=_decode_result(item),
         endpoint=item.get("endpoint", {"S": ""})["S"],
         token_hash=item.get("token_hash", {"S": ""})["S"],
+        extra_keys=[value["S"] for value in item.get("extra_keys", {"L": []})["L"]],
     )
 
 
@@ -169,7 +175,7 @@ class DynamoJobStore:
         if pointer is None:
             return None
         job = self.get(pointer["job_id"]["S"])
-        return job if job is not None and job.key == key else None
+        return job if job is not None and key in job.keys else None
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -195,10 +201,21 @@ class DynamoJobStore:
             return None
         return response["Attributes"]
 
-    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "", token_hash: str = "") -> Job:
+    def create(
+        self,
+        job_id: str,
+        key: str,
+        connection_id: str,
+        endpoint: str = "",
+        token_hash: str = "",
+        extra_keys: Sequence[str] = (),
+    ) -> Job:
+        extra = list(extra_keys)
+        if len({key, *extra}) < 1 + len(extra):
+            raise ValueError("a job's keys must be distinct")  # the protocol refuses them; one transaction could not
         now = time.time()
         expires = _expiry(now, self.ttl)
-        job_item = {
+        job_item: dict[str, Any] = {
             PK: _s(f"job#{job_id}"),
             "id": _s(job_id),
             "key": _s(key),
@@ -211,7 +228,9 @@ class DynamoJobStore:
             "attempts": _n(0),
             TTL_ATTRIBUTE: expires,
         }
-        key_item = {PK: _s(f"key#{key}"), "job_id": _s(job_id), TTL_ATTRIBUTE: expires}
+        if extra:
+            job_item["extra_keys"] = {"L": [_s(k) for k in extra]}
+        key_items = [{PK: _s(f"key#{k}"), "job_id": _s(job_id), TTL_ATTRIBUTE: expires} for k in [key, *extra]]
         absent = {
             "ConditionExpression": "attribute_not_exists(#pk) OR #exp < :now",
             "ExpressionAttributeNames": {"#pk": PK, "#exp": TTL_ATTRIBUTE},
@@ -221,8 +240,7 @@ class DynamoJobStore:
             try:
                 self.client.transact_write_items(
                     TransactItems=[
-                        {"Put": {"TableName": self.table, "Item": job_item, **absent}},
-                        {"Put": {"TableName": self.table, "Item": key_item, **absent}},
+                        {"Put": {"TableName": self.table, "Item": item, **absent}} for item in [job_item, *key_items]
                     ]
                 )
                 break
@@ -232,7 +250,9 @@ class DynamoJobStore:
                 if attempt == _CONFLICT_RETRIES - 1:  # only conflicts with a racing transaction: try again
                     raise
                 time.sleep(min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))  # jitter: racers part ways
-        return Job(job_id, key, connection_id, "queued", now, now, endpoint=endpoint, token_hash=token_hash)
+        return Job(
+            job_id, key, connection_id, "queued", now, now, endpoint=endpoint, token_hash=token_hash, extra_keys=extra
+        )
 
     def start(self, job_id: str, worker: int) -> Job | None:
         item = self._update(
@@ -267,17 +287,18 @@ class DynamoJobStore:
         )
         if item is None:
             return False
-        try:  # keep the key's pointer for as long as the finished job (see the module docstring)
-            self.client.update_item(
-                TableName=self.table,
-                Key={PK: _s(f"key#{item['key']['S']}")},
-                UpdateExpression="SET #exp = :expires",
-                ConditionExpression="#job_id = :id",
-                ExpressionAttributeNames={"#exp": TTL_ATTRIBUTE, "#job_id": "job_id"},
-                ExpressionAttributeValues={":expires": expires, ":id": _s(job_id)},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass  # the pointer is gone or names another job: nothing to extend
+        for key in _job(item).keys:  # keep the keys' pointers for as long as the finished job (module docstring)
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={PK: _s(f"key#{key}")},
+                    UpdateExpression="SET #exp = :expires",
+                    ConditionExpression="#job_id = :id",
+                    ExpressionAttributeNames={"#exp": TTL_ATTRIBUTE, "#job_id": "job_id"},
+                    ExpressionAttributeValues={":expires": expires, ":id": _s(job_id)},
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass  # the pointer is gone or names another job: nothing to extend
         return True
 
     def attach(self, job_id: str, connection_id: str, endpoint: str = "", token_hash: str | None = None) -> Job | None:

@@ -3,7 +3,7 @@
 Delivery is at least once (the queue redelivers after a crash), so processing is made idempotent:
 the first finished attempt stores the result; a later attempt of a finished job only re-sends that
 stored result, and the connection side drops a second terminal event for the same job.  The user's
-photo is deleted as soon as the job has finished, whatever the outcome.
+photo (every photo of a match of several) is deleted as soon as the job has finished, whatever the outcome.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from lookalike.documents import to_json
@@ -57,6 +57,12 @@ class Match(Protocol):
     ) -> PhotoResult: ...
 
 
+class MatchSeveral(Protocol):
+    """2-5 photos of one person (name, bytes) -> one result (:func:`~lookalike.service.several.match_same_person`)."""
+
+    def __call__(self, photos: list[tuple[str, bytes]], person_filter: PersonFilter | None = ...) -> PhotoResult: ...
+
+
 #: Called with (job id, connection id, endpoint) of the connection a job was just moved away from.
 OnMoved = Callable[[str, str, str], None]
 
@@ -95,6 +101,14 @@ def job_filter(body: dict[str, Any]) -> PersonFilter | None:
         return None
 
 
+def body_keys(body: dict[str, Any]) -> list[str]:
+    """The upload keys a job's message names (its ``key``, then its ``extra_keys``): what to delete of a
+    job no longer recorded.  Only keys this system makes (a forged body names nothing else)."""
+    extra = body.get("extra_keys")
+    named = [body.get("key"), *(extra if isinstance(extra, list) else [])]
+    return [key for key in named if valid_key(key)]
+
+
 def too_slow(limit: float) -> PhotoResult:
     return PhotoResult.failed(
         "photo",
@@ -120,6 +134,7 @@ class JobService:
         on_moved: OnMoved | None = None,
         person_filter: PersonFilter | None = None,
         explain: bool = False,
+        extra_keys: Sequence[str] = (),
     ) -> tuple[Job, bool]:
         """(job, created).  Idempotent per key: a page that lost its connection before hearing the job id
         sends the same key again and is attached to the job already made (only the uploader knows the key).
@@ -130,22 +145,27 @@ class JobService:
         of the existing job (the key is the uploader's own secret: who has it may have a new token).
         ``person_filter`` (whom to compare with) travels with the job's message to the worker; the same key
         again keeps the job's first filter.  ``explain`` (say which parts agree) travels with it too.
+        ``extra_keys``: the other photos of a match of several photos of one person (checked by the
+        protocol: valid and distinct); every key must have been uploaded, and the same keys again (in the
+        same order) attach to the job they made.
         """
         if not key:
             raise JobError("missing_key", 'Say which upload to match: {"action": "match", "key": ...}.')
         if not valid_key(key):
             raise JobError("bad_key", "That is not an upload key this server made.")
         assert isinstance(key, str)
+        keys = [key, *extra_keys]
         hashed = token_hash(token) if token else ""
-        existing = self.jobs.by_key(key)
+        existing = self._existing(keys)
         if existing is not None:
             return self._move(existing, connection_id, endpoint, hashed or None, on_moved), False
-        if not self.storage.exists(key):
-            raise JobError("not_uploaded", "Nothing has been uploaded under that key (or it was already matched).")
+        self._check_uploaded(keys)
         try:
-            job = self.jobs.create(str(uuid.uuid4()), key, connection_id, endpoint, token_hash=hashed)
+            job = self.jobs.create(
+                str(uuid.uuid4()), key, connection_id, endpoint, token_hash=hashed, extra_keys=list(extra_keys)
+            )
         except DuplicateJob:  # the same key submitted twice at once: the other submission made the job
-            existing = self.jobs.by_key(key)
+            existing = self._existing(keys)
             if existing is None:
                 raise JobError("busy", "That upload is being submitted already; try again.") from None
             return self._move(existing, connection_id, endpoint, hashed or None, on_moved), False
@@ -155,12 +175,34 @@ class JobService:
             except Exception:  # the client left as it asked: the job still runs, its result stays fetchable
                 log.warning("could not tell the client job %s was queued", job.id, exc_info=True)
         body: dict[str, Any] = {"job_id": job.id, "key": key, "connection_id": connection_id, "endpoint": endpoint}
+        if extra_keys:
+            body["extra_keys"] = list(extra_keys)
         if person_filter is not None and not person_filter.empty:
             body["filter"] = person_filter.fields()
         if explain:
             body["explain"] = True
         self.queue.send(body)
         return job, True
+
+    def _existing(self, keys: list[str]) -> Job | None:
+        """The job these keys made already, if any; ``key_taken`` when one of them belongs to a job of other
+        photos (an upload is matched once: alone, or with the same other photos)."""
+        for key in keys:
+            job = self.jobs.by_key(key)
+            if job is not None:
+                if job.keys != keys:
+                    raise JobError(
+                        "key_taken",
+                        "A photo of this match was matched with other photos already; please upload it again.",
+                    )
+                return job
+        return None
+
+    def _check_uploaded(self, keys: list[str]) -> None:
+        for number, key in enumerate(keys, 1):
+            if not self.storage.exists(key):
+                which = f"photo {number} of {len(keys)}" if len(keys) > 1 else "that key"
+                raise JobError("not_uploaded", f"Nothing has been uploaded under {which} (or it was already matched).")
 
     def resume(
         self,
@@ -207,9 +249,11 @@ class JobProcessor:
         pause_seconds: float = 0.0,
         thumbnails: str = DEFAULT_THUMBNAIL_URL,
         aligned: str = DEFAULT_ALIGNED_URL,
+        match_several: MatchSeveral | None = None,
     ) -> None:
         self.storage, self.queue, self.jobs, self.notifier = storage, queue, jobs, notifier
         self.match = match
+        self.match_several = match_several
         self.pause_seconds = pause_seconds
         self.thumbnails = thumbnails
         self.aligned = aligned
@@ -229,37 +273,63 @@ class JobProcessor:
         job_id = message.body.get("job_id", "")
         job = self.jobs.get(job_id)
         if job is None:  # expired or never recorded: nothing to tell anyone
-            self.storage.delete(message.body.get("key", ""))
+            self._delete(body_keys(message.body))
             self.queue.delete(message.receipt)
             return
         if job.finished:  # a redelivery after the result was stored: re-send it, the client side dedupes
             self._notify(job, terminal_event(job))
-            self.storage.delete(job.key)
+            self._delete(job.keys)
             self.queue.delete(message.receipt)
             return
         job = self.jobs.start(job.id, os.getpid()) or job
         self._notify(job, Processing(job.id, message.receive_count))
         if self.pause_seconds and message.receive_count == 1:
             time.sleep(self.pause_seconds)  # tests only: a window in which to kill this worker
-        data = self.storage.get(job.key)
         person_filter = job_filter(message.body)
-        if data is None:
-            result = PhotoResult.failed(
-                "photo", "upload_missing", "The uploaded photo is gone; please upload it again."
-            )
-        elif person_filter is None:
-            result = PhotoResult.failed("photo", "bad_filter", "The job's filter cannot be read.")
+        if job.extra_keys:  # several photos of one person (``explain`` is for one photo's faces)
+            result = self._match_several(job, person_filter)
         else:
-
-            def on_faces(found: FacesFound) -> None:
-                if not self._finished(job.id):  # not after the job failed at its time limit
-                    self._notify(job, FacesFoundEvent.of(job.id, found))
-
-            explain = message.body.get("explain") is True
-            result = self.match(data, name="photo", on_faces=on_faces, person_filter=person_filter, explain=explain)
-            result = result.public(self.thumbnails, self.aligned)
+            result = self._match_one(job, person_filter, message.body.get("explain") is True)
         self.finish(job, result)
         self.queue.delete(message.receipt)
+
+    def _match_one(self, job: Job, person_filter: PersonFilter | None, explain: bool) -> PhotoResult:
+        data = self.storage.get(job.key)
+        if data is None:
+            return PhotoResult.failed("photo", "upload_missing", "The uploaded photo is gone; please upload it again.")
+        if person_filter is None:
+            return PhotoResult.failed("photo", "bad_filter", "The job's filter cannot be read.")
+
+        def on_faces(found: FacesFound) -> None:
+            if not self._finished(job.id):  # not after the job failed at its time limit
+                self._notify(job, FacesFoundEvent.of(job.id, found))
+
+        result = self.match(data, name="photo", on_faces=on_faces, person_filter=person_filter, explain=explain)
+        return result.public(self.thumbnails, self.aligned)
+
+    def _match_several(self, job: Job, person_filter: PersonFilter | None) -> PhotoResult:
+        """Several photos of one person, named "photo 1", "photo 2", ... in the order of their keys."""
+        names = [f"photo {number}" for number in range(1, len(job.keys) + 1)]
+        label = " + ".join(names)
+        photos: list[tuple[str, bytes]] = []
+        for name, key in zip(names, job.keys, strict=True):
+            data = self.storage.get(key)
+            if data is None:
+                return PhotoResult.failed(
+                    label,
+                    "upload_missing",
+                    f"The uploaded {name} of {len(names)} is gone; please upload the photos again.",
+                )
+            photos.append((name, data))
+        if person_filter is None:
+            return PhotoResult.failed(label, "bad_filter", "The job's filter cannot be read.")
+        if self.match_several is None:
+            return PhotoResult.failed(label, "not_supported", "This worker cannot match several photos as one.")
+        return self.match_several(photos, person_filter=person_filter).public(self.thumbnails, self.aligned)
+
+    def _delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self.storage.delete(key)
 
     def _finished(self, job_id: str) -> bool:
         job = self.jobs.get(job_id)
@@ -270,7 +340,7 @@ class JobProcessor:
         result wins, whichever attempt made it, and whoever stored it tells the client)."""
         state = "failed" if result.error else "done"
         stored_now = self.jobs.finish(job.id, state, to_json(result))
-        self.storage.delete(job.key)
+        self._delete(job.keys)
         if not stored_now:
             log.info("job %s had finished already (at its time limit, or by another attempt)", job.id)
             return False
@@ -284,7 +354,7 @@ class JobProcessor:
         stored already), tell the client and delete the message, so it is not handed to another worker."""
         job = self.jobs.get(message.body.get("job_id", ""))
         if job is None:
-            self.storage.delete(message.body.get("key", ""))
+            self._delete(body_keys(message.body))
         elif not job.finished:
             self.finish(job, too_slow(limit))
         self.queue.delete(message.receipt)
@@ -293,7 +363,7 @@ class JobProcessor:
         """A job whose worker died on every attempt: tell the client instead of leaving it waiting."""
         job = self.jobs.get(body.get("job_id", ""))
         if job is None:
-            self.storage.delete(body.get("key", ""))
+            self._delete(body_keys(body))
             return
         if not job.finished:
             self.finish(

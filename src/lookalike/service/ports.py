@@ -8,11 +8,16 @@ Nothing here imports a web framework or a cloud SDK.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 #: Upload keys are made by the server, never by a client: ``uploads/<uuid4>``.
 KEY_PATTERN = re.compile(r"^uploads/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+#: How many uploads one match of several photos of one person names (``keys``; the CLI's ``--same-person``).
+MIN_PHOTOS, MAX_PHOTOS = 2, 5
 
 
 def valid_key(key: object) -> bool:
@@ -127,6 +132,12 @@ class Job:
     result: dict[str, Any] | None = field(default=None)
     endpoint: str = ""  # where the connection lives (see ConnectionNotifier)
     token_hash: str = field(default="", repr=False)  # SHA-256 (hex) of its creator's resume token; never shown
+    extra_keys: list[str] = field(default_factory=list)  # the other photos of a match of several (after ``key``)
+
+    @property
+    def keys(self) -> list[str]:
+        """Every upload the job matches: ``key``, then the extra ones (one photo: just ``key``)."""
+        return [self.key, *self.extra_keys]
 
     @property
     def finished(self) -> bool:
@@ -152,13 +163,24 @@ class JobView:
 class JobStore(Protocol):
     """Job state and final result, kept for a while so a page can resume and ``GET /api/jobs/{id}`` works."""
 
-    def create(self, job_id: str, key: str, connection_id: str, endpoint: str = "", token_hash: str = "") -> Job:
-        """Record a new queued job; raises :class:`DuplicateJob` if the key already has one."""
+    def create(
+        self,
+        job_id: str,
+        key: str,
+        connection_id: str,
+        endpoint: str = "",
+        token_hash: str = "",
+        extra_keys: Sequence[str] = (),
+    ) -> Job:
+        """Record a new queued job of ``key`` (and ``extra_keys``, the other photos of a match of several);
+        raises :class:`DuplicateJob` if any of these keys already has a job."""
         ...
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def by_key(self, key: str) -> Job | None: ...
+    def by_key(self, key: str) -> Job | None:
+        """The job that has ``key`` among its keys (its first or an extra one), if any."""
+        ...
 
     def start(self, job_id: str, worker: int) -> Job | None:
         """Mark processing (unless finished) and count the attempt."""

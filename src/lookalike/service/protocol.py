@@ -1,6 +1,7 @@
 """The WebSocket protocol, one definition for every entry point (the embedded ASGI app and the Lambda).
 
-A client sends JSON objects: ``{"action": "match", "key": <upload key>}`` to match an uploaded photo
+A client sends JSON objects: ``{"action": "match", "key": <upload key>}`` to match an uploaded photo, or
+``{"action": "match", "keys": [<upload key>, ...]}`` to match 2-5 photos of one person as one query
 (with, optionally, a filter of whom to compare with: :class:`MatchMessage`),
 or ``{"action": "resume", "job": <job id>, "token": <resume token>}`` to follow a job again after
 reconnecting.  The server answers with events: ``queued`` (with the job's ``resume_token``, given only
@@ -21,7 +22,7 @@ from lookalike.errors import JobError, Refused
 from lookalike.person_filter import PersonFilter
 from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
 from lookalike.service.jobs import JobService, new_resume_token, terminal_event
-from lookalike.service.ports import ConnectionNotifier, Job
+from lookalike.service.ports import MAX_PHOTOS, MIN_PHOTOS, ConnectionNotifier, Job, valid_key
 
 ACTIONS = ("match", "resume")
 
@@ -50,7 +51,18 @@ def origin_allowed(origin: str | None, allowed: str, own_host: str | None = None
 
 @dataclass(frozen=True)
 class MatchMessage:
-    """``match``: match the photo uploaded under ``key`` (the key a presigned upload gave).
+    """``match``: match the photo uploaded under ``key`` (the key a presigned upload gave), or the 2-5
+    photos of one person uploaded under ``keys`` (each photo with its own presigned upload).
+
+    Exactly one of ``key`` and ``keys`` is sent.  With ``keys`` the photos' faces are checked to be one
+    person and combined into one query (as ``lookalike match --same-person``); the result has one face
+    (the first photo's, with the combined lookalikes) and ``same_person``; photos of more than one person
+    fail with ``not_same_person``, naming the photo that looks like someone else ("photo 2": the photos
+    are numbered in the order of ``keys``).  ``keys`` that cannot be taken get ``error``, nothing queued:
+    ``key_and_keys`` (both sent), ``bad_keys`` (not a list), ``bad_key_count`` (not 2-5),
+    ``bad_key`` (one is not an upload key), ``duplicate_keys`` (one upload named twice),
+    ``not_uploaded`` (one was not uploaded) or ``key_taken`` (one belongs to a match of other photos).
+    The same ``keys`` again follow the job already made, like the same ``key`` again.
 
     The optional fields choose whom the faces are compared with (:mod:`lookalike.person_filter`; left
     out: everyone): ``sex``, ``occupation`` (groups: actor, musician, athlete, politician, writer,
@@ -61,7 +73,8 @@ class MatchMessage:
     agree (``why`` on each of those matches; about 0.3 s more a face).  Not a boolean: ``bad_explain``."""
 
     action: Literal["match"]
-    key: str
+    key: str | None = None
+    keys: list[str] | None = None
     sex: Literal["female", "male", "other"] | None = None
     occupation: list[str] | None = None
     born_after: int | None = None
@@ -91,10 +104,34 @@ class ClientMessage:
     token: object = None
     person_filter: PersonFilter = PersonFilter()
     explain: bool = False
+    keys: tuple[str, ...] = ()  # a match of several photos: every key, in order (then ``key`` is unused)
 
 
 #: The ``match`` message's fields that are not a filter.
-_NOT_FILTER = ("action", "key", "job", "token", "explain")
+_NOT_FILTER = ("action", "key", "keys", "job", "token", "explain")
+
+
+def several_keys(message: dict[str, Any]) -> tuple[str, ...]:
+    """The ``keys`` of a match message (empty without them); :class:`JobError` for keys that cannot be
+    taken (see :class:`MatchMessage`), before anything is recorded or queued."""
+    if "keys" not in message:
+        return ()
+    if "key" in message:
+        raise JobError("key_and_keys", 'Send either "key" (one photo) or "keys" (several photos of one person).')
+    keys = message["keys"]
+    if not isinstance(keys, list):
+        raise JobError("bad_keys", '"keys" must be a list of upload keys: {"action": "match", "keys": [...]}.')
+    if not MIN_PHOTOS <= len(keys) <= MAX_PHOTOS:
+        raise JobError(
+            "bad_key_count",
+            f'Give {MIN_PHOTOS} to {MAX_PHOTOS} photos of one person ({len(keys)} sent); one photo goes in "key".',
+        )
+    for number, key in enumerate(keys, 1):
+        if not valid_key(key):
+            raise JobError("bad_key", f"Key {number} of {len(keys)} is not an upload key this server made.")
+    if len(set(keys)) < len(keys):
+        raise JobError("duplicate_keys", 'An upload is named twice in "keys": give each photo its own upload.')
+    return tuple(keys)
 
 
 def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
@@ -113,16 +150,19 @@ def parse(raw: str | bytes | None, max_bytes: int) -> ClientMessage:
         raise JobError("unknown_action", f"Unknown action {str(action)[:40]!r}; use 'match' or 'resume'.")
     person_filter = PersonFilter()
     explain = message.get("explain", False)
+    keys: tuple[str, ...] = ()
     if action == "match":
         if not isinstance(explain, bool):
             raise JobError("bad_explain", '"explain" is true or false.')
+        keys = several_keys(message)
         try:
             chosen = {k: v for k, v in message.items() if k not in _NOT_FILTER}
             person_filter = PersonFilter.from_fields(chosen)  # a field it does not know is refused
         except Refused as exc:
             raise JobError(exc.code, exc.message) from None
+    key = keys[0] if keys else message.get("key")
     return ClientMessage(
-        action, message.get("key"), message.get("job"), message.get("token"), person_filter, explain is True
+        action, key, message.get("job"), message.get("token"), person_filter, explain=explain is True, keys=keys
     )
 
 
@@ -161,10 +201,11 @@ class Conversation:
                     on_moved=self._tell_moved(),
                     person_filter=message.person_filter,
                     explain=message.explain,
+                    extra_keys=message.keys[1:],
                 )
                 if created:
                     return job
-                # The same key again: a page that lost the "queued" answer, or reconnected and asked again.
+                # The same key(s) again: a page that lost the "queued" answer, or reconnected and asked again.
             else:
                 job = self.jobs.resume(message.job, connection_id, endpoint, message.token, self._tell_moved())
                 token = ""  # the client has its token already

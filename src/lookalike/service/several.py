@@ -20,9 +20,10 @@ from lookalike.engine.engine import Face
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.person_filter import PersonFilter
 from lookalike.service.matching import MatchService
+from lookalike.service.ports import MAX_PHOTOS, MIN_PHOTOS
 from lookalike.service.results import PhotoResult, SamePersonInfo
 
-MIN_PHOTOS, MAX_PHOTOS = 2, 5
+__all__ = ["MAX_PHOTOS", "MIN_PHOTOS", "match_same_person"]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.service.ports import JobStore
 from lookalike.settings import Settings
 from lookalike.web.state import WebState
 from lookalike.web.worker_pool import WorkerPool
@@ -23,12 +24,19 @@ def sweep_interval(settings: Settings) -> float:
     return max(1.0, min(60.0, settings.upload_expires_seconds / 2))
 
 
-async def sweep_uploads(env: Any, settings: Settings) -> None:
-    """Run for the server's life: delete uploads whose presign expired with no job (and very old files)."""
+def taken_by_a_job(jobs: JobStore) -> Callable[[str], bool]:
+    """Whether a job holds an upload (any of its keys: a match of several photos holds them all), so the
+    sweep leaves it for the job, which deletes it when it finishes."""
 
     def taken(key: str) -> bool:
-        return env.jobs.by_key(key) is not None
+        return jobs.by_key(key) is not None
 
+    return taken
+
+
+async def sweep_uploads(env: Any, settings: Settings) -> None:
+    """Run for the server's life: delete uploads whose presign expired with no job (and very old files)."""
+    taken = taken_by_a_job(env.jobs)
     while True:
         await run_in_threadpool(env.storage.sweep, settings.job_ttl_seconds, taken)
         await asyncio.sleep(sweep_interval(settings))

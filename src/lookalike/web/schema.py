@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from lookalike.service.events import EVENTS
-from lookalike.service.ports import JobView, PresignedUpload
+from lookalike.service.ports import MAX_PHOTOS, MIN_PHOTOS, JobView, PresignedUpload
 from lookalike.service.protocol import CLIENT_MESSAGES
 from lookalike.service.results import ErrorBody, PhotoResult
 
@@ -25,10 +25,12 @@ WEBSOCKET_GUIDE = """
 ## The WebSocket (`/ws`)
 
 Connect, read `hello`, then send a `MatchMessage` (`{"action": "match", "key": ...}`, the key of a photo
-uploaded with a presigned POST from `POST /api/uploads`) or a `ResumeMessage`. The server answers with
-events (schema `WebSocketEvent`): `queued` (with the job's `resume_token`, given only here), `resumed`,
-then from a worker `processing`, `faces_found` and one of `matched` / `failed` carrying a `PhotoResult`;
-`error` when a message cannot be honoured, `moved` when the page reconnected elsewhere.
+uploaded with a presigned POST from `POST /api/uploads`, or `{"action": "match", "keys": [...]}`, the keys
+of 2-5 photos of one person, each uploaded with its own presigned POST, matched as one) or a
+`ResumeMessage`. The server answers with events (schema `WebSocketEvent`): `queued` (with the job's
+`resume_token`, given only here), `resumed`, then from a worker `processing`, `faces_found` (one photo)
+and one of `matched` / `failed` carrying a `PhotoResult`; `error` when a message cannot be honoured,
+`moved` when the page reconnected elsewhere.
 """
 
 
@@ -57,7 +59,17 @@ def websocket_schemas() -> dict[str, Any]:
         schemas[terminal]["properties"]["result"] = {"$ref": REF.format(model="PhotoResult")}
     schemas["WebSocketEvent"] = events
     schemas["WebSocketMessage"] = messages
+    several_keys(schemas["MatchMessage"])
     return schemas
+
+
+def several_keys(match: dict[str, Any]) -> None:
+    """What the dataclass cannot say of ``MatchMessage``: exactly one of ``key`` and ``keys``, and 2-5
+    distinct keys (the rules :func:`lookalike.service.protocol.several_keys` applies)."""
+    for variant in match["properties"]["keys"].get("anyOf", []):
+        if variant.get("type") == "array":
+            variant.update(minItems=MIN_PHOTOS, maxItems=MAX_PHOTOS, uniqueItems=True)
+    match["oneOf"] = [{"required": ["key"]}, {"required": ["keys"]}]
 
 
 def install(app: FastAPI) -> None:

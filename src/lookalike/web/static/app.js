@@ -1,6 +1,8 @@
 // lookalike page: presigned upload -> WebSocket job -> live progress -> boxes and lookalike cards.
 // Plain JavaScript, no build step; why.js (why they look alike) and share.js (a card to share) are
-// loaded before it.  The page survives a dropped connection: it reconnects and
+// loaded before it.  One photo is matched face by face; 2-5 photos "of me" are uploaded one by one
+// (each with its own presigned upload) and matched as one person by one "match" with their "keys".
+// The page survives a dropped connection: it reconnects and
 // resumes the job by its id and the resume token the server gave it with "queued" (both kept in
 // sessionStorage, so a reload resumes too; nobody else can follow the job without the token).
 "use strict";
@@ -86,7 +88,7 @@ function choicesChanged() {
   $("whom-summary").textContent = describeFilter(chosen);
   localStorage.setItem(WHOM_KEY, JSON.stringify(chosen));
   // A result is on show, made with other choices: offer to compare the same photo again.
-  $("again").hidden = !(lastFile && finished && shownFilter && JSON.stringify(chosen) !== JSON.stringify(shownFilter));
+  $("again").hidden = !((lastFile || lastFiles) && finished && shownFilter && JSON.stringify(chosen) !== JSON.stringify(shownFilter));
 }
 
 function setupWhom() {
@@ -103,7 +105,10 @@ function setupWhom() {
   $("living").checked = saved.living === true;
   $("whom").addEventListener("change", choicesChanged);
   $("whom").addEventListener("input", choicesChanged);
-  $("again").addEventListener("click", () => { if (lastFile) matchFile(lastFile); });
+  $("again").addEventListener("click", () => {
+    if (lastFiles) matchFiles(lastFiles);
+    else if (lastFile) matchFile(lastFile);
+  });
   choicesChanged();
 }
 
@@ -136,9 +141,10 @@ let job = sessionStorage.getItem("lookalike.job");
 let resumeToken = sessionStorage.getItem("lookalike.token");
 let finished = false;
 let imageSize = null;
-let pendingKey = null;
+let pendingMatch = null;  // {key} or {keys}: the upload(s) of a "match" not yet answered with "queued"
 let pendingFilter = {};
 let lastFile = null;   // the photo shown, kept in the page only: "Compare again" uploads it again
+let lastFiles = null;  // or the photos of one person shown, likewise
 let shownFilter = null;  // the choices its result was made with
 
 // -- messages and progress ------------------------------------------------------------------
@@ -198,14 +204,14 @@ function connect() {
       if (job && !finished) {
         ws.send(JSON.stringify({ action: "resume", job, token: resumeToken }));
         setStatus("Reconnected; picking up where we left off…");
-      } else if (pendingKey) {  // the answer to "match" was lost: asking again with the key is safe
-        ws.send(JSON.stringify({ action: "match", key: pendingKey, explain: true, ...pendingFilter }));
+      } else if (pendingMatch) {  // the answer to "match" was lost: asking again with the key(s) is safe
+        ws.send(JSON.stringify({ action: "match", ...pendingMatch, ...pendingFilter }));
         setStatus("Reconnected; picking up where we left off…");
       }
     };
     ws.onmessage = (e) => handle(JSON.parse(e.data));
     ws.onclose = (e) => {
-      const waiting = (job && !finished) || pendingKey;
+      const waiting = (job && !finished) || pendingMatch;
       if (e.code === IDLE_CLOSE && !waiting) {  // closed for idleness: connect again when a photo is chosen
         ws = null;
         wsReady = null;
@@ -228,7 +234,7 @@ function handle(event) {
       break;
     case "queued":
       job = event.job;
-      pendingKey = null;
+      pendingMatch = null;
       remember(event.resume_token);
       sessionStorage.setItem("lookalike.job", job);
       step("queued");
@@ -236,7 +242,7 @@ function handle(event) {
       break;
     case "resumed":
       job = event.job;
-      pendingKey = null;
+      pendingMatch = null;
       if (event.resume_token) remember(event.resume_token);
       sessionStorage.setItem("lookalike.job", job);
       showMessage("");
@@ -261,6 +267,7 @@ function handle(event) {
       break;
     case "failed":
       finish(true);
+      markOdd(event.result);
       showMessage(explain(event.error));
       break;
     case "moved":  // another connection (another tab with this page) follows the job now
@@ -271,9 +278,9 @@ function handle(event) {
       break;
     case "error":
       if (event.error && event.error.code === "bad_token") forget();
-      if (pendingKey || !job) { step("upload", "failed"); }
+      if (pendingMatch || !job) { step("upload", "failed"); }
       // Refused for good (not "try again shortly"): do not send the same match again on a reconnect.
-      if (!event.error || !TRANSIENT.has(event.error.code)) { pendingKey = null; pendingFilter = {}; }
+      if (!event.error || !TRANSIENT.has(event.error.code)) { pendingMatch = null; pendingFilter = {}; }
       showMessage(explain(event.error));
       break;
   }
@@ -298,14 +305,16 @@ function finish(failed = false) {
 
 // -- choosing, uploading, submitting -------------------------------------------------------
 
-async function matchFile(file) {
+function choicesOk() {
   const problem = filterProblem();
-  if (problem) {
-    $("whom").open = true;
-    showMessage(`${problem} Please change it under “Whom to compare with”.`);
-    return;
-  }
-  lastFile = file;
+  if (!problem) return true;
+  $("whom").open = true;
+  showMessage(`${problem} Please change it under “Whom to compare with”.`);
+  return false;
+}
+
+// Clear what a previous photo left and show `file` (and, for several photos of one person, all of them).
+function startShowing(file, several) {
   shownFilter = chosenFilter();
   $("again").hidden = true;
   job = null;
@@ -318,44 +327,118 @@ async function matchFile(file) {
   $("picker").hidden = true;
   $("caption").textContent = "";
   clearBoxes();
+  showShots(several);
+  $("result-title").textContent = several.length ? "Your photos" : "Your photo";
+  $("steps").querySelector('[data-step="upload"]').textContent = several.length ? "Uploading the photos" : "Uploading the photo";
   $("result").hidden = false;
   $("photo").src = URL.createObjectURL(file);
   setPhotoSource(file);  // why.js: the user's aligned face is cut from it, here in the page
   step("upload");
+}
+
+async function matchFile(file) {
+  if (!choicesOk()) return;
+  lastFile = file;
+  lastFiles = null;
+  startShowing(file, []);
   try {
-    const presign = await fetch(await apiUrl("/api/uploads"), {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ content_type: file.type || "application/octet-stream" }),
-    });
-    const upload = await presign.json();
-    if (!presign.ok) return fail(upload.error);
-    if (file.size > upload.max_bytes) {
-      return fail({ code: "too_large", message: `This photo is too large (${size(file.size)}); ` +
-        `the limit is ${size(upload.max_bytes)}. Please choose a smaller copy.` });
-    }
-    const form = new FormData();
-    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
-    form.append("file", file);
-    const stored = await fetch(upload.url, { method: upload.method, body: form });
-    if (!stored.ok) {
-      let body = null;
-      try { body = await stored.json(); } catch (_) { /* S3 answers in XML */ }
-      return fail(body && body.error ? body.error : { code: "upload", message: `The upload failed (${stored.status}).` });
-    }
-    step("queued");
-    pendingKey = upload.key;
-    pendingFilter = shownFilter;
-    const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await (wsReady || connect());
-    socket.send(JSON.stringify({ action: "match", key: upload.key, explain: true, ...pendingFilter }));
+    const key = await uploadFile(file, "This photo");
+    if (key) await submit({ key, explain: true });
   } catch (err) {
     fail({ code: "network", message: "The network connection failed. Check your connection and try again." });
+  }
+}
+
+// 2-5 photos of one person: each uploaded with its own presigned upload, then one "match" of their keys.
+async function matchFiles(chosen) {
+  const files = [...chosen];
+  if (files.length < 2 || files.length > 5) {
+    showMessage(`Choose 2 to 5 photos of yourself at once (you chose ${files.length}). ` +
+      "For a single photo, use “Choose a photo”.");
+    return;
+  }
+  if (!choicesOk()) return;
+  lastFiles = files;
+  lastFile = null;
+  startShowing(files[0], files);
+  try {
+    const keys = [];
+    for (const [i, file] of files.entries()) {
+      setStatus(`Uploading photo ${i + 1} of ${files.length}…`);
+      const key = await uploadFile(file, `Photo ${i + 1}`);
+      if (!key) return;
+      keys.push(key);
+    }
+    setStatus("");
+    await submit({ keys });
+  } catch (err) {
+    fail({ code: "network", message: "The network connection failed. Check your connection and try again." });
+  }
+}
+
+// Upload one file straight to storage with a presigned POST; its key, or null (the failure is shown).
+async function uploadFile(file, what) {
+  const presign = await fetch(await apiUrl("/api/uploads"), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ content_type: file.type || "application/octet-stream" }),
+  });
+  const upload = await presign.json();
+  if (!presign.ok) return fail(upload.error);
+  if (file.size > upload.max_bytes) {
+    return fail({ code: "too_large", message: `${what} is too large (${size(file.size)}); ` +
+      `the limit is ${size(upload.max_bytes)}. Please choose a smaller copy.` });
+  }
+  const form = new FormData();
+  for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
+  form.append("file", file);
+  const stored = await fetch(upload.url, { method: upload.method, body: form });
+  if (!stored.ok) {
+    let body = null;
+    try { body = await stored.json(); } catch (_) { /* S3 answers in XML */ }
+    return fail(body && body.error ? body.error : { code: "upload", message: `The upload failed (${stored.status}).` });
+  }
+  return upload.key;
+}
+
+async function submit(uploads) {
+  step("queued");
+  pendingMatch = uploads;
+  pendingFilter = shownFilter;
+  const socket = ws && ws.readyState === WebSocket.OPEN ? ws : await (wsReady || connect());
+  socket.send(JSON.stringify({ action: "match", ...pendingMatch, ...pendingFilter }));
+}
+
+// Small previews of the photos of one person, numbered as the server names them ("photo 2").
+function showShots(files) {
+  const list = $("shots");
+  list.replaceChildren();
+  list.hidden = files.length === 0;
+  files.forEach((file, i) => {
+    const li = document.createElement("li");
+    li.dataset.photo = String(i);
+    const img = document.createElement("img");
+    img.src = URL.createObjectURL(file);
+    img.alt = `Photo ${i + 1}: ${file.name}`;
+    li.append(img, textBlock("span", "shot-label", `Photo ${i + 1}`));
+    list.append(li);
+  });
+}
+
+// A refused set of photos: mark the ones that look like someone else (result.same_person.odd).
+function markOdd(result) {
+  const odd = (result && result.same_person && result.same_person.odd) || [];
+  for (const li of $("shots").children) {
+    if (!odd.includes(Number(li.dataset.photo))) continue;
+    li.classList.add("odd");
+    li.querySelector(".shot-label").textContent = `Photo ${Number(li.dataset.photo) + 1}: someone else?`;
   }
 }
 
 function fail(error) {
   step("upload", "failed");
   showMessage(explain(error));
+  return null;
 }
 
 // -- drawing the result ----------------------------------------------------------------------
@@ -469,7 +552,8 @@ function render(result) {
   imageSize = { width: result.width, height: result.height };
   drawBoxes(result.faces);
   const n = result.faces.length;
-  $("caption").textContent = n === 0 ? "" :
+  const several = result.same_person ? result.same_person.photos.length : 0;
+  $("caption").textContent = n === 0 ? "" : several ? `Your ${several} photos, combined into one face.` :
     `${n} face${n === 1 ? "" : "s"} found` +
     (result.faces_found > n ? ` (the ${n} largest of ${result.faces_found} were matched)` : "") + ".";
   if (n === 0) {
@@ -485,12 +569,12 @@ function render(result) {
     }
   }
   facePicker(result.faces);
-  result.faces.forEach((face, i) => $("faces").append(faceSection(face, i)));
+  result.faces.forEach((face, i) => $("faces").append(faceSection(face, i, several)));
   selectFace(0);  // faces come largest first: the first shown is the largest
 }
 
 // One face of the photo: who it is (if it is someone), its quality hint, its lookalikes' cards.
-function faceSection(face, i) {
+function faceSection(face, i, several = 0) {
   const section = document.createElement("section");
   section.className = "face";
   section.id = `face-${i}`;
@@ -501,7 +585,7 @@ function faceSection(face, i) {
     section.setAttribute("aria-labelledby", `face-tab-${i}`);
   }
   const title = document.createElement("h3");
-  title.textContent = `Face ${i + 1}`;
+  title.textContent = several ? `You, from ${several} photos` : `Face ${i + 1}`;
   if (face.identity) {
     const who = document.createElement("span");
     who.className = "identity";
@@ -599,6 +683,11 @@ function setupPicking() {
     if (file) matchFile(file);
     e.target.value = "";
   });
+  $("files").addEventListener("change", (e) => {
+    const files = [...e.target.files];
+    e.target.value = "";
+    if (files.length) matchFiles(files);
+  });
   const drop = $("drop");
   for (const type of ["dragenter", "dragover"]) {
     drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -608,8 +697,9 @@ function setupPicking() {
   }
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
-    const file = e.dataTransfer.files[0];
-    if (file) matchFile(file);
+    const files = e.dataTransfer.files;
+    if (files.length > 1) matchFiles(files);  // several photos dropped at once: all of one person
+    else if (files[0]) matchFile(files[0]);
   });
 
   let stream = null;
