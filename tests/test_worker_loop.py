@@ -59,7 +59,12 @@ class Engine:
         self.release = threading.Event()
 
     def __call__(
-        self, data: bytes, name: str, on_faces: Callable[[FacesFound], None], person_filter: object = None
+        self,
+        data: bytes,
+        name: str,
+        on_faces: Callable[[FacesFound], None],
+        person_filter: object = None,
+        explain: bool = False,
     ) -> PhotoResult:
         self.calls += 1
         self.started.set()
