@@ -56,6 +56,9 @@ def test_the_page_on_aws_names_obama_and_biden_with_live_progress(system: System
         assert "this is Barack Obama" in text and "this is Joseph Biden" in text
         sync_api.expect(page.locator(".box")).to_have_count(2)
         sync_api.expect(page.locator("#steps li.done")).to_have_count(5)
+        cards = page.locator(".card img")  # loaded lazily: each as a person scrolls to it
+        for i in range(cards.count()):
+            cards.nth(i).scroll_into_view_if_needed()
         page.wait_for_function(
             "[...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
         )
