@@ -9,14 +9,15 @@ embedder; the part's score is how much the distance between the two grows:
 * > 0: hiding it moves the faces apart, so the part is what makes them alike;
 * < 0: hiding it brings them closer, so the part is what tells them apart.
 
-Each part is hidden at a few small shifts of its region (``shifts``) and the growths averaged, so a
-landmark off by a pixel or two does not reorder the parts.  The heat map is the same scores drawn on
-the aligned face: each cell, the parts' scores weighted by how much of the cell each covers.
+The regions' soft edges keep a landmark off by a pixel or two from reordering the parts; each part
+may also be hidden at a few small shifts of its region (``shifts``, ``SHIFT_SETS``) and the growths
+averaged, and the faces' mirror images explained too (``mirror``).  The heat map is the same scores
+drawn on the aligned face: each cell, the parts' scores weighted by how much of the cell each covers.
 
-Everything a part's score needs is embedded in one call (the faces laid side by side in one image,
-each in its own tile), so any :class:`~lookalike.engine.embedding.base.Embedder` that aligns on the
-5 points is explained through its own alignment and network, batched.  The user's hidden faces are
-embedded once and shared by all their lookalikes.
+The aligned faces are embedded a few at a time, laid side by side in one image (each in its own
+tile), so any :class:`~lookalike.engine.embedding.base.Embedder` that aligns on the 5 points is
+explained through its own alignment and networks, batched.  The user's hidden faces are embedded once
+and shared by all their lookalikes.
 """
 
 from __future__ import annotations
