@@ -83,5 +83,5 @@ def test_progress_lines_when_not_on_a_terminal(data: Path, tmp_path: Path) -> No
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert "embedding: 5/5 (100%)" in run.stderr  # a plain line, not a terminal's progress bar
+    assert "building: 5/5 (100%)" in run.stderr  # a plain line, not a terminal's progress bar
     assert json.loads(json.dumps(run.stdout)) and "\x1b[" not in run.stderr

@@ -94,7 +94,7 @@ def gallery_build(
         pick=pick,
         workers=workers,
         log_path=log_path,
-        progress=lambda: progress_bar("embedding", enabled=not as_json),
+        progress=lambda: progress_bar("building", enabled=not as_json),
     )
     summary = built.as_dict()
     if as_json:
@@ -357,7 +357,7 @@ def _download_wikidata(
 def _build_downloaded(settings: Settings, photos_dir: Path, workers: int | None) -> None:
     from lookalike.gallery.build import plan_build, run_build
 
-    built = run_build(plan_build([photos_dir], settings), workers=workers, progress=lambda: progress_bar("embedding"))
+    built = run_build(plan_build([photos_dir], settings), workers=workers, progress=lambda: progress_bar("building"))
     console.print(
         f"gallery {built.gallery}: {built.faces} faces of {built.people} people ({built.report.added} added, "
         f"{sum(built.report.skipped.values())} skipped; {built.provenance.reusable} of {built.provenance.photos} "
