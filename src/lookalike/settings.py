@@ -77,6 +77,9 @@ class Settings:
     upload_expires_seconds: int = 300
     rate_limit_per_minute: int = 60  # per client address, for uploads, matches and WebSocket messages
     ws_max_message_bytes: int = 4096
+    # The largest event sent in one WebSocket message; a larger result is sent as where to fetch it
+    # (``GET /api/jobs/{id}``).  API Gateway's limit, 128 KB, is the most it may be on AWS.
+    ws_max_event_bytes: int = 128 * 1024
     job_ttl_seconds: int = 3600  # how long a job's result can be fetched or resumed
     visibility_timeout_seconds: float = 60.0  # a job not finished by then is given to another worker
     job_timeout_seconds: float = 60.0  # a job running longer fails as ``too_slow`` (never retried)

@@ -169,7 +169,9 @@ def conversation(
     storage: ObjectStorage, queue: JobQueue, jobs: JobStore, settings: Settings, notifier: ConnectionNotifier
 ) -> Conversation:
     """The WebSocket protocol over a profile's ports (``notifier`` tells a connection its job moved)."""
-    return Conversation(JobService(storage, queue, jobs), settings.ws_max_message_bytes, notifier)
+    return Conversation(
+        JobService(storage, queue, jobs), settings.ws_max_message_bytes, notifier, settings.ws_max_event_bytes
+    )
 
 
 def upload_service(storage: ObjectStorage) -> UploadService:
@@ -229,6 +231,7 @@ def build_worker_loop(
         thumbnails=settings.thumbnail_url,
         aligned=settings.aligned_url,
         match_several=several_matcher(service),
+        max_event_bytes=settings.ws_max_event_bytes,
     )
     return WorkerLoop(
         processor,

@@ -7,14 +7,18 @@ From the API (answers to a client's message): ``hello`` (on connecting), ``queue
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lookalike.documents import OMIT_EMPTY
+from lookalike.documents import OMIT_EMPTY, to_json
 from lookalike.service.results import ErrorInfo, FaceBox, FacesFound
 
 #: A job ends with exactly one of these (a connection drops a second one for the same job).
 TERMINAL_EVENTS = ("matched", "failed")
+#: The largest event one WebSocket message may carry: API Gateway's limit for a message (128 KB); the
+#: embedded app keeps the same rule, so a page works alike on both.
+MAX_EVENT_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,14 @@ class FacesFoundEvent:
 
 @dataclass(frozen=True)
 class Matched:
-    """The job's result (a :class:`~lookalike.service.results.PhotoResult`'s JSON, as stored)."""
+    """The job's result (a :class:`~lookalike.service.results.PhotoResult`'s JSON, as stored).  A result too
+    large for one WebSocket message (``MAX_EVENT_BYTES``) comes as ``result: null`` with ``result_url``,
+    where ``GET`` gives the job with its result (``/api/jobs/{job}``)."""
 
     event: Literal["matched"] = field(default="matched", init=False)
     job: str
-    result: dict[str, Any]
+    result: dict[str, Any] | None
+    result_url: str | None = field(default=None, metadata=OMIT_EMPTY)
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,15 @@ class Failed:
 
 #: Every event, for the schema the API documents.
 EVENTS = (Hello, Queued, Resumed, Moved, Error, Processing, FacesFoundEvent, Matched, Failed)
+
+
+def deliverable(event: Matched | Failed, limit: int = MAX_EVENT_BYTES) -> Matched | Failed:
+    """``event``, or, when its JSON is larger than ``limit`` bytes, a ``matched`` event that says where to
+    fetch the result instead of carrying it (a 20-face photo's result with credits and explanations
+    comes near API Gateway's 128 KB; posting more fails there)."""
+    if not isinstance(event, Matched) or len(json.dumps(to_json(event)).encode()) <= limit:
+        return event
+    return Matched(event.job, None, result_url=f"/api/jobs/{event.job}")
 
 
 def error_event(code: str, message: str) -> Error:

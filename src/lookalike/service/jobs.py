@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from lookalike.documents import to_json
 from lookalike.errors import JobError, Refused
 from lookalike.person_filter import PersonFilter
-from lookalike.service.events import FacesFoundEvent, Failed, Matched, Processing
+from lookalike.service.events import MAX_EVENT_BYTES, FacesFoundEvent, Failed, Matched, Processing, deliverable
 from lookalike.service.ports import (
     ConnectionNotifier,
     DuplicateJob,
@@ -83,11 +83,12 @@ def token_matches(job: Job, token: object) -> bool:
     return hmac.compare_digest(token_hash(token), job.token_hash)
 
 
-def terminal_event(job: Job) -> Matched | Failed:
-    """The ``matched`` / ``failed`` event of a finished job, rebuilt from its stored result."""
+def terminal_event(job: Job, max_bytes: int = MAX_EVENT_BYTES) -> Matched | Failed:
+    """The ``matched`` / ``failed`` event of a finished job, rebuilt from its stored result (a result over
+    ``max_bytes`` is pointed to, not carried: :func:`~lookalike.service.events.deliverable`)."""
     result = job.result or {}
     if job.state == "done":
-        return Matched(job.id, result)
+        return deliverable(Matched(job.id, result), max_bytes)
     error = result.get("error") or {}
     return Failed(job.id, ErrorInfo(error.get("code", "failed"), error.get("message", "Failed.")), result)
 
@@ -250,8 +251,10 @@ class JobProcessor:
         thumbnails: str = DEFAULT_THUMBNAIL_URL,
         aligned: str = DEFAULT_ALIGNED_URL,
         match_several: MatchSeveral | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.storage, self.queue, self.jobs, self.notifier = storage, queue, jobs, notifier
+        self.max_event_bytes = max_event_bytes
         self.match = match
         self.match_several = match_several
         self.pause_seconds = pause_seconds
@@ -277,7 +280,7 @@ class JobProcessor:
             self.queue.delete(message.receipt)
             return
         if job.finished:  # a redelivery after the result was stored: re-send it, the client side dedupes
-            self._notify(job, terminal_event(job))
+            self._notify(job, terminal_event(job, self.max_event_bytes))
             self._delete(job.keys)
             self.queue.delete(message.receipt)
             return
@@ -346,7 +349,7 @@ class JobProcessor:
             return False
         stored = self.jobs.get(job.id)
         if stored is not None:
-            self._notify(stored, terminal_event(stored))
+            self._notify(stored, terminal_event(stored, self.max_event_bytes))
         return True
 
     def time_out(self, message: Message, limit: float) -> None:

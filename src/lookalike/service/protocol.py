@@ -20,7 +20,7 @@ from typing import Any, Literal
 from lookalike.documents import to_json
 from lookalike.errors import JobError, Refused
 from lookalike.person_filter import PersonFilter
-from lookalike.service.events import Error, Failed, Matched, Moved, Queued, Resumed, error_event
+from lookalike.service.events import MAX_EVENT_BYTES, Error, Failed, Matched, Moved, Queued, Resumed, error_event
 from lookalike.service.jobs import JobService, new_resume_token, terminal_event
 from lookalike.service.ports import MAX_PHOTOS, MIN_PHOTOS, ConnectionNotifier, Job, valid_key
 
@@ -174,9 +174,16 @@ class Conversation:
     always comes before a worker's first event.
     """
 
-    def __init__(self, jobs: JobService, max_message_bytes: int, notifier: ConnectionNotifier | None = None) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        max_message_bytes: int,
+        notifier: ConnectionNotifier | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+    ) -> None:
         self.jobs = jobs
         self.max_message_bytes = max_message_bytes
+        self.max_event_bytes = max_event_bytes  # a larger result is pointed to (``events.deliverable``)
         self.notifier = notifier  # tells a connection its job moved to another one
 
     def handle(
@@ -214,7 +221,7 @@ class Conversation:
             return None
         answer(Resumed(job.id, job.key, job.state, token))
         if job.finished:
-            answer(terminal_event(job))
+            answer(terminal_event(job, self.max_event_bytes))
         return job
 
     def _tell_moved(self) -> Callable[[str, str, str], None] | None:

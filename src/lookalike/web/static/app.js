@@ -262,8 +262,8 @@ function handle(event) {
       break;
     case "matched":
       finish();
-      render(event.result);
-      choicesChanged();
+      if (event.result) showResult(event.result);
+      else fetchResult(event.result_url);  // too large for one WebSocket message: fetched instead
       break;
     case "failed":
       finish(true);
@@ -283,6 +283,24 @@ function handle(event) {
       if (!event.error || !TRANSIENT.has(event.error.code)) { pendingMatch = null; pendingFilter = {}; }
       showMessage(explain(event.error));
       break;
+  }
+}
+
+function showResult(result) {
+  render(result);
+  choicesChanged();
+}
+
+// A result larger than one WebSocket message may be (API Gateway's 128 KB) is given as where to GET it.
+async function fetchResult(path) {
+  try {
+    if (typeof path !== "string" || !path.startsWith("/api/jobs/")) throw new Error("no result");
+    const response = await fetch(await apiUrl(path), { cache: "no-store" });
+    const view = response.ok ? await response.json() : null;
+    if (!view || !view.result) throw new Error("no result");
+    showResult(view.result);
+  } catch (_) {
+    showMessage("The result could not be fetched; please try the photo again.");
   }
 }
 
