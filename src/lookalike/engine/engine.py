@@ -81,6 +81,11 @@ class Face:
     points: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
+    def aligned_on(self) -> np.ndarray:
+        """The 5 points to align this face on again (5x2 float): unrounded where known."""
+        return self.points if self.points is not None else np.asarray(self.landmarks, np.float64)
+
+    @property
     def size(self) -> int:
         """Face size in pixels of the original photo (the box's shorter side)."""
         return min(self.box.width, self.box.height)
@@ -259,8 +264,7 @@ class FaceEngine:
 
     def aligned(self, image: np.ndarray, face: Face) -> AlignedFace:
         """``face`` of ``image`` aligned onto the frame the gallery's aligned faces are in."""
-        points = face.points if face.points is not None else np.asarray(face.landmarks, np.float64)
-        return AlignedFace(*canonical_face(image, points))
+        return AlignedFace(*canonical_face(image, face.aligned_on))
 
     def explain(self, face: AlignedFace, others: list[AlignedFace]) -> list[Explanation]:
         """Which parts make ``face`` look like each of ``others`` (``engine/explain.py``); [] if it cannot."""

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lookalike.engine.align import canonical_face
 from lookalike.engine.decode import load_image
 from lookalike.engine.embedding import embedding_model
 from lookalike.engine.engine import FaceEngine
@@ -36,6 +35,7 @@ from lookalike.engine.explain import (
 )
 from lookalike.errors import LookalikeError
 from lookalike.evaluation.lfw import find_pairs_file, read_pairs
+from lookalike.gallery.build import one_face
 from lookalike.settings import Settings
 
 Progress = Callable[[int, int], None]
@@ -82,14 +82,8 @@ class ExplainReport:
 
 def _aligned(engine: FaceEngine, image: np.ndarray) -> AlignedFace | None:
     """The photo's centre face aligned (LFW's rule: the face nearest the centre is the labelled one)."""
-    detections = engine.detect(image)
-    if not detections:
-        return None
-    cx, cy = image.shape[1] / 2, image.shape[0] / 2
-    chosen = min(detections, key=lambda d: (d.box.center[0] - cx) ** 2 + (d.box.center[1] - cy) ** 2)
-    face = engine.describe(image, [chosen])[0]
-    points = face.points if face.points is not None else np.asarray(face.landmarks, np.float64)
-    return AlignedFace(*canonical_face(image, points))
+    face, _ = one_face(image, engine, "centre")
+    return None if face is None else engine.aligned(image, face)
 
 
 def _variants(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

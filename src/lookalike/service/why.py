@@ -24,8 +24,7 @@ AlignedOf = Callable[[list[int]], dict[int, AlignedFace]]
 
 def aligned_frame(face: Face) -> AlignedFrame:
     """How the page cuts ``face`` from its photo, aligned like the gallery's aligned faces."""
-    points = face.points if face.points is not None else np.asarray(face.landmarks, np.float64)
-    matrix = canonical_matrix(points)
+    matrix = canonical_matrix(face.aligned_on)
     return AlignedFrame(CANONICAL_SIZE, [[round(float(v), 5) for v in row] for row in matrix])
 
 
