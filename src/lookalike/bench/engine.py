@@ -1,13 +1,13 @@
-"""Per-stage latency of our pipeline, side by side with face_recognition's on the same photos.
+"""Per-stage latency of our pipeline, side by side with its peers' (``bench/peers.py``) on the same photos.
 
 Each photo can be re-encoded at given sizes (megapixels) so that 1 MP and 12 MP
 behaviour is measured on the same picture; runs of the two pipelines are
-interleaved so that both see the same machine load.  With the standard set
+interleaved so that all see the same machine load.  With the standard set
 (``bench/photos.py``) ground-truth boxes are known too.
 
-A speed-up is never quoted alone: every summary line carries the faces both
-pipelines found and the number of photos where ours found fewer (of
-face_recognition's faces, or of the ground truth).
+A speed-up is never quoted alone: every summary line carries the faces each
+pipeline found and the number of photos where ours found fewer (of the peer's
+faces, or of the ground truth).
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lookalike.engine.decode import decode
+from lookalike.bench import peers
+from lookalike.bench.peers import Boxes
+from lookalike.engine.decode import decode_photo
 from lookalike.engine.embedding import embedding_model
 from lookalike.engine.engine import FaceEngine, Timings
 from lookalike.gallery.index import ExactIndex
 from lookalike.settings import Settings
 
+#: Idle seconds before each run: the threads a pipeline leaves spinning (onnxruntime's, OpenBLAS's)
+#: must not spend the next pipeline's time.
+PAUSE = 0.2
 STAGES = ("decode", "resize", "detect", "detect_cnn", "landmarks", "embed", "search")
 
 
@@ -45,62 +50,57 @@ class Case:
         return self.width * self.height / 1e6
 
 
-Boxes = list[tuple[int, int, int, int]]  # (left, top, right, bottom)
 #: Two boxes are the same face above this IoU (detectors draw boxes differently: dlib's vs YuNet's
 #: boxes of one face overlap by ~0.6).
 MATCH_IOU = 0.3
 
 
 @dataclass
+class PeerRuns:
+    """One peer's runs of one photo: seconds per run, and the boxes it found."""
+
+    seconds: list[float] = field(default_factory=list)
+    boxes: Boxes = field(default_factory=list)
+
+
+@dataclass
 class CaseResult:
     case: Case
     ours: list[dict[str, float]] = field(default_factory=list)  # per run: stage -> seconds, plus "total"
-    theirs: list[float] = field(default_factory=list)
     boxes_ours: Boxes = field(default_factory=list)
-    boxes_theirs: Boxes | None = None
+    peers: dict[str, PeerRuns] = field(default_factory=dict)
 
     @property
     def faces_ours(self) -> int:
         return len(self.boxes_ours)
 
     @property
-    def faces_theirs(self) -> int | None:
-        return None if self.boxes_theirs is None else len(self.boxes_theirs)
-
-    @property
-    def matched(self) -> int | None:
-        """face_recognition's faces that ours found too."""
-        return None if self.boxes_theirs is None else matches(self.boxes_theirs, self.boxes_ours)
-
-    @property
     def truth_ours(self) -> int | None:
         return None if self.case.truth is None else matches(self.case.truth, self.boxes_ours)
 
-    @property
-    def truth_theirs(self) -> int | None:
-        if self.case.truth is None or self.boxes_theirs is None:
-            return None
-        return matches(self.case.truth, self.boxes_theirs)
+    def matched(self, peer: str) -> int:
+        """The peer's faces that ours found too."""
+        return matches(self.peers[peer].boxes, self.boxes_ours)
 
-    @property
-    def missed_outside_truth(self) -> int | None:
-        """face_recognition's faces ours missed that are not ground-truth faces (its false positives, or
-        faces the truth does not list, e.g. a neighbour's cut face in a pasted photo)."""
-        if self.boxes_theirs is None or self.case.truth is None:
+    def truth_theirs(self, peer: str) -> int | None:
+        return None if self.case.truth is None else matches(self.case.truth, self.peers[peer].boxes)
+
+    def missed_outside_truth(self, peer: str) -> int | None:
+        """The peer's faces ours missed that are not ground-truth faces (its false positives, or faces
+        the truth does not list, e.g. a neighbour's cut face in a pasted photo)."""
+        if self.case.truth is None:
             return None
-        missed = [b for b in self.boxes_theirs if matches([b], self.boxes_ours) == 0]
+        missed = [b for b in self.peers[peer].boxes if matches([b], self.boxes_ours) == 0]
         return sum(1 for b in missed if matches([b], self.case.truth) == 0)
 
-    @property
-    def worse(self) -> bool:
-        """Ours found fewer true faces, or missed a face face_recognition found (where the ground truth is
+    def worse(self, peer: str) -> bool:
+        """Ours found fewer true faces, or missed a face the peer found (where the ground truth is
         known: one that is a true face)."""
-        if self.boxes_theirs is None:
-            return False
-        missed = len(self.boxes_theirs) - (self.matched or 0)
+        missed = len(self.peers[peer].boxes) - self.matched(peer)
         if self.case.truth is None:
             return missed > 0
-        return (self.truth_ours or 0) < (self.truth_theirs or 0) or missed > (self.missed_outside_truth or 0)
+        fewer = (self.truth_ours or 0) < (self.truth_theirs(peer) or 0)
+        return fewer or missed > (self.missed_outside_truth(peer) or 0)
 
     def as_dict(self) -> dict[str, object]:
         med = {s: _ms(statistics.median(r.get(s, 0.0) for r in self.ours)) for s in (*STAGES, "total")}
@@ -114,18 +114,19 @@ class CaseResult:
             "ours_ms": med,
             "truth_faces": None if self.case.truth is None else len(self.case.truth),
             "truth_found": self.truth_ours,
+            "peers": {},
         }
-        if self.theirs:
-            theirs = _ms(statistics.median(self.theirs))
-            out.update(
-                face_recognition_ms=theirs,
-                face_recognition_faces=self.faces_theirs,
-                face_recognition_truth_found=self.truth_theirs,
-                matched=self.matched,
-                missed_outside_truth=self.missed_outside_truth,
-                worse=self.worse,
-                speedup=round(theirs / med["total"], 2) if med["total"] else None,
-            )
+        for name, runs in self.peers.items():
+            theirs = _ms(statistics.median(runs.seconds)) if runs.seconds else None
+            out["peers"][name] = {  # type: ignore[index]
+                "ms": theirs,
+                "faces": len(runs.boxes),
+                "truth_found": self.truth_theirs(name),
+                "matched": self.matched(name),
+                "missed_outside_truth": self.missed_outside_truth(name),
+                "worse": self.worse(name),
+                "speedup": round(theirs / med["total"], 2) if theirs and med["total"] else None,
+            }
         return out
 
 
@@ -198,64 +199,57 @@ def run(
     settings: Settings,
     repeat: int = 5,
     gallery_vectors: np.ndarray | None = None,
-    versus: bool = False,
+    versus: tuple[str, ...] = (),
 ) -> list[CaseResult]:
+    """Ours and each peer of ``versus`` (``bench/peers.py``) on every case, runs interleaved so that all
+    see the same machine; the best and median of ``repeat`` runs after one warm-up run."""
     engine = FaceEngine(settings)
     index = ExactIndex(
         gallery_vectors if gallery_vectors is not None else synthetic_gallery(embedding_model(settings).dim)
     )
-    fr = import_face_recognition() if versus else None
-    theirs_gallery = synthetic_gallery(128)  # face_recognition's vectors are dlib's 128-d ones
-    results = []
-    for n, case in enumerate(cases):
-        result = CaseResult(case)
-        for i in range(repeat + (1 if n == 0 else 0)):  # a first run warms models and caches, not counted
-            counted = n > 0 or i > 0
-            timings = Timings()
-            start = time.perf_counter()
-            with timings.stage("decode"):
-                image, _ = decode(case.data, settings)
-            detections = engine.detect(image, timings)
-            faces = engine.describe(image, detections[: settings.max_faces], timings)
-            with timings.stage("search"):
-                if faces:
-                    index.search(np.stack([f.embedding for f in faces]), 10)
-            timings.stages["total"] = time.perf_counter() - start
-            if counted:
-                result.ours.append(timings.stages)
-            result.boxes_ours = [(d.box.left, d.box.top, d.box.right, d.box.bottom) for d in detections]
-            if fr is not None:
-                start = time.perf_counter()
-                picture = fr.load_image_file(io.BytesIO(case.data))
-                locations = fr.face_locations(picture)  # what face_encodings(picture) does inside, kept for boxes
-                encodings = fr.face_encodings(picture, locations)
-                for enc in encodings:
-                    fr.face_distance(theirs_gallery, enc)
-                if counted:
-                    result.theirs.append(time.perf_counter() - start)
-                result.boxes_theirs = [(left, top, right, bottom) for top, right, bottom, left in locations]
-        results.append(result)
-    return results
-
-
-def import_face_recognition():  # type: ignore[no-untyped-def]
+    started = [peers.start(name, synthetic_gallery(128)) for name in versus]  # dlib-sized vectors for face_recognition
     try:
-        import face_recognition
-    except ImportError as exc:
-        from lookalike.errors import LookalikeError
+        results = []
+        for n, case in enumerate(cases):
+            result = CaseResult(case, peers={p.name: PeerRuns() for p in started})
+            for i in range(repeat + (1 if n == 0 else 0)):  # a first run warms models and caches, not counted
+                counted = n > 0 or i > 0
+                time.sleep(PAUSE)
+                stages, result.boxes_ours = _ours(engine, index, case, settings)
+                if counted:
+                    result.ours.append(stages)
+                for peer in started:
+                    time.sleep(PAUSE)
+                    seconds, boxes = peer.run(case.data)
+                    if counted:
+                        result.peers[peer.name].seconds.append(seconds)
+                    result.peers[peer.name].boxes = boxes
+            results.append(result)
+        return results
+    finally:
+        for peer in started:
+            peer.close()
 
-        raise LookalikeError(
-            "face_recognition is not installed here. It is only for benchmarks: 'make bench-env' installs it "
-            "(pip install --no-deps face_recognition, on the dlib this project already has).",
-            code="missing_peer",
-        ) from exc
-    return face_recognition
+
+def _ours(engine: FaceEngine, index: ExactIndex, case: Case, settings: Settings) -> tuple[dict[str, float], Boxes]:
+    """One whole-photo run of ours: decode, detect, describe, search; seconds per stage and the boxes."""
+    timings = Timings()
+    start = time.perf_counter()
+    with timings.stage("decode"):
+        photo = decode_photo(case.data, settings, engine.decode_scale)
+    detections = engine.detect(photo, timings)
+    faces = engine.describe(photo, detections[: settings.max_faces], timings)
+    with timings.stage("search"):
+        if faces:
+            index.search(np.stack([f.embedding for f in faces]), 10)
+    timings.stages["total"] = time.perf_counter() - start
+    return timings.stages, [(d.box.left, d.box.top, d.box.right, d.box.bottom) for d in detections]
 
 
 def summary(results: list[CaseResult]) -> list[dict[str, object]]:
     """Per size class (or rounded megapixels): sums of whole-photo latency and faces found by each side.
 
-    The speed-up is the ratio of the sums, reported with ``worse``: photos where ours found fewer faces."""
+    A speed-up is the ratio of the sums, reported with ``worse``: photos where ours found fewer faces."""
     buckets: dict[str, list[CaseResult]] = {}
     for r in results:
         mp = r.case.megapixels
@@ -268,23 +262,28 @@ def summary(results: list[CaseResult]) -> list[dict[str, object]]:
             "size_class": key,
             "photos": len(rs),
             "ours_ms": _ms(ours),
+            "ours_slowest_ms": _ms(max(statistics.median(x["total"] for x in r.ours) for r in rs)),
             "faces": sum(r.faces_ours for r in rs),
+            "peers": {},
         }
         truths = [r for r in rs if r.case.truth is not None]
         if truths:
             row.update(truth_faces=sum(len(r.case.truth or []) for r in truths))
             row.update(truth_found=sum(r.truth_ours or 0 for r in truths))
-        if all(r.theirs for r in rs):
-            theirs = sum(statistics.median(r.theirs) for r in rs)
-            row.update(
-                face_recognition_ms=_ms(theirs),
-                face_recognition_faces=sum(r.faces_theirs or 0 for r in rs),
-                matched=sum(r.matched or 0 for r in rs),
-                missed_outside_truth=sum(r.missed_outside_truth or 0 for r in rs),
-                worse=sum(r.worse for r in rs),
-                speedup=round(theirs / ours, 2) if ours else None,
-            )
+        for name in rs[0].peers:
+            if not all(r.peers[name].seconds for r in rs):
+                continue
+            theirs = sum(statistics.median(r.peers[name].seconds) for r in rs)
+            peer: dict[str, object] = {
+                "ms": _ms(theirs),
+                "faces": sum(len(r.peers[name].boxes) for r in rs),
+                "matched": sum(r.matched(name) for r in rs),
+                "missed_outside_truth": sum(r.missed_outside_truth(name) or 0 for r in rs),
+                "worse": sum(r.worse(name) for r in rs),
+                "speedup": round(theirs / ours, 2) if ours else None,
+            }
             if truths:
-                row.update(face_recognition_truth_found=sum(r.truth_theirs or 0 for r in truths))
+                peer["truth_found"] = sum(r.truth_theirs(name) or 0 for r in truths)
+            row["peers"][name] = peer  # type: ignore[index]
         out.append(row)
     return out

@@ -56,9 +56,9 @@ def bench_photos(ctx: click.Context, out: Path, seed: int, classes: str) -> None
 @click.option(
     "--vs",
     "versus",
-    type=click.Choice(["face_recognition"]),
-    default=None,
-    help="Also run face_recognition's pipeline on the same photos.",
+    type=click.Choice(["face_recognition", "insightface"]),
+    multiple=True,
+    help="Also run this peer's pipeline on the same photos (repeatable; `make bench-env` installs both).",
 )
 @gallery_option
 @json_option
@@ -70,11 +70,12 @@ def bench_engine(
     photo_set: Path | None,
     sizes: str,
     repeat: int,
-    versus: str | None,
+    versus: tuple[str, ...],
     gallery: Path | None,
     as_json: bool,
 ) -> None:
-    """Per-photo latency (median ms) and faces found, optionally vs face_recognition (HOG, upsample 1).
+    """Per-photo latency (median ms) and faces found, optionally vs face_recognition (HOG, upsample 1)
+    and InsightFace (buffalo_s, det_size 1280).
 
     A speed-up is printed only beside the faces both found and the count of photos where ours found fewer."""
     from lookalike.bench import engine as bench
@@ -90,7 +91,7 @@ def bench_engine(
     cases = bench.make_cases(list(photos), [float(s) for s in sizes.split(",")]) if photos else []
     if photo_set is not None:
         cases += bench.cases_from_set(photo_set)
-    results = bench.run(cases, settings, repeat, vectors, versus is not None)
+    results = bench.run(cases, settings, repeat, vectors, tuple(dict.fromkeys(versus)))
     rows = [r.as_dict() for r in results]
     summary = bench.summary(results)
     if as_json:
@@ -104,14 +105,20 @@ def bench_engine(
             }
         )
         return
-    _print_engine(rows, summary, repeat, versus is not None)
+    _print_engine(rows, summary, repeat)
 
 
-def _print_engine(rows: list[dict[str, Any]], summary: list[dict[str, Any]], repeat: int, versus: bool) -> None:
+#: Short names of the peers for table headers.
+PEER_LABELS = {"face_recognition": "fr", "insightface": "if"}
+
+
+def _print_engine(rows: list[dict[str, Any]], summary: list[dict[str, Any]], repeat: int) -> None:
     table = Table(title=f"engine latency, median of {repeat} runs (ms); faces found")
     columns = ["photo", "MP", "faces", "truth", "decode", "detect", "landm.", "embed", "total"]
-    if versus:
-        columns += ["face_rec.", "fr faces", "fr truth", "fr found by us", "speed-up"]
+    peers = list(rows[0]["peers"]) if rows else []
+    for name in peers:
+        label = PEER_LABELS.get(name, name)
+        columns += [f"{label} ms", f"{label} faces", f"{label} truth", f"{label} found by us", f"vs {label}"]
     for col in columns:
         table.add_column(col, justify="left" if col == "photo" else "right")
     for row in rows:
@@ -128,16 +135,16 @@ def _print_engine(rows: list[dict[str, Any]], summary: list[dict[str, Any]], rep
             str(ms["embed"]),
             str(ms["total"]),
         ]
-        if versus:
-            fr_truth = "" if row["face_recognition_truth_found"] is None else str(row["face_recognition_truth_found"])
+        for name in peers:
+            peer = row["peers"][name]
             cells += [
-                str(row["face_recognition_ms"]),
-                str(row["face_recognition_faces"]),
-                fr_truth,
-                f"{row['matched']}/{row['face_recognition_faces']}"
-                + (f" ({row['missed_outside_truth']} not true)" if row["missed_outside_truth"] else "")
-                + (" WORSE" if row["worse"] else ""),
-                f"{row['speedup']}x",
+                str(peer["ms"]),
+                str(peer["faces"]),
+                "" if peer["truth_found"] is None else str(peer["truth_found"]),
+                f"{peer['matched']}/{peer['faces']}"
+                + (f" ({peer['missed_outside_truth']} not true)" if peer["missed_outside_truth"] else "")
+                + (" WORSE" if peer["worse"] else ""),
+                f"{peer['speedup']}x",
             ]
         table.add_row(*cells)
     console.print(table)
@@ -147,16 +154,17 @@ def _print_engine(rows: list[dict[str, Any]], summary: list[dict[str, Any]], rep
 def _print_engine_summary(summary: list[dict[str, Any]]) -> None:
     for s in summary:
         line = f"{s['size_class']} ({s['photos']} photos): ours {s['ours_ms']} ms for {s['faces']} faces"
+        line += f" (slowest photo {s['ours_slowest_ms']} ms)"
         if "truth_faces" in s:
             line += f" ({s['truth_found']}/{s['truth_faces']} true faces)"
-        if "speedup" in s:
-            line += f"; face_recognition {s['face_recognition_ms']} ms for {s['face_recognition_faces']} faces"
-            if "face_recognition_truth_found" in s:
-                line += f" ({s['face_recognition_truth_found']}/{s['truth_faces']} true faces)"
+        for name, peer in s["peers"].items():
+            line += f"; {name} {peer['ms']} ms for {peer['faces']} faces"
+            if "truth_found" in peer:
+                line += f" ({peer['truth_found']}/{s['truth_faces']} true faces)"
             line += (
-                f"; we found {s['matched']}/{s['face_recognition_faces']} of theirs"
-                f" (missed, not in the ground truth: {s['missed_outside_truth']}); "
-                f"photos where ours found fewer: {s['worse']}; speed-up (sum of times) {s['speedup']}x"
+                f", we found {peer['matched']}/{peer['faces']} of theirs"
+                f" (missed, not in the ground truth: {peer['missed_outside_truth']}),"
+                f" photos where ours found fewer: {peer['worse']}, speed-up (sum of times) {peer['speedup']}x"
             )
         console.print(line)
 

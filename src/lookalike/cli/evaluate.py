@@ -119,9 +119,9 @@ def eval_lfw(
         return
 
     if pipeline == "face_recognition":
-        from lookalike.bench.engine import import_face_recognition
+        from lookalike.bench.peers import FaceRecognition
 
-        import_face_recognition()  # a clear message now if it is not installed
+        FaceRecognition()  # a clear message now if it is not installed
 
     settings = settings_from(ctx, detector=detector)
     lfw_dir = lfw_dir or settings.data_dir / "lfw"

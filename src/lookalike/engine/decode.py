@@ -15,7 +15,8 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -119,11 +120,89 @@ def load_image(data: bytes, settings: Settings | None = None) -> np.ndarray:
 
 
 def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """``data`` as an upright RGB array at full size, and what was learned decoding it."""
+    settings = settings or Settings()
+    return _decoded(probe(data, settings), settings, 1)
+
+
+#: The reductions a JPEG decoder makes in the DCT domain, largest first: decoding at 1/2 costs about a
+#: sixth of the full picture (12 MP: 13 ms against 86 ms), since most of the work is never done.
+DCT_REDUCTIONS = (8, 4, 2)
+#: Formats whose Pillow decoder can reduce while decoding (``Image.draft``): JPEG, and phones' MPO.
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+
+
+@dataclass
+class Photo:
+    """A decoded photo: ``pixels`` (upright RGB) at ``scale`` of its full size (1, or 1/2, 1/4, 1/8
+    when a JPEG was reduced while decoding), and the full picture decoded when first asked for.
+
+    Coordinates everywhere are the full photo's: a point ``(x, y)`` of the photo is at
+    ``(x * scale, y * scale)`` in ``pixels``."""
+
+    pixels: np.ndarray
+    scale: float
+    info: ImageInfo
+    _data: bytes | None = field(default=None, repr=False)
+    _settings: Settings | None = field(default=None, repr=False)
+    _full: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> Photo:
+        """An array already decoded, as a photo at full scale."""
+        height, width = array.shape[:2]
+        return cls(array, 1.0, ImageInfo("array", width, height, rotated=False))
+
+    @property
+    def width(self) -> int:
+        return self.info.width
+
+    @property
+    def height(self) -> int:
+        return self.info.height
+
+    def full(self) -> np.ndarray:
+        """The photo at full size: ``pixels`` itself, or decoded again in full once (then kept)."""
+        if self.scale == 1.0:
+            return self.pixels
+        if self._full is None:
+            assert self._data is not None
+            self._full = decode(self._data, self._settings)[0]
+        return self._full
+
+
+def decode_photo(
+    data: bytes, settings: Settings | None = None, scale_for: Callable[[int, int], float] | None = None
+) -> Photo:
+    """``data`` decoded as small as ``scale_for(width, height)`` allows (the scale the caller needs of a
+    photo of that full size; None: full size): a JPEG is reduced by the largest of
+    ``DCT_REDUCTIONS`` that keeps at least that scale; other formats are decoded in full.  Every check
+    of :func:`probe` applies to the full size, whatever is decoded."""
     settings = settings or Settings()
     image = probe(data, settings)
+    reduction = 1
+    if scale_for is not None and image.format in DRAFT_FORMATS:
+        needed = scale_for(*upright_size(image))
+        reduction = next((r for r in DCT_REDUCTIONS if 1 / r >= needed), 1)
+    pixels, info = _decoded(image, settings, reduction)
+    return Photo(pixels, 1.0 / reduction, info, data, settings)
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of ``image`` once turned by its EXIF orientation (5-8 turn it a quarter)."""
+    width, height = image.size
+    orientation = image.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _decoded(image: Image.Image, settings: Settings, reduction: int) -> tuple[np.ndarray, ImageInfo]:
+    """Decode an image :func:`probe` opened, reduced ``reduction`` times in the DCT domain (a JPEG)."""
     fmt = image.format or "?"
+    full_width, full_height = image.size
     try:
         image.seek(0)  # first frame of a GIF / WebP animation / multi-page TIFF
+        if reduction > 1:
+            image.draft(image.mode, (full_width // reduction, full_height // reduction))
         image.load()
         orientation = image.getexif().get(0x0112, 1)
         rotated = isinstance(orientation, int) and orientation in TURNS  # 0, 9, 300: invalid, left as it is
@@ -141,8 +220,9 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, I
             ) from None
         raise ImageError(DAMAGED, code="corrupt") from None
     except MemoryError:
-        raise _too_large(image.size, settings) from None
-    height, width = array.shape[:2]
+        raise _too_large((full_width, full_height), settings) from None
+    turned = rotated and orientation in (5, 6, 7, 8)
+    width, height = (full_height, full_width) if turned else (full_width, full_height)
     return array, ImageInfo(fmt, width, height, rotated=rotated)
 
 

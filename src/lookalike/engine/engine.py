@@ -23,12 +23,13 @@ from PIL import Image
 
 from lookalike.engine import weights
 from lookalike.engine.align import canonical_face
+from lookalike.engine.decode import Photo
 from lookalike.engine.embedding import Landmarks, embedding_id, embedding_model, scaled
 from lookalike.engine.explain import SHIFT_SETS, AlignedFace, Explanation, explain
 from lookalike.engine.quality import FaceQuality, measure
 from lookalike.engine.resnet import CHIP_PADDING, CHIP_SIZE
 from lookalike.engine.weights import ModelError
-from lookalike.engine.yunet import YuNet
+from lookalike.engine.yunet import YuNet, bounded_scales
 from lookalike.errors import LookalikeError
 from lookalike.settings import Settings
 
@@ -64,6 +65,16 @@ class Detection:
     points: tuple[tuple[float, float], ...] = ()
     #: YuNet's own box (x, y, w, h), before it is turned into the box dlib's shape predictor expects
     yunet_box: tuple[float, float, float, float] | None = None
+
+    def scaled(self, factor: float) -> Detection:
+        """This detection in a copy of the photo ``factor`` times its size."""
+        if factor == 1.0:
+            return self
+        b = self.box
+        box = Box(round(b.left * factor), round(b.top * factor), round(b.right * factor), round(b.bottom * factor))
+        points = tuple((x * factor, y * factor) for x, y in self.points)
+        yunet_box = None if self.yunet_box is None else tuple(v * factor for v in self.yunet_box)
+        return Detection(box, self.score, self.detector, points, yunet_box)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -128,7 +139,7 @@ class DetectionPlan:
         return 80.0 / (self.scale * 2**self.upsample)
 
 
-__all__ = ["Box", "Detection", "Face", "FaceEngine", "FaceQuality", "Timings", "embedding_id"]
+__all__ = ["Box", "Detection", "Face", "FaceEngine", "FaceQuality", "Photo", "Timings", "embedding_id"]
 
 
 def plan_detection(width: int, height: int, settings: Settings) -> DetectionPlan:
@@ -171,27 +182,37 @@ class FaceEngine:
 
     # -- detection ---------------------------------------------------------------------------
 
-    def detect(self, image: np.ndarray, timings: Timings | None = None) -> list[Detection]:
-        """Find faces, largest first.  ``image`` is HxWx3 uint8 RGB.
+    def decode_scale(self, width: int, height: int) -> float:
+        """The smallest scale of a ``width`` x ``height`` photo this engine's detector looks at: a photo
+        may be decoded that small (:func:`~lookalike.engine.decode.decode_photo`); faces that need more
+        are described from the full photo, decoded then."""
+        if self.detector_mode() == "yunet":
+            return bounded_scales(width, height)[0]
+        return 1.0
+
+    def detect(self, image: np.ndarray | Photo, timings: Timings | None = None) -> list[Detection]:
+        """Find faces, largest first, in photo coordinates.  ``image`` is HxWx3 uint8 RGB, or a
+        :class:`Photo` (perhaps decoded reduced).
 
         ``auto`` is YuNet when its model is installed (``lookalike models install``), else HOG with the
         CNN fallback; ``yunet``, ``hog`` and ``cnn`` force one detector."""
         timings = timings or Timings()
-        height, width = image.shape[:2]
+        photo = as_photo(image)
+        width, height = photo.width, photo.height
         mode = self.detector_mode()
         found: list[Detection] = []
         if mode == "yunet":
             with timings.stage("detect"):
-                found = self._run_yunet(image)
+                found = self._run_yunet(photo)
         if mode in ("hog", "auto"):
             plan = plan_detection(width, height, self.settings)
             with timings.stage("resize"):
-                small = _resized(image, plan.scale)
+                small = _resized(photo.full(), plan.scale)
             with timings.stage("detect"):
                 found = self._run_hog(small, plan.upsample, plan.scale, width, height)
         if mode == "cnn" or (mode == "auto" and not found):
             with timings.stage("detect_cnn"):
-                found = self._run_cnn(image)
+                found = self._run_cnn(photo.full())
         found.sort(key=lambda d: d.box.width * d.box.height, reverse=True)
         return found
 
@@ -224,10 +245,10 @@ class FaceEngine:
             self._yunet = YuNet(str(weights.model_path("yunet", self.settings)))
         return self._yunet
 
-    def _run_yunet(self, image: np.ndarray) -> list[Detection]:
-        height, width = image.shape[:2]
+    def _run_yunet(self, photo: Photo) -> list[Detection]:
+        width, height = photo.width, photo.height
         out = []
-        for row in self._load_yunet().detect(image):
+        for row in self._load_yunet().detect(photo.pixels, photo.scale):
             box = _dlib_like_box(row[:4], width, height)
             if box.width < 2 or box.height < 2:
                 continue
@@ -262,9 +283,11 @@ class FaceEngine:
         """Whether :meth:`explain` can: the model aligns on YuNet's 5 points (not ``dlib``'s own chips)."""
         return self.model.landmarks == "yunet"
 
-    def aligned(self, image: np.ndarray, face: Face) -> AlignedFace:
+    def aligned(self, image: np.ndarray | Photo, face: Face) -> AlignedFace:
         """``face`` of ``image`` aligned onto the frame the gallery's aligned faces are in."""
-        return AlignedFace(*canonical_face(image, face.aligned_on))
+        source, factor = _source(as_photo(image), [face.size])
+        aligned, points = canonical_face(source, face.aligned_on * factor)
+        return AlignedFace(aligned, points)
 
     def explain(self, face: AlignedFace, others: list[AlignedFace]) -> list[Explanation]:
         """Which parts make ``face`` look like each of ``others`` (``engine/explain.py``); [] if it cannot."""
@@ -275,48 +298,54 @@ class FaceEngine:
 
     # -- landmarks and embeddings -----------------------------------------------------------
 
-    def analyze(self, image: np.ndarray, max_faces: int | None = None, timings: Timings | None = None) -> list[Face]:
+    def analyze(
+        self, image: np.ndarray | Photo, max_faces: int | None = None, timings: Timings | None = None
+    ) -> list[Face]:
         """Detect, then compute landmarks and embeddings of the ``max_faces`` largest faces."""
         timings = timings or Timings()
-        detections = self.detect(image, timings)
+        photo = as_photo(image)
+        detections = self.detect(photo, timings)
         limit = self.settings.max_faces if max_faces is None else max_faces
-        return self.describe(image, detections[:limit], timings)
+        return self.describe(photo, detections[:limit], timings)
 
-    def describe(self, image: np.ndarray, detections: list[Detection], timings: Timings | None = None) -> list[Face]:
-        """Landmarks and embeddings of given detections, each from a crop of the size its chip needs."""
+    def describe(
+        self, image: np.ndarray | Photo, detections: list[Detection], timings: Timings | None = None
+    ) -> list[Face]:
+        """Landmarks and embeddings of given detections (photo coordinates), each from a crop of the size
+        its chip needs: of the reduced copy a :class:`Photo` was decoded as, when every face is big enough
+        there (``DESCRIBE_FACE``), else of the full photo."""
         timings = timings or Timings()
         if not detections:
             return []
+        photo = as_photo(image)
+        with timings.stage("decode"):
+            image, factor = _source(photo, [min(d.box.width, d.box.height) for d in detections])
+        sizes = [min(d.box.width, d.box.height) for d in detections]
+        boxes = [d.box for d in detections]
+        detections = [d.scaled(factor) for d in detections]
         with timings.stage("landmarks"):
             if self.model.landmarks == "yunet":
                 faces = [Landmarks(points) for points in self._precise_points(image, detections)]
             else:
                 faces = [self.face_crop(image, d.box) for d in detections]
             yunet_points = self.model.landmarks == "yunet"
-            measures = [
-                measure(image, face.points, min(det.box.width, det.box.height), yunet_points)
-                for det, face in zip(detections, faces)
-            ]
+            measures = [measure(image, face.points, size, yunet_points) for size, face in zip(sizes, faces)]
         with timings.stage("embed"):
             vectors = scaled(self.embedder.embed(image, faces), self._radius)
-        return [
-            Face(
-                det.box,
-                [(round(x), round(y)) for x, y in face.points],
-                det.score,
-                det.detector,
-                vector,
-                quality,
-                points=np.asarray(face.points, np.float64),
-            )
-            for det, face, vector, quality in zip(detections, faces, vectors, measures)
-        ]
+        out = []
+        for box, det, face, vector, quality in zip(boxes, detections, faces, vectors, measures):
+            points = np.asarray(face.points, np.float64) / factor
+            landmarks = [(round(x), round(y)) for x, y in points]
+            out.append(Face(box, landmarks, det.score, det.detector, vector, quality, points=points))
+        return out
 
-    def yunet_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray | None]:
+    def yunet_points(self, image: np.ndarray | Photo, detections: list[Detection]) -> list[np.ndarray | None]:
         """Each detection's 5 YuNet points as :meth:`describe` measures them for a model aligning on them
         (refined, 5x2 float: a ``Face.points``), or None for a detection of dlib's detectors (no points)."""
         found = [d for d in detections if d.yunet_box is not None and d.points]
-        refined = iter(self._precise_points(image, found) if found else [])
+        source, factor = _source(as_photo(image), [min(d.box.width, d.box.height) for d in found])
+        local = [d.scaled(factor) for d in found]
+        refined = iter([p / factor for p in self._precise_points(source, local)] if found else [])
         return [next(refined) if d.yunet_box is not None and d.points else None for d in detections]
 
     def _precise_points(self, image: np.ndarray, detections: list[Detection]) -> list[np.ndarray]:
@@ -356,6 +385,24 @@ class FaceEngine:
         chip = dlib.get_face_chip(crop, shape, CHIP_SIZE, CHIP_PADDING)
         points = np.array([(p.x / scale + x0, p.y / scale + y0) for p in shape.parts()], dtype=np.float64)
         return Landmarks(points, np.asarray(chip))
+
+
+#: A face is described from the reduced copy of a photo if it is at least this many px there (its box's
+#: shorter side): every chip and crop of it is then made smaller than that (dlib's 200 px crop, the
+#: 184 px aligned frame, the 150 and 112 px chips), so the full photo adds nothing to it.
+DESCRIBE_FACE = 200
+
+
+def as_photo(image: np.ndarray | Photo) -> Photo:
+    return image if isinstance(image, Photo) else Photo.of(image)
+
+
+def _source(photo: Photo, sizes: list[int]) -> tuple[np.ndarray, float]:
+    """The copy to describe faces of these sizes (photo px) from, and its scale: the reduced copy if each
+    face is ``DESCRIBE_FACE`` px there, else the full photo (decoded now if it was not)."""
+    if photo.scale < 1.0 and all(size * photo.scale >= DESCRIBE_FACE for size in sizes):
+        return photo.pixels, photo.scale
+    return photo.full(), 1.0
 
 
 #: The face is resized to this many px (box side) before landmarks and alignment: the 150 px chip

@@ -29,13 +29,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lookalike.engine.weights import quiet_opencv
-
 #: The smallest face (px of the original photo) the pyramid is built to find.
 MIN_FACE = 40
-#: YuNet's smallest reliably found face in its input (measured, see module doc), with a margin.
-RELIABLE_FACE = 28
+#: The size a MIN_FACE face is scanned at: YuNet finds 1,199 of 1,200 LFW faces pasted at 40 px on
+#: 12 MP canvases scanned at 0.5 (all of them at 44 and 48 px; docs/engine.md).
+RELIABLE_FACE = 20
 FINE_SCALE = RELIABLE_FACE / MIN_FACE
+#: Photos up to this long side are scanned whole at full size (up to ~3 MP: ~45 ms on 2 cores), and
+#: bigger ones no coarser than this long side: small faces in small photos are found too.
+FINE_SIDE = 2016
 #: Each coarser level is this much smaller; a level finds faces of 24 px to well over 4x that.
 LEVEL_STEP = 4.0
 #: Coarsest level's long side.
@@ -45,9 +47,6 @@ TILE = 1600
 OVERLAP = 160
 SCORE_THRESHOLD = 0.6
 NMS_IOU = 0.3
-#: Photos whose fine level is at most this many pixels are scanned at full size (cheap, and faces
-#: smaller than MIN_FACE in small photos are found too).
-SMALL_PHOTO = 600_000
 #: The most one photo's detection may scan: tiles over all levels, and their pixels (see module doc).
 MAX_TILES = 24
 MAX_SCAN_PIXELS = 32_000_000
@@ -84,11 +83,17 @@ class Tile:
         )
 
 
+def fine_scale(width: int, height: int) -> float:
+    """The planned fine level's scale: the whole photo up to ``FINE_SIDE`` px long, else the scale at
+    which a ``MIN_FACE`` face is ``RELIABLE_FACE`` px (or ``FINE_SIDE`` long, if that is finer)."""
+    return max(FINE_SCALE, min(1.0, FINE_SIDE / max(width, height)))
+
+
 def pyramid_scales(width: int, height: int, fine: float | None = None) -> list[float]:
     """Scales of the levels to scan, finest first (``fine``: the finest, default the planned one)."""
     long_side = max(width, height)
     if fine is None:
-        fine = 1.0 if width * height <= SMALL_PHOTO else FINE_SCALE
+        fine = fine_scale(width, height)
     scales = [fine]
     while long_side * scales[-1] > COARSEST * 1.25:
         scales.append(max(scales[-1] / LEVEL_STEP, COARSEST / long_side))
@@ -120,11 +125,14 @@ def _work(width: int, height: int, scales: list[float], tile: int, overlap: int)
     return count, pixels
 
 
-def bounded_scales(width: int, height: int, tile: int = TILE, overlap: int = OVERLAP) -> list[float]:
+def bounded_scales(
+    width: int, height: int, tile: int = TILE, overlap: int = OVERLAP, limit: float = 1.0
+) -> list[float]:
     """The pyramid's scales, with the fine level made coarser until the scan fits ``MAX_TILES`` and
-    ``MAX_SCAN_PIXELS`` (unchanged for every photo the default limits let through)."""
-    scales = pyramid_scales(width, height)
-    fine = scales[0]
+    ``MAX_SCAN_PIXELS`` (unchanged for every photo the default limits let through), and no finer than
+    ``limit``."""
+    fine = min(fine_scale(width, height), limit)
+    scales = pyramid_scales(width, height, fine)
     while fine > 1e-9:
         count, pixels = _work(width, height, scales, tile, overlap)
         if count <= MAX_TILES and pixels <= MAX_SCAN_PIXELS:
@@ -134,10 +142,11 @@ def bounded_scales(width: int, height: int, tile: int = TILE, overlap: int = OVE
     return scales
 
 
-def tiles(width: int, height: int, tile: int = TILE, overlap: int = OVERLAP) -> list[Tile]:
-    """Overlapping tiles covering every level of the (bounded) pyramid of a ``width`` x ``height`` photo."""
+def tiles(width: int, height: int, tile: int = TILE, overlap: int = OVERLAP, limit: float = 1.0) -> list[Tile]:
+    """Overlapping tiles covering every level of the (bounded) pyramid of a ``width`` x ``height`` photo,
+    none finer than ``limit`` (the scale of the copy there is)."""
     out = []
-    for scale in bounded_scales(width, height, tile, overlap):
+    for scale in bounded_scales(width, height, tile, overlap, limit):
         lw, lh = _level_size(width, height, scale)
         for y0, th in _spans(lh, tile, overlap):
             for x0, tw in _spans(lw, tile, overlap):
@@ -176,35 +185,90 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU, inside: flo
     return sorted(final, key=lambda i: -scores[i])
 
 
+#: YuNet's feature strides, and the multiple of 32 its input is padded to (its FPN halves the size 5 times).
+STRIDES = (8, 16, 32)
+PAD = 32
+
+
+class Network:
+    """YuNet's network on onnxruntime, decoded as OpenCV's ``FaceDetectorYN`` decodes it (same boxes, to
+    1e-4 px): for every cell of each stride, score = sqrt(cls x obj), the box's centre and size and the
+    5 points relative to the cell; then NMS.  One session serves every thread (onnxruntime's ``run`` is
+    thread-safe), each call on one core, with no spinning threads left to slow the work that follows."""
+
+    def __init__(self, model: str) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        # The arena keeps the activations' memory between runs: allocating it afresh doubled a run's time.
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def detect(self, bgr: np.ndarray, threshold: float = SCORE_THRESHOLD) -> np.ndarray:
+        """Faces in a BGR uint8 image: rows of x, y, w, h, 5 (x, y) points, score; NMS applied."""
+        height, width = bgr.shape[:2]
+        padded_h, padded_w = -(-height // PAD) * PAD, -(-width // PAD) * PAD
+        if (padded_h, padded_w) != (height, width):
+            bgr = cv2.copyMakeBorder(bgr, 0, padded_h - height, 0, padded_w - width, cv2.BORDER_CONSTANT, value=0)
+        blob = cv2.dnn.blobFromImage(bgr)  # float32 NCHW, BGR 0..255: what YuNet was trained on
+        out = self._session.run(None, {self._input: blob})
+        rows = [_decode_level(out, i, stride, padded_w // stride, threshold) for i, stride in enumerate(STRIDES)]
+        found = np.concatenate([np.zeros((0, 15), np.float32), *rows])
+        if not len(found):
+            return found
+        keep = cv2.dnn.NMSBoxes(found[:, :4].tolist(), found[:, 14].tolist(), threshold, NMS_IOU, top_k=5000)
+        return found[np.asarray(keep, dtype=int).reshape(-1)]
+
+
+def _decode_level(out: list[np.ndarray], i: int, stride: int, columns: int, threshold: float) -> np.ndarray:
+    """The rows of one stride's outputs (cls, obj, bbox, kps are outputs i, i+3, i+6, i+9) above ``threshold``."""
+    cls = np.clip(out[i].reshape(-1), 0.0, 1.0)
+    obj = np.clip(out[i + 3].reshape(-1), 0.0, 1.0)
+    score = np.sqrt(cls * obj)
+    cells = np.flatnonzero(score >= threshold)
+    if not len(cells):
+        return np.zeros((0, 15), np.float32)
+    box = out[i + 6].reshape(-1, 4)[cells]
+    kps = out[i + 9].reshape(-1, 10)[cells]
+    col = (cells % columns).astype(np.float32)[:, None]
+    row = (cells // columns).astype(np.float32)[:, None]
+    size = np.exp(box[:, 2:4]) * stride
+    centre = (np.hstack([col, row]) + box[:, :2]) * stride
+    points = np.empty_like(kps)
+    points[:, 0::2] = (kps[:, 0::2] + col) * stride
+    points[:, 1::2] = (kps[:, 1::2] + row) * stride
+    return np.hstack([centre - size / 2, size, points, score[cells, None]]).astype(np.float32)
+
+
 class YuNet:
     """Tiled, multi-level YuNet.  ``detect`` returns photo-coordinate rows: x, y, w, h, 5 (x, y) points, score.
 
-    Tiles run on a pool of ``threads`` threads, one single-threaded network each (OpenCV releases the
-    GIL).  Measured: as fast as OpenCV's own thread pool on one big image, and unlike it, it leaves no
-    spinning threads behind that slow the NumPy/BLAS embedding which follows by 10-20x."""
+    Tiles run on a pool of ``threads`` threads, each network call on one core (onnxruntime releases the
+    GIL).  Measured: as fast as one call on both cores for one big image, and unlike OpenCV's thread
+    pool it leaves no spinning threads behind that slow the NumPy/BLAS embedding which follows by 10-20x."""
 
     def __init__(self, model: str, threads: int = 2) -> None:
         self._model = model
         self._threads = max(1, threads)
-        self._local = threading.local()
+        self._network: Network | None = None
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="yunet") if self._threads > 1 else None
         self._lock = threading.Lock()
 
-    def _net(self) -> cv2.FaceDetectorYN:
-        net = getattr(self._local, "net", None)
-        if net is None:
-            with quiet_opencv():
-                net = cv2.FaceDetectorYN.create(self._model, "", (320, 320), SCORE_THRESHOLD, NMS_IOU, 5000)
-            self._local.net = net
-        return net
+    def _net(self) -> Network:
+        if self._network is None:
+            self._network = Network(self._model)
+        return self._network
 
     def _run(self, image: np.ndarray, t: Tile) -> np.ndarray:
         window = np.ascontiguousarray(image[t.y0 : t.y0 + t.height, t.x0 : t.x0 + t.width])
-        net = self._net()
-        net.setInputSize((t.width, t.height))
-        _, found = net.detect(window)
-        if found is None:
-            return np.zeros((0, 15), np.float32)
+        found = self._net().detect(window)
+        if not len(found):
+            return found
         found = _drop_seam_boxes(found, t).copy()
         found[:, [0, 4, 6, 8, 10, 12]] += t.x0  # columns: x, y, w, h, then (x, y) of 5 points
         found[:, [1, 5, 7, 9, 11, 13]] += t.y0
@@ -257,10 +321,8 @@ class YuNet:
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
         image = cv2.cvtColor(cv2.resize(crop, size, interpolation=interpolation), cv2.COLOR_RGB2BGR)
-        net = self._net()
-        net.setInputSize(size)
-        _, found = net.detect(image)
-        if found is None or not len(found):
+        found = self._net().detect(image)
+        if not len(found):
             return None
         found = found.copy()
         found[:, :14] /= scale
@@ -269,12 +331,13 @@ class YuNet:
             return None
         return found[best]
 
-    def detect(self, rgb: np.ndarray) -> np.ndarray:
-        """All faces in an RGB photo (HxWx3 uint8), in the photo's pixel coordinates."""
-        height, width = rgb.shape[:2]
+    def detect(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """All faces in an RGB photo (HxWx3 uint8), in the photo's pixel coordinates.  ``rgb`` may be the
+        photo at ``scale`` of its size (decoded reduced): no level is finer than that."""
+        width, height = photo_size(rgb, scale)
         cv2.setNumThreads(1)
-        work = tiles(width, height)
-        levels = _levels(rgb, list(dict.fromkeys(t.scale for t in work)))
+        work = tiles(width, height, limit=scale)
+        levels = _levels(rgb, list(dict.fromkeys(t.scale for t in work)), scale)
         with self._lock:
             if self._pool is None:
                 rows = [self._run(levels[t.scale], t) for t in work]
@@ -295,16 +358,21 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter, 1e-9)
 
 
-def _levels(rgb: np.ndarray, scales: list[float]) -> dict[float, np.ndarray]:
-    """The photo at each scale, in BGR (YuNet's order).  The fine level (a mild 0.7x) is resized
-    bilinearly and each coarser level from the one before it: ``INTER_AREA`` over the whole 12 MP
-    photo cost ~0.2 s of the ~0.75 s detection (measured), bilinear ~0.02 s."""
-    height, width = rgb.shape[:2]
+def photo_size(rgb: np.ndarray, scale: float) -> tuple[int, int]:
+    """(width, height) of the photo of which ``rgb`` is a copy at ``scale``."""
+    return max(1, round(rgb.shape[1] / scale)), max(1, round(rgb.shape[0] / scale))
+
+
+def _levels(rgb: np.ndarray, scales: list[float], rgb_scale: float = 1.0) -> dict[float, np.ndarray]:
+    """The photo at each scale, in BGR (YuNet's order), from ``rgb`` (the photo at ``rgb_scale``).  A
+    mild reduction (to at least half) is bilinear and each coarser level is made from the one before it
+    (``INTER_AREA`` over a whole 12 MP photo costs ~0.2 s, bilinear ~0.02 s)."""
+    width, height = photo_size(rgb, rgb_scale)
     levels: dict[float, np.ndarray] = {}
-    source, source_scale = rgb, 1.0
+    source, source_scale = rgb, rgb_scale
     for scale in scales:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        if scale == source_scale:
+        if abs(scale - source_scale) < 1e-9 or (source is rgb and size == (rgb.shape[1], rgb.shape[0])):
             level = source
         else:
             mild = scale / source_scale >= 0.5

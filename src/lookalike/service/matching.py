@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lookalike.engine.decode import decode
+from lookalike.engine.decode import Photo, decode_photo
 from lookalike.engine.engine import Box, Face, FaceEngine, Timings
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.gallery.search import Match, Matcher, MatchResult
@@ -131,7 +131,8 @@ class MatchService:
                         f"{self.settings.max_upload_bytes / 2**20:.0f} MB.",
                         code="too_large",
                     )
-                image, info = decode(data, self.settings)
+                image = decode_photo(data, self.settings, self.engine.decode_scale)
+                info = image.info
             detections = self.engine.detect(image, timings)
             chosen = detections[: self.settings.max_faces]
             if on_faces is not None:
@@ -180,7 +181,7 @@ class MatchService:
         names = matcher.gallery.display_names(r.identity for r in results if r.identity)
         return [face_result(face, r, details, names) for face, r in zip(faces, results, strict=True)], results
 
-    def explained(self, image: np.ndarray, faces: list[Face], docs: list[FaceResult]) -> list[FaceResult]:
+    def explained(self, image: Photo, faces: list[Face], docs: list[FaceResult]) -> list[FaceResult]:
         """``docs`` with which parts agree, for the settings' top matches of its largest faces."""
         s = self.settings
         return explained(

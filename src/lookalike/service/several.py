@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lookalike.engine.combine import combine, same_person
-from lookalike.engine.decode import decode
+from lookalike.engine.decode import decode_photo
 from lookalike.engine.engine import Face
 from lookalike.errors import ImageError, LookalikeError
 from lookalike.person_filter import PersonFilter
@@ -40,7 +40,8 @@ def _largest_face(service: MatchService, name: str, data: bytes) -> _Found:
     """The photo's largest face, described; :class:`LookalikeError` for a photo without one."""
     if len(data) > service.settings.max_upload_bytes:
         raise ImageError(f"{name} is over the upload limit.", code="too_large")
-    image, info = decode(data, service.settings)
+    image = decode_photo(data, service.settings, service.engine.decode_scale)
+    info = image.info
     detections = service.engine.detect(image)
     if not detections:
         raise ImageError(f"No face found in {name}: each photo must show the person's face.", code="no_face")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from lookalike.engine.align import CANONICAL_SIZE, canonical_matrix
+from lookalike.engine.decode import Photo
 from lookalike.engine.engine import Face, FaceEngine
 from lookalike.engine.explain import AlignedFace, Explanation
 from lookalike.service.results import PARTS, AlignedFrame, FaceResult, Lookalike, Why
@@ -46,7 +45,7 @@ def with_frames(faces: Sequence[Face], docs: list[FaceResult]) -> list[FaceResul
 def explained(
     engine: FaceEngine,
     aligned_of: AlignedOf,
-    image: np.ndarray,
+    image: Photo,
     faces: Sequence[Face],
     docs: list[FaceResult],
     top: int,
