@@ -62,6 +62,19 @@ def test_manifest_boxes_are_the_pasted_faces(built: tuple[Path, Path]) -> None:
     assert any(p["kind"] == "group" and p["faces"] is None for p in manifest["photos"])
 
 
+def test_small_faces_fill_12mp_canvases_at_the_smallest_size_found(built: tuple[Path, Path]) -> None:
+    manifest = photos.load(built[0])
+    small = [p for p in manifest["photos"] if p["kind"] == "small_faces"]
+    assert [int(p["file"].split("_")[-1][:-6]) for p in small] == list(photos.SMALL_FACES)
+    for entry, size in zip(small, photos.SMALL_FACES):
+        assert (entry["width"], entry["height"]) == photos.CANVASES["12MP"] and len(entry["faces"]) >= 150
+        assert {f["right"] - f["left"] for f in entry["faces"]} == {size}
+        assert all(
+            f["left"] >= 0 and f["right"] <= entry["width"] and f["bottom"] <= entry["height"] for f in entry["faces"]
+        )
+        assert len(set(entry["people"])) == len(entry["people"])  # each face another LFW person
+
+
 def test_bench_reads_the_set_with_its_ground_truth(built: tuple[Path, Path]) -> None:
     cases = cases_from_set(built[0])
     first = cases[0]

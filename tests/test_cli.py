@@ -171,6 +171,31 @@ def test_bench_engine_prints_stage_medians(data: Path) -> None:
     assert all(p["ours_ms"]["embed"] > 0 and p["ours_ms"]["total"] > 0 for p in doc["photos"])
 
 
+def test_bench_engine_without_the_peers_python_says_how_to_get_it(data: Path, tmp_path: Path) -> None:
+    photo = data / "group" / "face_recognition__two_people.jpg"
+    missing = {"LOOKALIKE_PEERS_PYTHON": str(tmp_path / "no-python")}
+    out = run("bench", "engine", str(photo), "--repeat", "1", "--vs", "insightface", env=missing)
+    assert out.returncode != 0 and "make bench-env" in out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+
+
+PEERS_PYTHON = Path(os.environ.get("LOOKALIKE_PEERS_PYTHON", Path(__file__).parents[1] / ".venv-peers/bin/python"))
+
+
+@pytest.mark.skipif(not PEERS_PYTHON.is_file(), reason="InsightFace's own Python is not here: make bench-env")
+def test_bench_engine_against_insightface_counts_its_faces_beside_ours(data: Path, tmp_path: Path) -> None:
+    """The real peer, in its own Python: its boxes of a real photo are counted against ours."""
+    photo = data / "group" / "face_recognition__obama_and_biden.jpg"
+    env = {"LOOKALIKE_PEERS_PYTHON": str(PEERS_PYTHON), "LOOKALIKE_INSIGHTFACE_ROOT": str(tmp_path / "insightface")}
+    out = run("bench", "engine", str(photo), "--repeat", "1", "--vs", "insightface", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)["photos"]
+    peer = row["peers"]["insightface"]
+    assert peer["faces"] >= 2 and peer["matched"] == peer["faces"] and not peer["worse"]
+    assert peer["ms"] > 0 and peer["speedup"] > 0
+    assert (tmp_path / "insightface" / "models" / "buffalo_s" / "det_500m.onnx").is_file()  # placed, not downloaded
+
+
 def test_gallery_of_another_model_is_refused_then_replaced_when_asked(data: Path, tmp_path: Path) -> None:
     """Switching the embedding model: the old gallery is kept until the new one is complete."""
     source = data / "small" / "five_celeb"

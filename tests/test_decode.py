@@ -344,3 +344,89 @@ def test_a_damaged_files_message_has_no_pillow_text(
     assert internal not in err.message and "(" not in err.message
     assert "Please upload" in err.message or "please upload" in err.message
     assert internal in caplog.text  # the reason is logged for whoever runs the server
+
+
+# -- decoded reduced: only the pixels detection needs, the full photo when a small face needs it -----
+
+
+def _phone_photo(data: Path, size: tuple[int, int] = (4032, 3024), orientation: int = 1) -> bytes:
+    """A real portrait enlarged to a phone's 12 MP and saved as a JPEG, with an EXIF orientation."""
+    upright = Image.open(data / "small" / "face_recognition" / "Barack_Obama" / "Barack_Obama_0001.jpg").convert("RGB")
+    big = upright.resize(size, Image.Resampling.BICUBIC)
+    turns = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
+    stored = big.transpose(turns[orientation]) if orientation in turns else big
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    stored.save(out, "JPEG", exif=exif.tobytes(), quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_a_big_jpeg_is_decoded_reduced_as_asked_and_upright(data: Path, orientation: int) -> None:
+    from lookalike.engine.decode import decode_photo
+
+    raw = _phone_photo(data, orientation=orientation)
+    full, info = decode(raw, S)
+    photo = decode_photo(raw, S, lambda width, height: 0.5 if (width, height) == (4032, 3024) else 1.0)
+    assert photo.scale == 0.5 and photo.pixels.shape == (1512, 2016, 3)
+    assert (
+        (photo.width, photo.height, photo.info.rotated)
+        == (4032, 3024, orientation != 1)
+        == (info.width, info.height, info.rotated)
+    )
+    halved = np.asarray(Image.fromarray(full).reduce(2), np.float32)
+    assert np.abs(photo.pixels.astype(np.float32) - halved).mean() < 3  # the same picture, the same way up
+    assert photo._full is None and np.array_equal(photo.full(), full)  # the full photo only when asked for
+    assert decode_photo(raw, S, lambda w, h: 0.26).scale == 0.5  # never smaller than asked
+    assert decode_photo(raw, S, lambda w, h: 0.25).scale == 0.25
+    assert decode_photo(raw, S).scale == 1.0
+
+
+def test_only_jpegs_are_reduced_and_every_limit_applies_to_the_full_size(data: Path) -> None:
+    from lookalike.engine.decode import decode_photo
+
+    png = io.BytesIO()
+    Image.open(io.BytesIO(_phone_photo(data, (2000, 1500)))).save(png, "PNG")
+    assert decode_photo(png.getvalue(), S, lambda w, h: 0.5).scale == 1.0
+    with pytest.raises(ImageError) as refused:  # 12 MP over a 10 MP limit, though 3 MP would be decoded
+        decode_photo(_phone_photo(data), Settings(max_pixels=10_000_000), lambda w, h: 0.5)
+    assert refused.value.code == "too_large"
+    with pytest.raises(ImageError) as bomb:
+        decode_photo(_png_header_bomb(20_000, 20_000), S, lambda w, h: 0.125)
+    assert bomb.value.code == "too_large"
+    truncated = _phone_photo(data)[:200_000]
+    with pytest.raises(ImageError) as cut:
+        decode_photo(truncated, S, lambda w, h: 0.5)
+    assert cut.value.code == "truncated"
+
+
+def test_faces_described_from_the_reduced_copy_match_the_full_photo(data: Path, engine: FaceEngine) -> None:
+    """A big face is described from the half-size decode (the full photo is never decoded), and its
+    box, points and embedding are those of the full photo's; a small face decodes the full photo."""
+    from lookalike.engine.decode import decode_photo
+
+    raw = _phone_photo(data)
+    photo = decode_photo(raw, S, engine.decode_scale)
+    assert photo.scale == 0.5
+    (face,) = engine.analyze(photo)
+    assert photo._full is None  # a 12 MP portrait: everything came from the 3 MP copy
+    (reference,) = engine.analyze(decode(raw, S)[0])
+    assert np.abs(np.subtract(face.points, reference.points)).max() < 0.01 * face.size
+    assert np.linalg.norm(face.embedding - reference.embedding) < 0.06  # resampling alone: the same face
+    assert abs(face.box.width - reference.box.width) <= 0.02 * reference.box.width
+    assert face.measures is not None and face.measures.size == face.size == reference.size
+
+    small = io.BytesIO()  # the same portrait, small, pasted into a 12 MP photo: its face is ~130 px
+    canvas = Image.new("RGB", (4032, 3024), (90, 110, 100))
+    canvas.paste(
+        Image.open(data / "small" / "face_recognition" / "Barack_Obama" / "Barack_Obama_0001.jpg").reduce(2),
+        (1500, 1000),
+    )
+    canvas.save(small, "JPEG", quality=92)
+    photo = decode_photo(small.getvalue(), S, engine.decode_scale)
+    found = engine.detect(photo)
+    (face,) = engine.describe(photo, found)
+    assert photo._full is not None  # described from the full photo: exactly as from the full array
+    (reference,) = engine.describe(decode(small.getvalue(), S)[0], found)
+    assert np.array_equal(face.embedding, reference.embedding) and face.box == reference.box

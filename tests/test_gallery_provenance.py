@@ -270,7 +270,8 @@ def test_version_1_opens_as_it_is_and_a_build_upgrades_it(sources: Path, tmp_pat
     with Gallery.open(tmp_path / "v1") as old:  # read-only users: nothing written
         assert old.version == 1 and not old.has_provenance
         result = Matcher(old, Settings()).match(query)
-        assert result.best is not None and result.best.distance < 1e-4
+        # itself: float32's |a|² - 2ab + |b|² leaves ~1e-7 of rounding, whose root is ~3e-4
+        assert result.best is not None and result.best.distance < 1e-3 and result.best.face_id == 1
         face = result.best.face_id
         assert old.face_details([face])[face].provenance is None and old.person_facts() == {}
         assert not old.reusable_mask().any()

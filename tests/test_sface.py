@@ -13,6 +13,7 @@ from lookalike.engine.align import ARCFACE_SIZE, ARCFACE_TEMPLATE, align, simila
 from lookalike.engine.embedding import Landmarks
 from lookalike.engine.embedding.sface import SFace
 from lookalike.engine.weights import ModelError, model_path
+from lookalike.engine.yunet import Network
 from lookalike.settings import Settings
 
 from .conftest import DATA
@@ -47,9 +48,8 @@ def _points(rgb: np.ndarray, settings: Settings) -> np.ndarray:
     """YuNet's 5 points of the largest face, found on a copy at most 1,000 px long."""
     scale = min(1.0, 1000 / max(rgb.shape[:2]))
     small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-    det = cv2.FaceDetectorYN.create(str(model_path("yunet", settings)), "", (small.shape[1], small.shape[0]), 0.6)
-    _, faces = det.detect(np.ascontiguousarray(small[:, :, ::-1]))
-    assert faces is not None and len(faces), "no face found"
+    faces = Network(str(model_path("yunet", settings))).detect(np.ascontiguousarray(small[:, :, ::-1]))
+    assert len(faces), "no face found"
     face = max(faces, key=lambda f: f[2] * f[3])
     return face[4:14].reshape(5, 2).astype(np.float64) / scale
 

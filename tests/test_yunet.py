@@ -266,3 +266,47 @@ def test_landmarks_are_re_measured_at_one_face_size_whatever_the_photo_size(
     width = rows[:, 2] / 3
     spread = np.abs(np.array(refined) - np.mean(refined, axis=0)).max(axis=(0, 2, 3))
     assert (spread < 0.03 * width).all(), (spread, width)
+
+
+def test_the_network_on_onnxruntime_finds_what_opencv_finds_with_the_shipped_file(
+    data: Path, yunet_settings: Settings
+) -> None:
+    """The installed file (weights dequantized once, any input size) on onnxruntime, decoded by
+    ``Network``, gives OpenCV's ``FaceDetectorYN`` boxes, points and scores on the official file."""
+    from lookalike.engine import weights
+
+    shipped = str(weights._package_file(weights.WEIGHT_FILES["yunet"]))
+    network = yunet.Network(str(weights.model_path("yunet", yunet_settings)))
+    photos = [data / "group" / "face_recognition__two_people.jpg", data / "detect" / "dlib_examples" / "bald_guys.jpg"]
+    photos += sorted((data / "detect" / "dlib_examples").glob("2008_*.jpg"))[:3]
+    compared = 0
+    for path in photos:
+        bgr = np.ascontiguousarray(read_rgb(path)[:, :, ::-1])
+        if max(bgr.shape) > 1200:
+            bgr = cv2.resize(bgr, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        height, width = bgr.shape[:2]
+        cv2.setNumThreads(1)
+        opencv = cv2.FaceDetectorYN.create(shipped, "", (width, height), yunet.SCORE_THRESHOLD, yunet.NMS_IOU, 5000)
+        _, theirs = opencv.detect(bgr)
+        ours = network.detect(bgr)
+        assert theirs is not None and len(ours) == len(theirs), path.name
+        ours, theirs = (a[np.lexsort((a[:, 1], a[:, 0]))] for a in (ours, theirs))
+        assert np.abs(ours[:, :14] - theirs[:, :14]).max() < 0.01, path.name  # px
+        assert np.abs(ours[:, 14] - theirs[:, 14]).max() < 1e-4, path.name
+        compared += len(ours)
+    assert compared > 30  # bald_guys alone holds ~25 faces
+
+
+def test_the_installed_yunet_file_is_the_shipped_one_with_its_weights_dequantized(yunet_settings: Settings) -> None:
+    import onnx
+
+    from lookalike.engine import weights
+
+    installed = onnx.load(str(weights.model_path("yunet", yunet_settings)))
+    shipped = onnx.load(str(weights._package_file(weights.WEIGHT_FILES["yunet"])))
+    assert not any(n.op_type == "DequantizeLinear" for n in installed.graph.node)
+    assert sum(n.op_type == "Conv" for n in installed.graph.node) == sum(
+        n.op_type == "Conv" for n in shipped.graph.node
+    )
+    dims = installed.graph.input[0].type.tensor_type.shape.dim
+    assert (dims[2].dim_param, dims[3].dim_param) == ("height", "width")  # any input size

@@ -1,16 +1,18 @@
 """YuNet face detection at every face size, whatever the photo's size.
 
-YuNet (a small CNN, OpenCV's ``cv2.FaceDetectorYN``) finds faces reliably from about 24 px wide in
-the image it is given (measured on LFW faces pasted on a textured background: 60/60 at 24 px, 58/60
-at 20 px, 40/60 at 14 px) up to a large part of the frame.  So a photo is looked at as a *pyramid*:
+YuNet (a small CNN of OpenCV Zoo, run here on onnxruntime by :class:`Network`) finds faces reliably
+from about 20 px wide in the image it is given (LFW faces pasted on textured 12 MP canvases scanned at
+half size: 1,199 of 1,200 at 40 px, all at 44 and 48 px) up to a large part of the frame.  So a photo
+is looked at as a *pyramid*:
 
-* a fine level at ``FINE_SCALE`` (a 40 px face becomes ~28 px: above YuNet's reliable size), cut into
-  overlapping tiles so memory stays bounded on 50 MP photos (photos up to 0.6 MP: full size);
+* a fine level at ``FINE_SCALE`` (a 40 px face becomes 20 px), or the whole photo at full size up to
+  ``FINE_SIDE`` px long, cut into overlapping tiles so memory stays bounded on 50 MP photos; a JPEG
+  is decoded at that scale to begin with (``engine/decode.py``: half the size costs ~half the time);
 * coarser levels, each 4x smaller, down to a ~320 px copy, for the big faces (a selfie's face
   fills the frame).
 
 The work per photo is bounded whatever its shape: at most ``MAX_TILES`` tiles and ``MAX_SCAN_PIXELS``
-pixels over all levels (every photo the default limits let through fits, ~18 tiles and ~31 MP at
+pixels over all levels (every photo the default limits let through fits, ~14 tiles and ~16 MP at
 most; a bigger or stranger one is scanned from a coarser fine level, so it costs seconds, not minutes).
 
 Boxes of every tile and level are mapped back to the photo's coordinates and merged by NMS.  A box
@@ -204,7 +206,8 @@ class Network:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        # The arena keeps the activations' memory between runs: allocating it afresh doubled a run's time.
+        # The arena keeps the activations' memory between runs: allocating it afresh doubled a run's
+        # time.  Its size follows the largest tiles run at once (``TILE``).
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name

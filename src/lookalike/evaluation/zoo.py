@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from lookalike.engine.embedding import Embedder, Landmarks, fuse, normalise
+from lookalike.engine.yunet import Network
 from lookalike.evaluation.variants import EVALUATED_MODELS, FUSIONS
 from lookalike.settings import Settings
 
@@ -55,24 +56,21 @@ def _group(model: str, settings: Settings) -> str:
 _state: dict[str, object] = {}
 
 
-def _detector(width: int, height: int, settings: Settings) -> cv2.FaceDetectorYN:
-    from lookalike.engine.weights import model_path, quiet_opencv
+def _detector(settings: Settings) -> Network:
+    from lookalike.engine.weights import model_path
 
     det = _state.get("yunet")
     if det is None:
-        with quiet_opencv():
-            det = cv2.FaceDetectorYN.create(str(model_path("yunet", settings)), "", (width, height), 0.5, 0.3, 5000)
+        det = Network(str(model_path("yunet", settings)))
         _state["yunet"] = det
-    det.setInputSize((width, height))  # type: ignore[attr-defined]
     return det  # type: ignore[return-value]
 
 
 def centre_face_points(bgr: np.ndarray, settings: Settings) -> np.ndarray | None:
     """YuNet's 5 points (5x2, image coordinates) of the face nearest the photo's centre, or None."""
     height, width = bgr.shape[:2]
-    det = _detector(width, height, settings)
-    _, faces = det.detect(bgr)
-    if faces is None or len(faces) == 0:
+    faces = _detector(settings).detect(bgr, threshold=0.5)
+    if len(faces) == 0:
         return None
     centre = np.array([width / 2, height / 2])
     boxes = faces[:, :4]
