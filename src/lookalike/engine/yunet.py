@@ -37,9 +37,10 @@ MIN_FACE = 40
 #: 12 MP canvases scanned at 0.5 (all of them at 44 and 48 px; docs/engine.md).
 RELIABLE_FACE = 20
 FINE_SCALE = RELIABLE_FACE / MIN_FACE
-#: Photos up to this long side are scanned whole at full size (up to ~3 MP: ~45 ms on 2 cores), and
-#: bigger ones no coarser than this long side: small faces in small photos are found too.
-FINE_SIDE = 2016
+#: Photos up to this long side are scanned whole at full size (up to ~2.4 MP: ~35 ms on 2 cores), and
+#: bigger ones no coarser than this long side: faces under 40 px in small photos are found too.  From
+#: a long side of 3,600 px (phones' 12 MP and up) the fine level is FINE_SCALE, which a JPEG decodes to.
+FINE_SIDE = 1800
 #: Each coarser level is this much smaller; a level finds faces of 24 px to well over 4x that.
 LEVEL_STEP = 4.0
 #: Coarsest level's long side.
