@@ -46,7 +46,7 @@ LEVEL_STEP = 4.0
 #: Coarsest level's long side.
 COARSEST = 320
 #: Tile side and overlap at a level's own scale.  Faces above ~100 px there belong to the next level.
-TILE = 1600
+TILE = 1024
 OVERLAP = 160
 SCORE_THRESHOLD = 0.6
 NMS_IOU = 0.3
