@@ -33,7 +33,8 @@ def test_pyramid_covers_small_and_large_photos() -> None:
     scales = pyramid_scales(4032, 3024)
     assert scales[0] == pytest.approx(yunet.FINE_SCALE)  # a 40 px face becomes 20 px
     assert pyramid_scales(1800, 1350)[0] == 1.0  # up to FINE_SIDE: scanned whole at full size
-    assert pyramid_scales(3000, 2000)[0] == pytest.approx(1800 / 3000)  # then no smaller than FINE_SIDE
+    assert pyramid_scales(2800, 2000)[0] == pytest.approx(1800 / 2800)  # then no smaller than FINE_SIDE
+    assert pyramid_scales(3464, 3464)[0] == 0.5  # unless that is near FINE_SCALE: a square 12 MP photo
     assert pyramid_scales(4000, 3000)[0] == 0.5  # phones' 12 MP: FINE_SCALE, which a JPEG decodes to
     assert 4032 * scales[-1] <= yunet.COARSEST * 1.25  # a face filling the frame fits YuNet's view
     assert all(a / b <= yunet.LEVEL_STEP + 1e-9 for a, b in zip(scales, scales[1:]))

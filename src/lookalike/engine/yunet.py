@@ -40,9 +40,11 @@ MIN_FACE = 40
 RELIABLE_FACE = 20
 FINE_SCALE = RELIABLE_FACE / MIN_FACE
 #: Photos up to this long side are scanned whole at full size (up to ~2.4 MP: ~35 ms on 2 cores), and
-#: bigger ones no coarser than this long side: faces under 40 px in small photos are found too.  From
-#: a long side of 3,600 px (phones' 12 MP and up) the fine level is FINE_SCALE, which a JPEG decodes to.
+#: bigger ones no coarser than this long side: faces under 40 px in small photos are found too.
 FINE_SIDE = 1800
+#: A fine level up to this much finer than FINE_SCALE is FINE_SCALE: photos from 2,880 px long (a square
+#: 12 MP photo is 3,464 px) decode at half size, the full photo is never decoded for detection.
+FINE_SNAP = 1.25
 #: Each coarser level is this much smaller; a level finds faces of 24 px to well over 4x that.
 LEVEL_STEP = 4.0
 #: Coarsest level's long side.
@@ -90,8 +92,10 @@ class Tile:
 
 def fine_scale(width: int, height: int) -> float:
     """The planned fine level's scale: the whole photo up to ``FINE_SIDE`` px long, else the scale at
-    which a ``MIN_FACE`` face is ``RELIABLE_FACE`` px (or ``FINE_SIDE`` long, if that is finer)."""
-    return max(FINE_SCALE, min(1.0, FINE_SIDE / max(width, height)))
+    which a ``MIN_FACE`` face is ``RELIABLE_FACE`` px (or ``FINE_SIDE`` long, if that is finer, unless
+    that is within ``FINE_SNAP`` of ``FINE_SCALE``: then ``FINE_SCALE``, which a JPEG decodes to)."""
+    fine = min(1.0, FINE_SIDE / max(width, height))
+    return FINE_SCALE if fine < FINE_SCALE * FINE_SNAP else fine
 
 
 def pyramid_scales(width: int, height: int, fine: float | None = None) -> list[float]:
