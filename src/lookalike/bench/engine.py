@@ -256,7 +256,7 @@ def summary(results: list[CaseResult]) -> list[dict[str, object]]:
     buckets: dict[str, list[CaseResult]] = {}
     for r in results:
         mp = r.case.megapixels
-        key = r.case.size_class or (f"{round(mp)} MP" if mp >= 1 else f"{round(mp, 1)} MP")
+        key = r.case.size_class or (f"{round(mp)} MP" if mp >= 0.95 else f"{round(mp, 1)} MP")
         buckets.setdefault(key, []).append(r)
     out = []
     for key, rs in buckets.items():
