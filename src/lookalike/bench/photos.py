@@ -121,20 +121,24 @@ def synthetic(data_dir: Path, out: Path, seed: int = 0, classes: tuple[str, ...]
                 _paste(canvas, photo, face, x, y)
                 for photo, face, (x, y) in zip(photos, sorted(faces, reverse=True), spots)
             ]
-            name = f"synthetic_{cls}_{n + 1}.jpg"
-            canvas.save(out / name, "JPEG", quality=JPEG_QUALITY)
-            entries.append(
-                {
-                    "file": name,
-                    "kind": "synthetic",
-                    "size_class": cls,
-                    "width": width,
-                    "height": height,
-                    "faces": [to_json(b) for b in boxes],
-                    "people": [p.parent.name for p in photos],
-                }
-            )
+            entries.append(_saved(canvas, out / f"synthetic_{cls}_{n + 1}.jpg", "synthetic", cls, boxes, photos))
     return entries
+
+
+def _saved(
+    canvas: Image.Image, path: Path, kind: str, size_class: str, boxes: list[Placed], photos: list[Path]
+) -> dict:
+    """Save a canvas of pasted people; its manifest entry."""
+    canvas.save(path, "JPEG", quality=JPEG_QUALITY)
+    return {
+        "file": path.name,
+        "kind": kind,
+        "size_class": size_class,
+        "width": canvas.width,
+        "height": canvas.height,
+        "faces": [to_json(b) for b in boxes],
+        "people": [p.parent.name for p in photos],
+    }
 
 
 #: Phone-sized canvases filled with faces at the smallest size the detector is built for (MIN_FACE, 40 px)
@@ -154,19 +158,8 @@ def small_faces(data_dir: Path, out: Path, seed: int = 0) -> list[dict]:
         canvas = background(width, height, rng)
         photos = _people(data_dir, count, rng)
         boxes = [_paste(canvas, photo, face, x, y) for photo, (x, y) in zip(photos, spots)]
-        name = f"small_faces_{n + 1}_{face}px.jpg"
-        canvas.save(out / name, "JPEG", quality=JPEG_QUALITY)
-        entries.append(
-            {
-                "file": name,
-                "kind": "small_faces",
-                "size_class": "12MP small faces",
-                "width": width,
-                "height": height,
-                "faces": [to_json(b) for b in boxes],
-                "people": [p.parent.name for p in photos],
-            }
-        )
+        path = out / f"small_faces_{n + 1}_{face}px.jpg"
+        entries.append(_saved(canvas, path, "small_faces", "12MP small faces", boxes, photos))
     return entries
 
 
