@@ -2,8 +2,8 @@
 
 YuNet (a small CNN of OpenCV Zoo, run here on onnxruntime by :class:`Network`) finds faces reliably
 from about 20 px wide in the image it is given (LFW faces pasted on textured 12 MP canvases scanned at
-half size: 1,199 of 1,200 at 40 px, all at 44 and 48 px) up to a large part of the frame.  So a photo
-is looked at as a *pyramid*:
+half size: 800 of 800 of 40 to 48 px, ``bench photos``' small-faces set) up to a large part of the
+frame.  So a photo is looked at as a *pyramid*:
 
 * a fine level at ``FINE_SCALE`` (a 40 px face becomes 20 px), or the whole photo at full size up to
   ``FINE_SIDE`` px long, cut into overlapping tiles so memory stays bounded on 50 MP photos; a JPEG
@@ -12,8 +12,8 @@ is looked at as a *pyramid*:
   fills the frame).
 
 The work per photo is bounded whatever its shape: at most ``MAX_TILES`` tiles and ``MAX_SCAN_PIXELS``
-pixels over all levels (every photo the default limits let through fits, ~14 tiles and ~16 MP at
-most; a bigger or stranger one is scanned from a coarser fine level, so it costs seconds, not minutes).
+pixels over all levels (every photo the default limits let through fits, at most 20 tiles and ~17 MP;
+a bigger or stranger one is scanned from a coarser fine level, so it costs seconds, not minutes).
 
 Boxes of every tile and level are mapped back to the photo's coordinates and merged by NMS.  A box
 touching a tile's inner edge is dropped: the overlap (``OVERLAP`` px, larger than the biggest face a
@@ -35,8 +35,8 @@ import numpy as np
 
 #: The smallest face (px of the original photo) the pyramid is built to find.
 MIN_FACE = 40
-#: The size a MIN_FACE face is scanned at: YuNet finds 1,199 of 1,200 LFW faces pasted at 40 px on
-#: 12 MP canvases scanned at 0.5 (all of them at 44 and 48 px; docs/engine.md).
+#: The size a MIN_FACE face is scanned at: the whole pipeline finds 800 of 800 LFW faces pasted at 40,
+#: 44 and 48 px on 12 MP canvases, scanned at 0.5 (docs/results.md).
 RELIABLE_FACE = 20
 FINE_SCALE = RELIABLE_FACE / MIN_FACE
 #: Photos up to this long side are scanned whole at full size (up to ~2.4 MP: ~35 ms on 2 cores), and
