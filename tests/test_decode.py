@@ -416,6 +416,11 @@ def test_faces_described_from_the_reduced_copy_match_the_full_photo(data: Path, 
     assert np.linalg.norm(face.embedding - reference.embedding) < 0.06  # resampling alone: the same face
     assert abs(face.box.width - reference.box.width) <= 0.02 * reference.box.width
     assert face.measures is not None and face.measures.size == face.size == reference.size
+    # the aligned face ("why you look alike") is cut from the reduced copy too, and looks the same
+    ours, theirs = engine.aligned(photo, face), engine.aligned(decode(raw, S)[0], face)
+    assert photo._full is None and ours.image.shape == theirs.image.shape == (184, 184, 3)
+    assert np.abs(ours.image.astype(np.float32) - theirs.image.astype(np.float32)).mean() < 4
+    assert np.allclose(ours.points, theirs.points, atol=1e-6)
 
     small = io.BytesIO()  # the same portrait, small, pasted into a 12 MP photo: its face is ~130 px
     canvas = Image.new("RGB", (4032, 3024), (90, 110, 100))
