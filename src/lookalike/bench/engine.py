@@ -209,7 +209,8 @@ def run(
     index = ExactIndex(
         gallery_vectors if gallery_vectors is not None else synthetic_gallery(embedding_model(settings).dim)
     )
-    started = [peers.start(name, synthetic_gallery(128)) for name in versus]  # dlib-sized vectors for face_recognition
+    theirs_gallery = synthetic_gallery(128) if versus else None  # dlib-sized vectors, for face_recognition
+    started = [peers.start(name, theirs_gallery) for name in versus]
     try:
         results = []
         for n, case in enumerate(cases):

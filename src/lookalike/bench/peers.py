@@ -141,7 +141,7 @@ class InsightFace:
         self._dir.cleanup()
 
 
-def start(name: str, gallery: np.ndarray) -> Peer:
+def start(name: str, gallery: np.ndarray | None = None) -> Peer:
     """The peer called ``name`` (:data:`PEERS`), ready to run."""
     if name == "face_recognition":
         return FaceRecognition(gallery)

@@ -318,9 +318,9 @@ class FaceEngine:
         if not detections:
             return []
         photo = as_photo(image)
-        with timings.stage("decode"):
-            image, factor = _source(photo, [min(d.box.width, d.box.height) for d in detections])
         sizes = [min(d.box.width, d.box.height) for d in detections]
+        with timings.stage("decode"):
+            image, factor = _source(photo, sizes)
         boxes = [d.box for d in detections]
         detections = [d.scaled(factor) for d in detections]
         with timings.stage("landmarks"):
